@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dynbuf.h"
+#include "process-util.h"
+#include "string-util.h"
+
+#define SPAWN_DEFAULT_PATH "/usr/bin:/bin:/usr/sbin:/sbin"
+#define SPAWN_CLEAN_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+#define SPAWN_KILL_GRACE_USEC (2 * USEC_PER_SEC)
+/* Without a pidfd, how often the child is checked for exit while its pipe stays open. */
+#define SPAWN_POLL_TICK_MSEC 50
+#define SPAWN_READ_CHUNK (64 * 1024)
+
+void spawn_result_done(SpawnResult *r) {
+        if (!r)
+                return;
+        r->output = mfree(r->output);
+        r->output_len = 0;
+}
+
+/* Finds the program to run the way execvp() would, but in the PATH of the child's environment and
+ * before forking, so that the child only has to call execve(). */
+static int find_executable(const char *name, char *const envp[], char **ret) {
+        const char *path = SPAWN_DEFAULT_PATH, *p;
+        int last_error = -ENOENT;
+
+        if (strchr(name, '/')) {
+                char *c = strdup(name);
+
+                if (!c)
+                        return -ENOMEM;
+                *ret = c;
+                return 0;
+        }
+
+        for (char *const *e = envp; e && *e; e++)
+                if (startswith(*e, "PATH=")) {
+                        path = *e + strlen("PATH=");
+                        break;
+                }
+
+        p = path;
+        for (;;) {
+                size_t n = strcspn(p, ":");
+                _cleanup_free_ char *dir = NULL, *candidate = NULL;
+                struct stat st;
+
+                /* An empty PATH element means the current directory; the child runs in "/" and we
+                 * do not want relative lookups, so empty elements are skipped. */
+                if (n > 0) {
+                        dir = strndup(p, n);
+                        if (!dir)
+                                return -ENOMEM;
+                        candidate = strjoin(dir, "/", name);
+                        if (!candidate)
+                                return -ENOMEM;
+
+                        if (stat(candidate, &st) >= 0 && S_ISREG(st.st_mode)) {
+                                if (access(candidate, X_OK) >= 0) {
+                                        *ret = TAKE_PTR(candidate);
+                                        return 0;
+                                }
+                                last_error = -EACCES;
+                        }
+                }
+
+                if (p[n] == '\0')
+                        break;
+                p += n + 1;
+        }
+
+        return last_error;
+}
+
+/* Between fork() and execve() only async-signal-safe calls are made. On failure the errno is sent
+ * to the parent through the error pipe, which closes on a successful exec. */
+_noreturn_ static void child_exec(
+                const char *path,
+                char *const argv[],
+                char *const envp[],
+                int null_fd,
+                int out_fd,
+                int error_fd) {
+
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        sigset_t ss;
+        int r;
+
+        /* The parent may block SIGCHLD for a signalfd or ignore SIGPIPE: both survive exec, so give
+         * the program the defaults it expects. */
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &sa, NULL);
+        sigemptyset(&ss);
+        if (sigprocmask(SIG_SETMASK, &ss, NULL) < 0)
+                goto fail;
+
+        /* A new session, hence a new process group with our pid as its id, so the parent can signal
+         * everything we start. */
+        if (setsid() < 0)
+                goto fail;
+
+        /* Move our fds out of 0-2 first, in case the parent had those closed and pipe() or open()
+         * handed them out. */
+        null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, 3);
+        if (null_fd < 0)
+                goto fail;
+        out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
+        if (out_fd < 0)
+                goto fail;
+        error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, 3);
+        if (error_fd < 0)
+                goto fail;
+
+        if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+            dup2(out_fd, STDERR_FILENO) < 0)
+                goto fail;
+
+        if (chdir("/") < 0)
+                goto fail;
+
+        /* Close everything else but the error pipe, which is O_CLOEXEC and closes on exec. */
+        r = 0;
+        if (error_fd > 3)
+                r = close_range(3, (unsigned) error_fd - 1, 0);
+        if (r >= 0)
+                r = close_range((unsigned) error_fd + 1, UINT_MAX, 0);
+        if (r < 0) {
+                struct rlimit rl;
+                int max = 65536;
+
+                if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < INT_MAX)
+                        max = (int) rl.rlim_cur;
+                for (int fd = 3; fd < max; fd++)
+                        if (fd != error_fd)
+                                (void) close(fd);
+        }
+
+        execve(path, argv, envp);
+
+fail:
+        r = errno > 0 ? errno : EIO;
+        (void) !write(error_fd, &r, sizeof(r));
+        _exit(127);
+}
+
+static int read_exec_error(int fd) {
+        int e = 0;
+        ssize_t n;
+
+        do
+                n = read(fd, &e, sizeof(e));
+        while (n < 0 && errno == EINTR);
+
+        if (n < 0)
+                return negative_errno();
+        if (n == 0)
+                return 0; /* closed by a successful execve() */
+        if (n != (ssize_t) sizeof(e) || e <= 0)
+                return -EIO;
+
+        return -e;
+}
+
+static void record_status(SpawnResult *r, int status) {
+        if (WIFEXITED(status)) {
+                r->exit_status = WEXITSTATUS(status);
+                r->signaled = false;
+        } else if (WIFSIGNALED(status)) {
+                r->term_signal = WTERMSIG(status);
+                r->signaled = true;
+        }
+}
+
+/* Reaps pid if it has exited (or, with block, waits for it). Returns 1 if reaped, 0 if not yet. */
+static int reap(pid_t pid, bool block, SpawnResult *r) {
+        int status;
+        pid_t p;
+
+        do
+                p = waitpid(pid, &status, block ? 0 : WNOHANG);
+        while (p < 0 && errno == EINTR);
+
+        if (p < 0)
+                return negative_errno(); /* -ECHILD if the caller set SIGCHLD to SIG_IGN */
+        if (p == 0)
+                return 0;
+
+        record_status(r, status);
+        return 1;
+}
+
+/* Reads what is available. Returns 0 on EOF, 1 after reading data, 2 if nothing was ready. */
+static int read_output(int fd, DynBuf *buf, bool *truncated) {
+        char chunk[SPAWN_READ_CHUNK];
+        ssize_t n;
+        int r;
+
+        n = read(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+                if (IN_SET(errno, EINTR, EAGAIN))
+                        return 2;
+                return negative_errno();
+        }
+        if (n == 0)
+                return 0;
+
+        /* Beyond the cap the data is read and dropped, so that the child never blocks on a full
+         * pipe. */
+        if (buf->len < buf->cap) {
+                size_t k = MIN((size_t) n, buf->cap - buf->len);
+
+                r = dynbuf_append(buf, chunk, k);
+                if (r < 0)
+                        return r;
+                if (k < (size_t) n)
+                        *truncated = true;
+        } else
+                *truncated = true;
+
+        return 1;
+}
+
+static bool process_group_exists(pid_t pgid) {
+        return kill(-pgid, 0) >= 0 || errno != ESRCH;
+}
+
+static int msec_until(usec_t now, usec_t deadline) {
+        usec_t d;
+
+        if (deadline == USEC_INFINITY)
+                return -1;
+        if (deadline <= now)
+                return 0;
+
+        d = (deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+        return d > INT_MAX ? INT_MAX : (int) d;
+}
+
+int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t output_cap, SpawnResult *ret) {
+        _cleanup_close_ int null_fd = -EBADF, out_read = -EBADF, out_write = -EBADF, err_read = -EBADF,
+                            err_write = -EBADF, pidfd = -EBADF;
+        _cleanup_(dynbuf_done) DynBuf buf = DYNBUF_INIT(output_cap);
+        _cleanup_free_ char *path = NULL;
+        SpawnResult result = { .exit_status = 0 };
+        usec_t start, deadline, kill_deadline = USEC_INFINITY;
+        bool reaped = false, killed = false;
+        char *const empty_env[] = { NULL };
+        int pipefd[2], r;
+        pid_t pid;
+
+        if (!argv || isempty(argv[0]) || !ret)
+                return -EINVAL;
+        if (!envp)
+                envp = empty_env;
+
+        r = find_executable(argv[0], envp, &path);
+        if (r < 0)
+                return r;
+
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0)
+                return negative_errno();
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return negative_errno();
+        out_read = pipefd[0];
+        out_write = pipefd[1];
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return negative_errno();
+        err_read = pipefd[0];
+        err_write = pipefd[1];
+
+        start = now_usec(CLOCK_MONOTONIC);
+        deadline = timeout == 0 || timeout == USEC_INFINITY || timeout > USEC_INFINITY - start ? USEC_INFINITY
+                                                                                                : start + timeout;
+
+        pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0)
+                child_exec(path, argv, envp, null_fd, out_write, err_write);
+
+        null_fd = safe_close(null_fd);
+        out_write = safe_close(out_write);
+        err_write = safe_close(err_write);
+
+        r = read_exec_error(err_read);
+        if (r < 0) {
+                /* The child never ran the program; it exits right away. */
+                (void) reap(pid, true, &result);
+                return r;
+        }
+        err_read = safe_close(err_read);
+
+        /* A pidfd makes the child's exit pollable; without one (old kernel, seccomp) we check with
+         * WNOHANG on a short tick. Either way the specific pid is waited for, so this works with
+         * SIGCHLD blocked for a signalfd and never reaps anyone else's children. */
+        pidfd = pidfd_open(pid, 0);
+
+        if (fcntl(out_read, F_SETFL, O_NONBLOCK) < 0) {
+                r = negative_errno();
+                goto kill_and_reap;
+        }
+
+        for (;;) {
+                struct pollfd pfd[2];
+                nfds_t n = 0;
+                int idx_out = -1, wait_ms;
+                usec_t now;
+
+                if (!reaped) {
+                        r = reap(pid, false, &result);
+                        if (r < 0)
+                                goto kill_and_reap;
+                        reaped = r > 0;
+                }
+
+                /* Done when the child is gone and nobody holds the pipe anymore; after a timeout
+                 * also wait for the rest of the process group, until SIGKILL. */
+                if (reaped && out_read < 0 && (!killed || !process_group_exists(pid)))
+                        break;
+
+                now = now_usec(CLOCK_MONOTONIC);
+                if (!killed && now >= deadline) {
+                        result.timed_out = true;
+                        killed = true;
+                        (void) kill(-pid, SIGTERM);
+                        kill_deadline = now + SPAWN_KILL_GRACE_USEC;
+                        continue;
+                }
+                if (killed && now >= kill_deadline) {
+                        (void) kill(-pid, SIGKILL);
+                        break;
+                }
+
+                wait_ms = msec_until(now, killed ? kill_deadline : deadline);
+                if (out_read >= 0) {
+                        idx_out = (int) n;
+                        pfd[n++] = (struct pollfd) { .fd = out_read, .events = POLLIN };
+                }
+                if (!reaped && pidfd >= 0) {
+                        pfd[n++] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
+                }
+                if ((!reaped && pidfd < 0) || (reaped && out_read < 0))
+                        /* Nothing to poll for the child's (or its group's) end: check on a tick. */
+                        wait_ms = wait_ms < 0 ? SPAWN_POLL_TICK_MSEC : MIN(wait_ms, SPAWN_POLL_TICK_MSEC);
+
+                r = poll(pfd, n, wait_ms);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        goto kill_and_reap;
+                }
+
+                if (idx_out >= 0 && pfd[idx_out].revents != 0) {
+                        r = read_output(out_read, &buf, &result.output_truncated);
+                        if (r < 0)
+                                goto kill_and_reap;
+                        if (r == 0)
+                                out_read = safe_close(out_read);
+                }
+                /* The pidfd's event is handled by the reap() at the top of the loop. */
+        }
+
+        if (!reaped) {
+                r = reap(pid, true, &result);
+                if (r < 0)
+                        return r;
+        }
+
+        /* After SIGKILL, take what is still buffered in the pipe, but do not wait for more: a
+         * process outside the group may hold it. */
+        while (out_read >= 0) {
+                r = read_output(out_read, &buf, &result.output_truncated);
+                if (r < 0)
+                        return r;
+                if (r != 1)
+                        break;
+        }
+
+        result.duration = now_usec(CLOCK_MONOTONIC) - start;
+        result.output_len = buf.len;
+        result.output = dynbuf_steal(&buf, NULL);
+        if (!result.output)
+                return -ENOMEM;
+
+        *ret = result;
+        return 0;
+
+kill_and_reap:
+        (void) kill(-pid, SIGKILL);
+        if (!reaped)
+                (void) reap(pid, true, &result);
+        return r;
+}
+
+int spawn_result_describe(const SpawnResult *r, char **ret) {
+        char buf[128];
+        char *s;
+
+        if (!r || !ret)
+                return -EINVAL;
+
+        if (r->timed_out) {
+                if (r->duration < USEC_PER_SEC)
+                        (void) snprintf(buf, sizeof(buf), "timed out after %" PRIu64 "ms",
+                                        (uint64_t) (r->duration / USEC_PER_MSEC));
+                else
+                        (void) snprintf(buf, sizeof(buf), "timed out after %" PRIu64 "s",
+                                        (uint64_t) (r->duration / USEC_PER_SEC));
+        } else if (r->signaled) {
+                const char *name = sigabbrev_np(r->term_signal);
+
+                if (name)
+                        (void) snprintf(buf, sizeof(buf), "killed by signal SIG%s", name);
+                else
+                        (void) snprintf(buf, sizeof(buf), "killed by signal %i", r->term_signal);
+        } else
+                (void) snprintf(buf, sizeof(buf), "exited with status %i", r->exit_status);
+
+        s = strdup(buf);
+        if (!s)
+                return -ENOMEM;
+
+        *ret = s;
+        return 0;
+}
+
+static bool env_name_matches(const char *a, const char *b) {
+        size_t na = strcspn(a, "="), nb = strcspn(b, "=");
+
+        return na == nb && strneq(a, b, na);
+}
+
+char **spawn_clean_env(char *const extra[]) {
+        static const char *const base[] = {
+                ("PATH=" SPAWN_CLEAN_PATH), "HOME=/", "SHELL=/bin/sh", "TERM=dumb", "LANG=C.UTF-8",
+        };
+        _cleanup_strv_free_ char **l = NULL;
+
+        l = calloc(1, sizeof(char *));
+        if (!l)
+                return NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(base); i++)
+                if (strv_extend(&l, base[i]) < 0)
+                        return NULL;
+
+        for (char *const *e = extra; e && *e; e++) {
+                bool replaced = false;
+
+                if (!strchr(*e, '=') || (*e)[0] == '=') {
+                        errno = EINVAL;
+                        return NULL;
+                }
+
+                /* An extra entry overrides a base entry (or an earlier extra) of the same name. */
+                for (char **i = l; *i; i++)
+                        if (env_name_matches(*i, *e)) {
+                                char *c = strdup(*e);
+
+                                if (!c)
+                                        return NULL;
+                                free(*i);
+                                *i = c;
+                                replaced = true;
+                                break;
+                        }
+
+                if (!replaced && strv_extend(&l, *e) < 0)
+                        return NULL;
+        }
+
+        return TAKE_PTR(l);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* Pure text formatting of the API's JSON objects, as certmonger's getcert prints them. No I/O, so
+ * that it can be tested against golden files. All results are malloc'd, NUL-terminated text. */
+
+/* "Number of certificates and requests being tracked: N.\n" */
+int cli_format_count_line(int64_t total, char **ret) _warn_unused_result_;
+
+/* One certificate object (docs/API.md) as a "Request ID 'NICK':" block of getcert list, each field
+ * line tab-indented, ending with a newline. utc selects UTC timestamps (getcert list -u). */
+int cli_format_request(json_t *cert, bool utc, char **ret) _warn_unused_result_;
+
+/* One CA object as a "CA 'NAME':" block of getcert list-cas. verbose adds "self-identifies as". */
+int cli_format_ca(json_t *ca, bool verbose, char **ret) _warn_unused_result_;
+
+/* certkeeper's own compact table of certificate objects (an array): one header line, one line per
+ * certificate: ID, NICKNAME, STATE, CA, EXPIRES (UTC date or "-"), CERTIFICATE path. */
+int cli_format_table(json_t *certs, bool utc, char **ret) _warn_unused_result_;
+
+/* getcert status exit code of a state and its stuck flag (certmonger's evaluate_status): 0 MONITORING,
+ * 2 CA_REJECTED, 3 CA_UNREACHABLE, 5 CA_WORKING, 4 any other stuck state, 5 anything else. */
+int cli_status_code(const char *state, bool stuck);
+
+/* true when "getcert -w" stops waiting in this state: MONITORING, CA_REJECTED, CA_WORKING,
+ * CA_UNREACHABLE or any stuck state. */
+bool cli_state_is_final(const char *state, bool stuck);

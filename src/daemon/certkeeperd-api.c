@@ -1,0 +1,1561 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "cert-json.h"
+#include "certkeeperd-api.h"
+#include "config.h"
+#include "dynbuf.h"
+#include "fs-util.h"
+#include "log.h"
+#include "parse-util.h"
+#include "string-util.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+#define API_MAX_BODY_DEFAULT (64U * 1024U)
+#define TOKEN_BYTES 32U
+#define TOKEN_FILE_MAX 4096U
+#define TCP_PORT_TRIES 100U
+#define CONNECTION_TIMEOUT_SEC 30U
+#define CONNECTION_LIMIT 256U
+#define LIST_LIMIT_DEFAULT 1000U
+#define LIST_LIMIT_MAX 10000U
+#define HISTORY_LIMIT_DEFAULT 100U
+#define HISTORY_LIMIT_MAX 10000U
+#define RESPONSE_MAX (512U * 1024U * 1024U)
+#define PEER_GROUPS_MAX 65536U
+
+typedef struct ApiListener {
+        Api *api;
+        struct MHD_Daemon *daemon;
+        bool is_unix;
+} ApiListener;
+
+struct Api {
+        Manager *manager;
+        ApiListener unix_listener;
+        ApiListener tcp_listener;
+        char *socket_path;
+        char *token_path;
+        char *token;
+        size_t max_body;
+        pid_t pid; /* the creator: only it removes the socket */
+};
+
+/* Credentials of a Unix socket peer, looked up once per connection. */
+typedef struct PeerInfo {
+        uid_t uid;
+        pid_t pid;
+        bool known;
+        bool allowed;
+} PeerInfo;
+
+/* One request being received. */
+typedef struct Request {
+        DynBuf body;
+        bool too_big;
+        bool answered;
+} Request;
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct MHD_Response *, MHD_destroy_response);
+
+/* ---- replies ---- */
+
+static const struct {
+        const char *suffix;
+        const char *title;
+} problem_titles[] = {
+        { "malformed-json",     "Malformed JSON"        },
+        { "invalid-field",      "Invalid field"         },
+        { "unknown-field",      "Unknown field"         },
+        { "missing-field",      "Missing field"         },
+        { "unauthorized",       "Unauthorized"          },
+        { "forbidden",          "Forbidden"             },
+        { "not-found",          "Not found"             },
+        { "method-not-allowed", "Method not allowed"    },
+        { "duplicate-nickname", "Duplicate nickname"    },
+        { "duplicate-location", "Duplicate location"    },
+        { "duplicate-ca",       "Duplicate CA"          },
+        { "ca-in-use",          "CA in use"             },
+        { "body-too-large",     "Body too large"        },
+        { "internal",           "Internal error"        },
+};
+
+/* Takes ownership of data (malloc'd). */
+static enum MHD_Result reply_raw(struct MHD_Connection *c, unsigned status, char *data, size_t len,
+                                 const char *content_type, const char *header, const char *header_value) {
+        _cleanup_(MHD_destroy_responsep) struct MHD_Response *resp = NULL;
+
+        resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(data);
+                return MHD_NO;
+        }
+        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
+                return MHD_NO;
+        if (header && MHD_add_response_header(resp, header, header_value) != MHD_YES)
+                return MHD_NO;
+        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES)
+                return MHD_NO;
+
+        return MHD_queue_response(c, status, resp);
+}
+
+static enum MHD_Result reply_json_full(struct MHD_Connection *c, unsigned status, json_t *v, const char *content_type,
+                                       const char *header, const char *header_value) {
+        char *s;
+
+        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!s)
+                return MHD_NO;
+        return reply_raw(c, status, s, strlen(s), content_type, header, header_value);
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *v) {
+        return reply_json_full(c, status, v, "application/json", NULL, NULL);
+}
+
+static enum MHD_Result reply_problem_full(struct MHD_Connection *c, unsigned status, const char *suffix,
+                                          const char *detail, const char *header, const char *header_value) {
+        _cleanup_free_ char *type = NULL;
+        json_auto_t *o = NULL;
+        const char *title = "Error";
+
+        for (size_t i = 0; i < ELEMENTSOF(problem_titles); i++)
+                if (streq(problem_titles[i].suffix, suffix))
+                        title = problem_titles[i].title;
+
+        type = strjoin("urn:certkeeper:problem:", suffix);
+        if (!type)
+                return MHD_NO;
+        o = json_pack("{s:s, s:s, s:i, s:o}", "type", type, "title", title, "status", (int) status,
+                      "detail", cert_json_text(detail ?: title));
+        if (!o)
+                return MHD_NO;
+
+        return reply_json_full(c, status, o, "application/problem+json", header, header_value);
+}
+
+static enum MHD_Result reply_problem(struct MHD_Connection *c, unsigned status, const char *suffix, const char *detail) {
+        return reply_problem_full(c, status, suffix, detail, NULL, NULL);
+}
+
+static enum MHD_Result reply_problemf(struct MHD_Connection *c, unsigned status, const char *suffix,
+                                      const char *fmt, ...) _printf_(4, 5);
+static enum MHD_Result reply_problemf(struct MHD_Connection *c, unsigned status, const char *suffix,
+                                      const char *fmt, ...) {
+        _cleanup_free_ char *detail = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&detail, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return MHD_NO;
+
+        return reply_problem(c, status, suffix, detail);
+}
+
+static enum MHD_Result reply_internal(struct MHD_Connection *c, int error, const char *words) {
+        log_debug_errno(error, "API request failed: %m%s%s", words ? ": " : "", strempty(words));
+        return reply_problemf(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "%s%s%s", strerror(-error),
+                              words ? ": " : "", strempty(words));
+}
+
+static enum MHD_Result reply_method_not_allowed(struct MHD_Connection *c, const char *method, const char *url,
+                                                const char *allow) {
+        _cleanup_free_ char *detail = NULL;
+
+        if (asprintf(&detail, "%s is not allowed on '%s'. Use %s.", method, url, allow) < 0)
+                return MHD_NO;
+        return reply_problem_full(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed", detail,
+                                  MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* Errors of cert_json_parse_body(). */
+static enum MHD_Result reply_body_error(struct MHD_Connection *c, int r, const char *words) {
+        if (r == -EINVAL)
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "malformed-json", words);
+        return reply_internal(c, r, words);
+}
+
+/* Errors of the *_apply_json() functions. */
+static enum MHD_Result reply_apply_error(struct MHD_Connection *c, int r, const char *words) {
+        switch (r) {
+        case -EINVAL:
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", words);
+        case -ENOENT:
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "unknown-field", words);
+        case -ENODATA:
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "missing-field", words);
+        default:
+                return reply_internal(c, r, words);
+        }
+}
+
+/* Errors of the manager_* calls. */
+static enum MHD_Result reply_manager_error(struct MHD_Connection *c, int r, const char *words, bool ca) {
+        switch (r) {
+        case -EINVAL:
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", words);
+        case -EEXIST:
+                if (ca)
+                        return reply_problem(c, MHD_HTTP_CONFLICT, "duplicate-ca", words);
+                /* getcert's words for a taken location also name the holder's nickname, so the
+                 * location words are looked for first. */
+                if (words && (strcasestr(words, "location") || strcasestr(words, "path")))
+                        return reply_problem(c, MHD_HTTP_CONFLICT, "duplicate-location", words);
+                return reply_problem(c, MHD_HTTP_CONFLICT, "duplicate-nickname", words);
+        case -ENOENT:
+                return reply_problem(c, MHD_HTTP_NOT_FOUND, "not-found", words);
+        case -EBUSY:
+                return reply_problem(c, MHD_HTTP_CONFLICT, "ca-in-use", words);
+        default:
+                return reply_internal(c, r, words);
+        }
+}
+
+static enum MHD_Result reply_cert_not_found(struct MHD_Connection *c, const char *id) {
+        return reply_problemf(c, MHD_HTTP_NOT_FOUND, "not-found",
+                              "No certificate with the id or nickname '%s'. List them with GET /api/v1/certificates (certkeeper list).",
+                              id);
+}
+
+static enum MHD_Result reply_ca_not_found(struct MHD_Connection *c, const char *name) {
+        return reply_problemf(c, MHD_HTTP_NOT_FOUND, "not-found",
+                              "No CA named '%s'. List them with GET /api/v1/cas (certkeeper list-cas).", name);
+}
+
+/* ---- query arguments ---- */
+
+typedef struct QueryCheck {
+        const char *const *known;
+        const char *unknown;
+} QueryCheck;
+
+static enum MHD_Result query_check_one(void *userdata, enum MHD_ValueKind kind, const char *key, const char *value) {
+        QueryCheck *q = userdata;
+
+        for (const char *const *k = q->known; *k; k++)
+                if (streq(*k, key))
+                        return MHD_YES;
+        q->unknown = key;
+        return MHD_NO;
+}
+
+/* Returns the first unknown query argument, or NULL. */
+static const char *query_unknown(struct MHD_Connection *c, const char *const *known) {
+        QueryCheck q = { .known = known };
+
+        (void) MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_check_one, &q);
+        return q.unknown;
+}
+
+static const char *query_get(struct MHD_Connection *c, const char *key) {
+        const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+        return isempty(v) ? NULL : v;
+}
+
+static int query_limit(struct MHD_Connection *c, unsigned def, unsigned max, unsigned *ret) {
+        const char *v = query_get(c, "limit");
+        unsigned u;
+
+        if (!v) {
+                *ret = def;
+                return 0;
+        }
+        if (safe_atou(v, &u) < 0 || u == 0 || u > max)
+                return -EINVAL;
+        *ret = u;
+        return 0;
+}
+
+/* ---- system ---- */
+
+static enum MHD_Result handle_appversion(Api *a, struct MHD_Connection *c) {
+        json_auto_t *v = json_string(PACKAGE_VERSION);
+
+        return v ? reply_json(c, MHD_HTTP_OK, v) : MHD_NO;
+}
+
+static enum MHD_Result handle_version(Api *a, struct MHD_Connection *c) {
+        json_auto_t *v = json_pack("{s:s}", "version", PACKAGE_VERSION);
+
+        return v ? reply_json(c, MHD_HTTP_OK, v) : MHD_NO;
+}
+
+static enum MHD_Result handle_health(Api *a, struct MHD_Connection *c) {
+        _cleanup_free_ char *db = NULL;
+        json_auto_t *v = NULL;
+        int64_t n = 0;
+        int r;
+
+        r = store_cert_count(manager_store(a->manager), &n);
+        if (r < 0 && asprintf(&db, "error: %s", strerror(-r)) < 0)
+                return MHD_NO;
+
+        v = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I}",
+                      "status", r < 0 ? "degraded" : "ok",
+                      "certificates", (json_int_t) n,
+                      "database", db ?: "ok",
+                      "workers", (json_int_t) manager_workers_total(a->manager),
+                      "busy_workers", (json_int_t) manager_workers_busy(a->manager),
+                      "next_action_at", (json_int_t) manager_next_action_at(a->manager));
+        return v ? reply_json(c, MHD_HTTP_OK, v) : MHD_NO;
+}
+
+/* ---- certificates ---- */
+
+typedef struct ListContext {
+        DynBuf *out;
+        char *scratch;
+        size_t scratch_size;
+        unsigned count;
+        unsigned limit;
+        int64_t last_id;
+        bool more;
+} ListContext;
+
+static int list_one(const CertRecord *rec, void *userdata) {
+        ListContext *ctx = userdata;
+        json_auto_t *j = NULL;
+        size_t n;
+        int r;
+
+        if (ctx->count >= ctx->limit) {
+                ctx->more = true;
+                return 0;
+        }
+
+        r = cert_record_to_json(rec, &j);
+        if (r < 0)
+                return r;
+
+        n = json_dumpb(j, ctx->scratch, ctx->scratch_size, JSON_COMPACT);
+        if (n == 0)
+                return -ENOMEM;
+        if (n > ctx->scratch_size) {
+                size_t want = MAX(n, ctx->scratch_size * 2);
+                char *p = realloc(ctx->scratch, want);
+
+                if (!p)
+                        return -ENOMEM;
+                ctx->scratch = p;
+                ctx->scratch_size = want;
+                n = json_dumpb(j, ctx->scratch, ctx->scratch_size, JSON_COMPACT);
+                if (n == 0 || n > ctx->scratch_size)
+                        return -ENOMEM;
+        }
+
+        if (ctx->count > 0) {
+                r = dynbuf_append(ctx->out, ",", 1);
+                if (r < 0)
+                        return r;
+        }
+        r = dynbuf_append(ctx->out, ctx->scratch, n);
+        if (r < 0)
+                return r;
+
+        ctx->count++;
+        ctx->last_id = rec->id;
+        return 0;
+}
+
+static int count_one(const CertRecord *rec, void *userdata) {
+        (*(int64_t *) userdata)++;
+        return 0;
+}
+
+static enum MHD_Result handle_cert_list(Api *a, struct MHD_Connection *c) {
+        static const char *const known[] = { "limit", "after", "ca", "state", "tracking", NULL };
+        _cleanup_(dynbuf_done) DynBuf out = DYNBUF_INIT(RESPONSE_MAX);
+        _cleanup_free_ char *scratch = NULL;
+        Store *s = manager_store(a->manager);
+        CertFilter filter = {};
+        ListContext ctx = { .out = &out };
+        const char *v, *bad;
+        int64_t total = 0;
+        char *data;
+        size_t len;
+        int r;
+
+        bad = query_unknown(c, known);
+        if (bad)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                      "Unknown query argument '%s'. Use limit, after, ca, state or tracking.", bad);
+
+        if (query_limit(c, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &ctx.limit) < 0)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
+                                      query_get(c, "limit"), LIST_LIMIT_MAX);
+
+        v = query_get(c, "after");
+        if (v && (safe_atoi64(v, &filter.after_id) < 0 || filter.after_id < 0))
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'after' is '%s'; give the id of the last item of the previous page (next_after).",
+                                      v);
+
+        filter.ca = query_get(c, "ca");
+
+        v = query_get(c, "state");
+        if (v) {
+                CertState st = cert_state_from_string(v);
+
+                if (st < 0)
+                        return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                              "Query argument 'state' is '%s', which is no state. Use a state name such as MONITORING or NEED_GUIDANCE.",
+                                              v);
+                filter.state = cert_state_to_string(st);
+        }
+
+        v = query_get(c, "tracking");
+        if (v) {
+                if (streq(v, "monitoring"))
+                        filter.tracking_only = 1;
+                else if (streq(v, "requests"))
+                        filter.tracking_only = 2;
+                else
+                        return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                              "Query argument 'tracking' is '%s'; use \"monitoring\" or \"requests\".", v);
+        }
+
+        /* The total of the matching records. Without a filter the store counts; with one we have
+         * to walk the matches. */
+        if (!filter.ca && !filter.state && filter.tracking_only == 0)
+                r = store_cert_count(s, &total);
+        else {
+                CertFilter all = filter;
+
+                all.after_id = 0;
+                all.limit = 0;
+                r = store_cert_foreach(s, &all, count_one, &total);
+        }
+        if (r < 0)
+                return reply_internal(c, r, "Failed to count the certificates");
+
+        ctx.scratch_size = 4096;
+        scratch = ctx.scratch = malloc(ctx.scratch_size);
+        if (!scratch)
+                return MHD_NO;
+
+        r = dynbuf_append(&out, "{\"items\":[", strlen("{\"items\":["));
+        if (r < 0)
+                return MHD_NO;
+
+        /* One more than asked, to know whether there is a next page. */
+        filter.limit = ctx.limit + 1;
+        r = store_cert_foreach(s, &filter, list_one, &ctx);
+        scratch = ctx.scratch; /* possibly reallocated */
+        if (r < 0)
+                return reply_internal(c, r, "Failed to list the certificates");
+
+        if (ctx.more)
+                r = dynbuf_printf(&out, "],\"total\":%" PRIi64 ",\"next_after\":%" PRIi64 "}", total, ctx.last_id);
+        else
+                r = dynbuf_printf(&out, "],\"total\":%" PRIi64 ",\"next_after\":null}", total);
+        if (r < 0)
+                return reply_internal(c, r, "The list is too large; ask for fewer items with limit=N");
+
+        data = dynbuf_steal(&out, &len);
+        if (!data)
+                return MHD_NO;
+        return reply_raw(c, MHD_HTTP_OK, data, len, "application/json", NULL, NULL);
+}
+
+static int cert_lookup_id(Api *a, int64_t id, CertRecord **ret) {
+        char buf[32];
+
+        (void) snprintf(buf, sizeof(buf), "%" PRIi64, id);
+        return manager_cert_lookup(a->manager, buf, ret);
+}
+
+/* Replies with the current object of certificate id, or with rec if it cannot be read back. */
+static enum MHD_Result reply_cert(Api *a, struct MHD_Connection *c, unsigned status, int64_t id, const CertRecord *rec) {
+        _cleanup_(cert_record_freep) CertRecord *cur = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        if (cert_lookup_id(a, id, &cur) >= 0)
+                rec = cur;
+        if (!rec)
+                return reply_internal(c, -ENOENT, "The certificate vanished");
+
+        r = cert_record_to_json(rec, &j);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        return reply_json(c, status, j);
+}
+
+static enum MHD_Result handle_cert_add(Api *a, struct MHD_Connection *c, const char *body, size_t body_len,
+                                       bool track) {
+        _cleanup_(cert_record_done) CertRecord rec = {};
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+
+        rec.state = CERT_NEWLY_ADDED;
+        rec.autorenew = true;
+        rec.track = true;
+
+        r = cert_record_apply_json(&rec, j, &err);
+        if (r < 0)
+                return reply_apply_error(c, r, err);
+
+        if (track && !rec.cert_path)
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "missing-field",
+                                     "Field 'cert_path' is missing. Tracking needs the path of the certificate file, e.g. {\"cert_path\": \"/etc/ssl/web.pem\"}.");
+
+        r = manager_cert_add(a->manager, &rec, track, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+
+        return reply_cert(a, c, MHD_HTTP_CREATED, rec.id, &rec);
+}
+
+static enum MHD_Result handle_cert_get(Api *a, struct MHD_Connection *c, const char *id) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        r = cert_record_to_json(rec, &j);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        return reply_json(c, MHD_HTTP_OK, j);
+}
+
+/* Merges body into rec and stores it. Returns MHD_YES with *replied = false if nothing was replied. */
+static enum MHD_Result cert_modify(Api *a, struct MHD_Connection *c, CertRecord *rec, json_t *body, bool *replied) {
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        *replied = true;
+        r = cert_record_apply_json(rec, body, &err);
+        if (r < 0)
+                return reply_apply_error(c, r, err);
+
+        r = manager_cert_modify(a->manager, rec, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+
+        *replied = false;
+        return MHD_YES;
+}
+
+static enum MHD_Result handle_cert_patch(Api *a, struct MHD_Connection *c, const char *id, const char *body,
+                                         size_t body_len) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        enum MHD_Result m;
+        bool replied;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        m = cert_modify(a, c, rec, j, &replied);
+        if (replied)
+                return m;
+
+        return reply_cert(a, c, MHD_HTTP_OK, rec->id, rec);
+}
+
+static enum MHD_Result handle_cert_delete(Api *a, struct MHD_Connection *c, const char *id) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        r = manager_cert_remove(a->manager, rec->id, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+
+        j = json_pack("{s:o}", "removed", cert_json_text(rec->nickname));
+        return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
+}
+
+static enum MHD_Result handle_cert_action(Api *a, struct MHD_Connection *c, const char *id, ManagerAction action,
+                                          const char *body, size_t body_len) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+
+        if (action == MANAGER_ACTION_REKEY || action == MANAGER_ACTION_REFRESH) {
+                const char *key;
+                json_t *v;
+
+                json_object_foreach(j, key, v)
+                        if (action == MANAGER_ACTION_REFRESH ||
+                            !(streq(key, "key_type") || streq(key, "key_bits")))
+                                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                                      "Field '%s' is not taken here. %s", key,
+                                                      action == MANAGER_ACTION_REFRESH
+                                                      ? "refresh takes no body."
+                                                      : "rekey takes only key_type and key_bits; change other fields with PATCH first.");
+        }
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        if (json_object_size(j) > 0) {
+                enum MHD_Result m;
+                bool replied;
+
+                m = cert_modify(a, c, rec, j, &replied);
+                if (replied)
+                        return m;
+        }
+
+        r = manager_cert_action(a->manager, rec->id, action, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+
+        return reply_cert(a, c, MHD_HTTP_OK, rec->id, rec);
+}
+
+static int history_one(const HistoryRecord *h, void *userdata) {
+        json_t *items = userdata;
+        json_t *o;
+
+        o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:I}",
+                      "id", (json_int_t) h->id,
+                      "at", (json_int_t) h->at,
+                      "stage", cert_json_text(h->stage),
+                      "result", cert_json_text(h->result),
+                      "message", cert_json_text(h->message),
+                      "duration_ms", (json_int_t) h->duration_ms);
+        if (!o)
+                return -ENOMEM;
+        if (json_array_append_new(items, o) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static enum MHD_Result handle_cert_history(Api *a, struct MHD_Connection *c, const char *id) {
+        static const char *const known[] = { "limit", NULL };
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        json_auto_t *items = NULL, *o = NULL;
+        const char *bad;
+        unsigned limit;
+        int r;
+
+        bad = query_unknown(c, known);
+        if (bad)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                      "Unknown query argument '%s'. Only limit is taken here.", bad);
+        if (query_limit(c, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, &limit) < 0)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
+                                      query_get(c, "limit"), HISTORY_LIMIT_MAX);
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        items = json_array();
+        if (!items)
+                return MHD_NO;
+        r = store_history_foreach(manager_store(a->manager), rec->id, limit, history_one, items);
+        if (r < 0)
+                return reply_internal(c, r, "Failed to read the history");
+
+        o = json_pack("{s:O}", "items", items);
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
+/* ---- CAs ---- */
+
+static int ca_one(const CARecord *rec, void *userdata) {
+        struct {
+                Api *api;
+                json_t *items;
+        } *ctx = userdata;
+        json_t *o;
+        int r;
+
+        r = ca_record_to_json(rec, manager_ca_roots_path(ctx->api->manager, rec->name), &o);
+        if (r < 0)
+                return r;
+        if (json_array_append_new(ctx->items, o) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static enum MHD_Result handle_ca_list(Api *a, struct MHD_Connection *c) {
+        json_auto_t *items = json_array(), *o = NULL;
+        struct {
+                Api *api;
+                json_t *items;
+        } ctx = { a, items };
+        int r;
+
+        if (!items)
+                return MHD_NO;
+        r = store_ca_foreach(manager_store(a->manager), ca_one, &ctx);
+        if (r < 0)
+                return reply_internal(c, r, "Failed to list the CAs");
+
+        o = json_pack("{s:O}", "items", items);
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
+static enum MHD_Result reply_ca(Api *a, struct MHD_Connection *c, unsigned status, const char *name) {
+        _cleanup_(ca_record_done) CARecord rec = {};
+        json_auto_t *j = NULL;
+        int r;
+
+        r = store_ca_get(manager_store(a->manager), name, &rec);
+        if (r == -ENOENT)
+                return reply_ca_not_found(c, name);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        r = ca_record_to_json(&rec, manager_ca_roots_path(a->manager, rec.name), &j);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        return reply_json(c, status, j);
+}
+
+static enum MHD_Result handle_ca_add(Api *a, struct MHD_Connection *c, const char *body, size_t body_len) {
+        _cleanup_(ca_record_done) CARecord rec = {};
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+
+        r = ca_record_apply_json(&rec, j, true, &err);
+        if (r < 0)
+                return reply_apply_error(c, r, err);
+
+        r = manager_ca_add(a->manager, &rec, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, true);
+
+        return reply_ca(a, c, MHD_HTTP_CREATED, rec.name);
+}
+
+static enum MHD_Result handle_ca_patch(Api *a, struct MHD_Connection *c, const char *name, const char *body,
+                                       size_t body_len) {
+        _cleanup_(ca_record_done) CARecord rec = {};
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+
+        r = store_ca_get(manager_store(a->manager), name, &rec);
+        if (r == -ENOENT)
+                return reply_ca_not_found(c, name);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        r = ca_record_apply_json(&rec, j, false, &err);
+        if (r < 0)
+                return reply_apply_error(c, r, err);
+
+        r = manager_ca_modify(a->manager, &rec, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, true);
+
+        return reply_ca(a, c, MHD_HTTP_OK, rec.name);
+}
+
+static enum MHD_Result handle_ca_delete(Api *a, struct MHD_Connection *c, const char *name) {
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = manager_ca_remove(a->manager, name, &err);
+        if (r == -ENOENT && !err)
+                return reply_ca_not_found(c, name);
+        if (r < 0)
+                return reply_manager_error(c, r, err, true);
+
+        j = json_pack("{s:o}", "removed", cert_json_text(name));
+        return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
+}
+
+/* ---- routing ---- */
+
+static bool method_is(const char *method, const char *want) {
+        if (streq(method, want))
+                return true;
+        /* HEAD is answered like GET; libmicrohttpd drops the body. */
+        return streq(want, MHD_HTTP_METHOD_GET) && streq(method, MHD_HTTP_METHOD_HEAD);
+}
+
+static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *body, size_t body_len) {
+        _cleanup_strv_free_ char **seg = NULL;
+        size_t n;
+        int r;
+
+        r = strv_split(url, "/", &seg);
+        if (r < 0)
+                return MHD_NO;
+        n = strv_length(seg);
+
+        if (n == 3 && streq(seg[0], "api") && streq(seg[1], "system") && streq(seg[2], "appversion")) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_appversion(a, c);
+        }
+
+        if (n < 3 || !streq(seg[0], "api") || !streq(seg[1], "v1"))
+                goto not_found;
+
+        if (streq(seg[2], "system") && n == 4 && (streq(seg[3], "version") || streq(seg[3], "health"))) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return streq(seg[3], "version") ? handle_version(a, c) : handle_health(a, c);
+        }
+
+        if (streq(seg[2], "certificates")) {
+                if (n == 3) {
+                        if (method_is(method, MHD_HTTP_METHOD_GET))
+                                return handle_cert_list(a, c);
+                        if (streq(method, MHD_HTTP_METHOD_POST))
+                                return handle_cert_add(a, c, body, body_len, false);
+                        return reply_method_not_allowed(c, method, url, "GET, POST");
+                }
+                if (n == 4 && streq(seg[3], "track") && streq(method, MHD_HTTP_METHOD_POST))
+                        return handle_cert_add(a, c, body, body_len, true);
+                if (n == 4) {
+                        if (method_is(method, MHD_HTTP_METHOD_GET))
+                                return handle_cert_get(a, c, seg[3]);
+                        if (streq(method, MHD_HTTP_METHOD_PATCH))
+                                return handle_cert_patch(a, c, seg[3], body, body_len);
+                        if (streq(method, MHD_HTTP_METHOD_DELETE))
+                                return handle_cert_delete(a, c, seg[3]);
+                        return reply_method_not_allowed(c, method, url, "GET, PATCH, DELETE");
+                }
+                if (n == 5) {
+                        static const struct {
+                                const char *name;
+                                ManagerAction action;
+                        } actions[] = {
+                                { "resubmit", MANAGER_ACTION_RESUBMIT },
+                                { "rekey",    MANAGER_ACTION_REKEY    },
+                                { "refresh",  MANAGER_ACTION_REFRESH  },
+                        };
+
+                        if (streq(seg[4], "history")) {
+                                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                                        return reply_method_not_allowed(c, method, url, "GET");
+                                return handle_cert_history(a, c, seg[3]);
+                        }
+                        for (size_t i = 0; i < ELEMENTSOF(actions); i++)
+                                if (streq(seg[4], actions[i].name)) {
+                                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                                return reply_method_not_allowed(c, method, url, "POST");
+                                        return handle_cert_action(a, c, seg[3], actions[i].action, body, body_len);
+                                }
+                }
+                goto not_found;
+        }
+
+        if (streq(seg[2], "cas")) {
+                if (n == 3) {
+                        if (method_is(method, MHD_HTTP_METHOD_GET))
+                                return handle_ca_list(a, c);
+                        if (streq(method, MHD_HTTP_METHOD_POST))
+                                return handle_ca_add(a, c, body, body_len);
+                        return reply_method_not_allowed(c, method, url, "GET, POST");
+                }
+                if (n == 4) {
+                        if (method_is(method, MHD_HTTP_METHOD_GET))
+                                return reply_ca(a, c, MHD_HTTP_OK, seg[3]);
+                        if (streq(method, MHD_HTTP_METHOD_PATCH))
+                                return handle_ca_patch(a, c, seg[3], body, body_len);
+                        if (streq(method, MHD_HTTP_METHOD_DELETE))
+                                return handle_ca_delete(a, c, seg[3]);
+                        return reply_method_not_allowed(c, method, url, "GET, PATCH, DELETE");
+                }
+        }
+
+not_found:
+        return reply_problemf(c, MHD_HTTP_NOT_FOUND, "not-found",
+                              "There is no API route '%s'. See docs/API.md for the routes (they start with /api/v1/).",
+                              url);
+}
+
+/* ---- authentication ---- */
+
+static bool gid_in(gid_t gid, const gid_t *l, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (l[i] == gid)
+                        return true;
+        return false;
+}
+
+/* Is the peer a member of gid? Asks the kernel for the peer's groups at connect time
+ * (SO_PEERGROUPS); falls back to the group database. */
+static bool peer_in_group(int fd, const struct ucred *uc, gid_t gid) {
+        _cleanup_free_ gid_t *groups = NULL;
+        _cleanup_free_ char *buf = NULL;
+        socklen_t len = 64 * sizeof(gid_t);
+        struct passwd pw, *pwp = NULL;
+        int ngroups;
+
+        if (uc->gid == gid)
+                return true;
+
+        for (;;) {
+                gid_t *p = realloc(groups, len);
+
+                if (!p)
+                        return false;
+                groups = p;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) >= 0)
+                        return gid_in(gid, groups, len / sizeof(gid_t));
+                if (errno != ERANGE || len > PEER_GROUPS_MAX * sizeof(gid_t))
+                        break;
+        }
+
+        /* Old kernel: the user's groups from the database. */
+        buf = malloc(16384);
+        if (!buf)
+                return false;
+        if (getpwuid_r(uc->uid, &pw, buf, 16384, &pwp) != 0 || !pwp)
+                return false;
+
+        ngroups = 64;
+        for (unsigned tries = 0; tries < 8; tries++) {
+                gid_t *p = realloc(groups, sizeof(gid_t) * (size_t) ngroups);
+                int k = ngroups;
+
+                if (!p)
+                        return false;
+                groups = p;
+                if (getgrouplist(pwp->pw_name, pwp->pw_gid, groups, &k) >= 0)
+                        return gid_in(gid, groups, (size_t) k);
+                if (k <= ngroups || k > (int) PEER_GROUPS_MAX)
+                        return false;
+                ngroups = k;
+        }
+        return false;
+}
+
+static void peer_lookup(Api *a, int fd, PeerInfo *ret) {
+        struct ucred uc = {};
+        socklen_t len = sizeof(uc);
+        gid_t admin;
+
+        *ret = (PeerInfo) { .uid = (uid_t) -1 };
+        if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || len != sizeof(uc))
+                return;
+
+        ret->known = true;
+        ret->uid = uc.uid;
+        ret->pid = uc.pid;
+        if (uc.uid == 0 || uc.uid == manager_uid(a->manager)) {
+                ret->allowed = true;
+                return;
+        }
+        admin = manager_admin_gid(a->manager);
+        ret->allowed = admin != (gid_t) -1 && peer_in_group(fd, &uc, admin);
+}
+
+static int connection_fd(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        return ci ? ci->connect_fd : -EBADF;
+}
+
+static void api_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                  enum MHD_ConnectionNotificationCode toe) {
+        ApiListener *l = cls;
+        PeerInfo *p;
+
+        if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                *socket_context = mfree(*socket_context);
+                return;
+        }
+        if (toe != MHD_CONNECTION_NOTIFY_STARTED || !l->is_unix)
+                return;
+
+        p = malloc(sizeof(PeerInfo));
+        if (!p)
+                return; /* looked up per request then */
+        peer_lookup(l->api, connection_fd(c), p);
+        *socket_context = p;
+}
+
+/* Returns true if the peer may call; otherwise queues 403 and returns false with the result in
+ * *ret_reply. */
+static bool check_unix_peer(Api *a, struct MHD_Connection *c, enum MHD_Result *ret_reply) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        _cleanup_free_ char *group = NULL;
+        PeerInfo local;
+        const PeerInfo *p = ci ? ci->socket_context : NULL;
+        gid_t admin;
+
+        if (!p) {
+                peer_lookup(a, connection_fd(c), &local);
+                p = &local;
+        }
+        if (p->allowed)
+                return true;
+
+        if (!p->known) {
+                *ret_reply = reply_problemf(c, MHD_HTTP_FORBIDDEN, "forbidden",
+                                            "The caller's credentials could not be read from the socket '%s'. Use sudo.",
+                                            a->socket_path);
+                return false;
+        }
+
+        log_debug("API: refusing uid %u (pid %i) on '%s'.", (unsigned) p->uid, (int) p->pid, a->socket_path);
+
+        admin = manager_admin_gid(a->manager);
+        if (admin != (gid_t) -1) {
+                struct group gr, *grp = NULL;
+                char buf[4096];
+
+                if (getgrgid_r(admin, &gr, buf, sizeof(buf), &grp) == 0 && grp)
+                        group = strdup(grp->gr_name);
+                else if (asprintf(&group, "%u", (unsigned) admin) < 0)
+                        group = NULL;
+                *ret_reply = reply_problemf(
+                        c, MHD_HTTP_FORBIDDEN, "forbidden",
+                        "User ID %u (pid %i) may not use the certkeeper API socket '%s'. Join the admin group '%s' (usermod -aG %s USER, then log in again) or run the command with sudo.",
+                        (unsigned) p->uid, (int) p->pid, a->socket_path, strna(group), strna(group));
+                return false;
+        }
+
+        *ret_reply = reply_problemf(
+                c, MHD_HTTP_FORBIDDEN, "forbidden",
+                "User ID %u (pid %i) may not use the certkeeper API socket '%s'. Run the command with sudo, or set admin_group in certkeeper.conf and join that group.",
+                (unsigned) p->uid, (int) p->pid, a->socket_path);
+        return false;
+}
+
+/* Returns true if the request carries the bearer token; otherwise queues 401. */
+static bool check_bearer(Api *a, struct MHD_Connection *c, enum MHD_Result *ret_reply) {
+        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        _cleanup_free_ char *detail = NULL;
+        const char *why = "The request has no Authorization header.";
+
+        if (h) {
+                size_t n, want = strlen(a->token);
+
+                if (strncasecmp(h, "Bearer ", 7) == 0) {
+                        h += 7;
+                        h += strspn(h, " ");
+                        n = strlen(h);
+                        while (n > 0 && h[n - 1] == ' ')
+                                n--;
+                        if (n == want && CRYPTO_memcmp(h, a->token, want) == 0)
+                                return true;
+                        why = "The bearer token is wrong.";
+                } else
+                        why = "The Authorization header is not of the form 'Bearer TOKEN'.";
+        }
+
+        if (asprintf(&detail,
+                     "%s Send 'Authorization: Bearer TOKEN', where TOKEN is the content of '%s' (readable by root and the daemon's user), or use the Unix socket.",
+                     why, a->token_path) < 0) {
+                *ret_reply = MHD_NO;
+                return false;
+        }
+        *ret_reply = reply_problem_full(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", detail,
+                                        MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"certkeeper\"");
+        return false;
+}
+
+static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls) {
+        ApiListener *l = cls;
+        Api *a = l->api;
+        Request *req = *req_cls;
+
+        if (!req) {
+                const char *cl;
+                enum MHD_Result m;
+                uint64_t len;
+
+                req = calloc(1, sizeof(Request));
+                if (!req)
+                        return MHD_NO;
+                req->body = DYNBUF_INIT(a->max_body);
+                *req_cls = req;
+
+                /* Who is asking is settled before any body is read. */
+                if (!(l->is_unix ? check_unix_peer(a, c, &m) : check_bearer(a, c, &m))) {
+                        req->answered = true;
+                        return m;
+                }
+
+                cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl && safe_atou64(cl, &len) >= 0 && len > a->max_body) {
+                        req->answered = true;
+                        return reply_problemf(c, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
+                                              "The body is %" PRIu64 " bytes; at most %zu are accepted.", len,
+                                              a->max_body);
+                }
+                return MHD_YES;
+        }
+
+        if (req->answered) {
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                if (!req->too_big) {
+                        int r = dynbuf_append(&req->body, upload_data, *upload_data_size);
+
+                        if (r == -E2BIG) {
+                                req->too_big = true;
+                                dynbuf_done(&req->body);
+                        } else if (r < 0)
+                                return MHD_NO;
+                }
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        req->answered = true;
+        if (req->too_big)
+                return reply_problemf(c, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
+                                      "The body is larger than %zu bytes, the most that is accepted.", a->max_body);
+
+        return api_route(a, c, url, method, req->body.data, req->body.len);
+}
+
+static void api_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                                  enum MHD_RequestTerminationCode toe) {
+        Request *req = *req_cls;
+
+        if (!req)
+                return;
+        dynbuf_done(&req->body);
+        free(req);
+        *req_cls = NULL;
+}
+
+_printf_(2, 0) static void api_mhd_log(void *cls, const char *fmt, va_list ap) {
+        _cleanup_free_ char *s = NULL;
+
+        if (log_get_max_level() < LOG_DEBUG)
+                return;
+        if (vasprintf(&s, fmt, ap) < 0)
+                return;
+        log_debug("libmicrohttpd: %s", strstrip(s));
+}
+
+/* ---- setup ---- */
+
+static int errf(char **reterr, int error, const char *fmt, ...) _printf_(3, 4);
+static int errf(char **reterr, int error, const char *fmt, ...) {
+        va_list ap;
+
+        if (reterr) {
+                char *s = NULL;
+
+                va_start(ap, fmt);
+                if (vasprintf(&s, fmt, ap) < 0)
+                        s = NULL;
+                va_end(ap);
+                free(*reterr);
+                *reterr = s;
+        }
+        return error;
+}
+
+static int unix_listen(const char *path, int *ret_fd, char **reterr) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return errf(reterr, -ENAMETOOLONG,
+                            "The API socket path '%s' is longer than %zu bytes. Choose a shorter run directory.",
+                            path, sizeof(sa.sun_path) - 1);
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return errf(reterr, negative_errno(), "Failed to create the API socket: %m");
+
+        if (lstat(path, &st) >= 0) {
+                _cleanup_close_ int probe = -EBADF;
+
+                if (!S_ISSOCK(st.st_mode))
+                        return errf(reterr, -EEXIST,
+                                    "'%s' exists and is not a socket. Remove it or choose another run directory.", path);
+
+                /* A socket someone still answers on belongs to a running daemon. */
+                probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) >= 0)
+                        return errf(reterr, -EADDRINUSE,
+                                    "Another daemon is listening on '%s'. Stop it first (systemctl stop certkeeperd).",
+                                    path);
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return errf(reterr, negative_errno(), "Failed to remove the stale socket '%s': %m", path);
+        }
+
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return errf(reterr, negative_errno(), "Failed to bind the API socket '%s': %m", path);
+        if (chmod(path, 0666) < 0)
+                return errf(reterr, negative_errno(), "Failed to make the API socket '%s' mode 0666: %m", path);
+        if (listen(fd, SOMAXCONN) < 0)
+                return errf(reterr, negative_errno(), "Failed to listen on the API socket '%s': %m", path);
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int tcp_listen(const char *address, uint16_t first_port, int *ret_fd, uint16_t *ret_port, char **reterr) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } sa = {};
+        socklen_t salen;
+        unsigned tries = first_port == 0 ? 1 : TCP_PORT_TRIES;
+        int family;
+
+        if (inet_pton(AF_INET, address, &sa.in.sin_addr) == 1) {
+                family = AF_INET;
+                sa.in.sin_family = AF_INET;
+                salen = sizeof(sa.in);
+                if ((ntohl(sa.in.sin_addr.s_addr) >> 24) != 127)
+                        return errf(reterr, -EINVAL,
+                                    "The API TCP address '%s' is not a loopback address. Use 127.0.0.1: the API is for local clients only.",
+                                    address);
+        } else if (inet_pton(AF_INET6, address, &sa.in6.sin6_addr) == 1) {
+                family = AF_INET6;
+                sa.in6.sin6_family = AF_INET6;
+                salen = sizeof(sa.in6);
+                if (!IN6_IS_ADDR_LOOPBACK(&sa.in6.sin6_addr))
+                        return errf(reterr, -EINVAL,
+                                    "The API TCP address '%s' is not a loopback address. Use 127.0.0.1 or ::1: the API is for local clients only.",
+                                    address);
+        } else
+                return errf(reterr, -EINVAL, "The API TCP address '%s' is not an IP address. Use 127.0.0.1.", address);
+
+        for (unsigned i = 0; i < tries; i++) {
+                _cleanup_close_ int fd = -EBADF;
+                unsigned port = (unsigned) first_port + i;
+                int one = 1;
+
+                if (port > UINT16_MAX)
+                        break;
+
+                fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0)
+                        return errf(reterr, negative_errno(), "Failed to create the API TCP socket: %m");
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (family == AF_INET6)
+                        (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+
+                if (family == AF_INET)
+                        sa.in.sin_port = htons((uint16_t) port);
+                else
+                        sa.in6.sin6_port = htons((uint16_t) port);
+
+                if (bind(fd, &sa.sa, salen) < 0) {
+                        if (errno == EADDRINUSE)
+                                continue;
+                        return errf(reterr, negative_errno(), "Failed to bind the API to %s port %u: %m", address, port);
+                }
+                if (listen(fd, SOMAXCONN) < 0)
+                        return errf(reterr, negative_errno(), "Failed to listen on %s port %u: %m", address, port);
+
+                salen = sizeof(sa);
+                if (getsockname(fd, &sa.sa, &salen) < 0)
+                        return errf(reterr, negative_errno(), "Failed to read the API's TCP port: %m");
+
+                *ret_port = ntohs(family == AF_INET ? sa.in.sin_port : sa.in6.sin6_port);
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+
+        return errf(reterr, -EADDRINUSE,
+                    "Ports %u to %u on %s are all in use. Set another api_port in certkeeper.conf.",
+                    (unsigned) first_port, MIN((unsigned) first_port + tries - 1, (unsigned) UINT16_MAX), address);
+}
+
+static int token_load(const char *path, char **ret, char **reterr) {
+        _cleanup_free_ char *data = NULL;
+        int r;
+
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                uint8_t raw[TOKEN_BYTES];
+                FileAttrs attrs = FILE_ATTRS(0600);
+
+                r = fs_read_file(path, TOKEN_FILE_MAX, &data, NULL);
+                if (r >= 0) {
+                        strstrip(data);
+                        if (isempty(data))
+                                return errf(reterr, -EBADMSG,
+                                            "The API token file '%s' is empty. Remove it; a new token is made at the next start.",
+                                            path);
+                        *ret = TAKE_PTR(data);
+                        return 0;
+                }
+                if (r != -ENOENT)
+                        return errf(reterr, r, "Failed to read the API token file '%s': %s", path, strerror(-r));
+
+                if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
+                        return errf(reterr, -EIO, "Failed to get random bytes for the API token.");
+                r = hex_encode(raw, sizeof(raw), false, &data);
+                explicit_bzero(raw, sizeof(raw));
+                if (r < 0)
+                        return r;
+
+                r = fs_create_exclusive(path, data, strlen(data), &attrs);
+                if (r >= 0) {
+                        *ret = TAKE_PTR(data);
+                        return 0;
+                }
+                explicit_bzero(data, strlen(data));
+                data = mfree(data);
+                if (r != -EEXIST)
+                        return errf(reterr, r, "Failed to create the API token file '%s': %s", path, strerror(-r));
+                /* Someone else just created it: read theirs. */
+        }
+
+        return errf(reterr, -EEXIST, "The API token file '%s' could not be read or created.", path);
+}
+
+static int api_json_write(Api *a, const ApiConfig *cfg, uint16_t port, char **reterr) {
+        _cleanup_free_ char *tcp = NULL, *data = NULL, *text = NULL;
+        json_auto_t *o = NULL;
+        FileAttrs attrs = FILE_ATTRS(0644);
+        int r;
+
+        if (a->tcp_listener.daemon &&
+            asprintf(&tcp, strchr(cfg->tcp_address, ':') ? "[%s]:%u" : "%s:%u", cfg->tcp_address, (unsigned) port) < 0)
+                return -ENOMEM;
+
+        o = json_pack("{s:s, s:I, s:o, s:o, s:o}",
+                      "version", PACKAGE_VERSION,
+                      "pid", (json_int_t) getpid(),
+                      "socket", cert_json_text(a->socket_path),
+                      "tcp", cert_json_text(tcp),
+                      "token_file", cert_json_text(a->tcp_listener.daemon ? a->token_path : NULL));
+        if (!o)
+                return -ENOMEM;
+        data = json_dumps(o, JSON_INDENT(2));
+        if (!data)
+                return -ENOMEM;
+        text = strjoin(data, "\n");
+        if (!text)
+                return -ENOMEM;
+
+        r = fs_write_atomic(cfg->api_json_path, text, strlen(text), &attrs);
+        if (r < 0)
+                return errf(reterr, r, "Failed to write '%s': %s", cfg->api_json_path, strerror(-r));
+        return 0;
+}
+
+static int listener_start(ApiListener *l, int fd, char **reterr) {
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+        l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_access, l,
+                                     MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_SEC,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTION_LIMIT,
+                                     MHD_OPTION_NOTIFY_COMPLETED, api_request_completed, NULL,
+                                     MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, l,
+                                     MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
+                                     MHD_OPTION_END);
+        if (!l->daemon)
+                return errf(reterr, -EIO, "Failed to start the HTTP server (libmicrohttpd) on the %s listener.",
+                            l->is_unix ? "Unix socket" : "TCP");
+        return 0;
+}
+
+int api_new(Manager *m, const ApiConfig *cfg, Api **ret, char **reterr) {
+        _cleanup_(api_freep) Api *a = NULL;
+        _cleanup_close_ int ufd = -EBADF, tfd = -EBADF;
+        uint16_t port = 0;
+        int r;
+
+        if (!m || !cfg || !ret || isempty(cfg->socket_path) || isempty(cfg->api_json_path))
+                return -EINVAL;
+        if (cfg->tcp_address && isempty(cfg->token_path))
+                return errf(reterr, -EINVAL, "The API over TCP needs a token file path.");
+
+        a = calloc(1, sizeof(Api));
+        if (!a)
+                return -ENOMEM;
+        a->manager = m;
+        a->pid = getpid();
+        a->max_body = cfg->max_body > 0 ? cfg->max_body : API_MAX_BODY_DEFAULT;
+        a->unix_listener = (ApiListener) { .api = a, .is_unix = true };
+        a->tcp_listener = (ApiListener) { .api = a, .is_unix = false };
+
+        r = unix_listen(cfg->socket_path, &ufd, reterr);
+        if (r < 0)
+                return r;
+        a->socket_path = strdup(cfg->socket_path);
+        if (!a->socket_path) {
+                (void) unlink(cfg->socket_path);
+                return -ENOMEM;
+        }
+
+        if (cfg->tcp_address) {
+                a->token_path = strdup(cfg->token_path);
+                if (!a->token_path)
+                        return -ENOMEM;
+                r = token_load(cfg->token_path, &a->token, reterr);
+                if (r < 0)
+                        return r;
+                r = tcp_listen(cfg->tcp_address, cfg->tcp_port, &tfd, &port, reterr);
+                if (r < 0)
+                        return r;
+        }
+
+        /* libmicrohttpd owns the listening sockets from here on. */
+        r = listener_start(&a->unix_listener, ufd, reterr);
+        if (r < 0)
+                return r;
+        TAKE_FD(ufd);
+
+        if (tfd >= 0) {
+                r = listener_start(&a->tcp_listener, tfd, reterr);
+                if (r < 0)
+                        return r;
+                TAKE_FD(tfd);
+        }
+
+        r = api_json_write(a, cfg, port, reterr);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+Api *api_free(Api *a) {
+        if (!a)
+                return NULL;
+
+        if (a->tcp_listener.daemon)
+                MHD_stop_daemon(a->tcp_listener.daemon);
+        if (a->unix_listener.daemon)
+                MHD_stop_daemon(a->unix_listener.daemon);
+        if (a->socket_path && a->pid == getpid())
+                (void) unlink(a->socket_path);
+
+        if (a->token) {
+                explicit_bzero(a->token, strlen(a->token));
+                free(a->token);
+        }
+        free(a->token_path);
+        free(a->socket_path);
+        free(a);
+        return NULL;
+}
+
+unsigned api_get_fds(Api *a, int fds[static 2]) {
+        const ApiListener *ls[] = { &a->unix_listener, &a->tcp_listener };
+        unsigned n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(ls); i++) {
+                const union MHD_DaemonInfo *info;
+
+                if (!ls[i]->daemon)
+                        continue;
+                info = MHD_get_daemon_info(ls[i]->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+                if (info && info->epoll_fd >= 0)
+                        fds[n++] = info->epoll_fd;
+        }
+        return n;
+}
+
+int api_process(Api *a) {
+        const ApiListener *ls[] = { &a->unix_listener, &a->tcp_listener };
+        int r = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(ls); i++)
+                if (ls[i]->daemon && MHD_run(ls[i]->daemon) != MHD_YES)
+                        r = -EIO;
+        return r;
+}
+
+usec_t api_get_timeout(Api *a) {
+        const ApiListener *ls[] = { &a->unix_listener, &a->tcp_listener };
+        usec_t t = USEC_INFINITY;
+
+        for (size_t i = 0; i < ELEMENTSOF(ls); i++) {
+#if MHD_VERSION >= 0x00097701
+                uint64_t ms;
+
+                /* No timeout means no connection: nothing needs to wake us. */
+                if (!ls[i]->daemon || MHD_get_timeout64(ls[i]->daemon, &ms) != MHD_YES)
+                        continue;
+#else
+                MHD_UNSIGNED_LONG_LONG ms;
+
+                /* No timeout means no connection: nothing needs to wake us. (libmicrohttpd before
+                 * 0.9.77 has no MHD_get_timeout64().) */
+                if (!ls[i]->daemon || MHD_get_timeout(ls[i]->daemon, &ms) != MHD_YES)
+                        continue;
+#endif
+                if (ms >= (USEC_INFINITY - 1) / USEC_PER_MSEC)
+                        continue;
+                t = MIN(t, (usec_t) ms * USEC_PER_MSEC);
+        }
+        return t;
+}

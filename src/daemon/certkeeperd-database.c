@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "certkeeperd-database.h"
+#include "fs-util.h"
+#include "log.h"
+#include "string-util.h"
+
+static int restore_from(const char *path, const char *bak, const char *problem) {
+        _cleanup_free_ char *moved = NULL, *err = NULL, *bakmsg = NULL;
+        int r;
+
+        if (!fs_exists(bak))
+                return -ENOENT;
+        r = store_file_check(bak, &bakmsg);
+        if (r < 0) {
+                log_error("Backup '%s' is not usable either: %s", bak, strna(bakmsg));
+                return r;
+        }
+        r = store_file_restore(path, bak, &moved, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to restore '%s' from '%s': %s", path, bak, strna(err));
+
+        log_crit("DATABASE DAMAGED: '%s' failed its integrity check (%s). It was moved aside to '%s' and "
+                 "restored from the backup '%s'. Changes made after that backup are lost; check 'certkeeper "
+                 "list' and re-add what is missing.",
+                 path, problem, strna(moved), bak);
+        return 0;
+}
+
+int database_open(const char *path, Store **ret) {
+        _cleanup_free_ char *msg = NULL, *bak = NULL, *bak1 = NULL, *err = NULL;
+        int r;
+
+        bak = strjoin(path, ".bak");
+        bak1 = strjoin(path, ".bak.1");
+        if (!bak || !bak1)
+                return log_oom();
+
+        if (fs_exists(path)) {
+                r = store_file_check(path, &msg);
+                if (r < 0 && r != -EBADMSG && r != -ENOTSUP)
+                        return log_error_errno(r, "Failed to check database '%s': %m", path);
+                if (r < 0) {
+                        if (restore_from(path, bak, strna(msg)) < 0 && restore_from(path, bak1, strna(msg)) < 0) {
+                                log_error("The database '%s' is damaged (%s) and no usable backup exists "
+                                          "('%s', '%s'). The damaged file was left as it is. To salvage what "
+                                          "can be read, stop here and run 'certkeeper db recover' with the "
+                                          "same --state-dir; or move the file away to start with an empty "
+                                          "database.",
+                                          path, strna(msg), bak, bak1);
+                                return -EBADMSG;
+                        }
+                }
+        } else if (fs_exists(bak)) {
+                /* The database is gone but a backup is there: never start empty over it. */
+                if (restore_from(path, bak, "the file is missing") < 0 &&
+                    restore_from(path, bak1, "the file is missing") < 0) {
+                        log_error("The database '%s' is missing and its backup '%s' is unusable. Move the "
+                                  "backups away to start with an empty database.", path, bak);
+                        return -EBADMSG;
+                }
+        }
+
+        r = store_open(path, true, ret, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open database '%s': %s", path, strna(err));
+        return 0;
+}
+
+int database_backup_start(const char *path, pid_t *ret_pid) {
+        pid_t pid;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                _cleanup_free_ char *bak = strjoin(path, ".bak"), *err = NULL;
+                sigset_t all;
+
+                sigemptyset(&all);
+                (void) sigprocmask(SIG_SETMASK, &all, NULL);
+                (void) close_range(3, ~0U, 0);
+                if (!bak || store_file_backup(path, bak, &err) < 0) {
+                        fprintf(stderr, "Backup of '%s' failed: %s\n", path, err ? err : "out of memory");
+                        _exit(EXIT_FAILURE);
+                }
+                _exit(EXIT_SUCCESS);
+        }
+        *ret_pid = pid;
+        return 0;
+}

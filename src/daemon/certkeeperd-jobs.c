@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ca-local.h"
+#include "certkeeperd-jobs.h"
+#include "fs-util.h"
+#include "parse-util.h"
+#include "pki-cert.h"
+#include "pki-csr.h"
+#include "pki-key.h"
+#include "pki-sign.h"
+#include "process-util.h"
+#include "string-util.h"
+#include "time-util.h"
+
+#define PEM_MAX (1024 * 1024)
+
+static LocalCA *local_ca = NULL;
+static char *local_ca_dir = NULL;
+static int64_t local_ca_opened = 0;
+
+void job_cleanup(void) {
+        local_ca = local_ca_free(local_ca);
+        local_ca_dir = mfree(local_ca_dir);
+}
+
+static const char *jstr(json_t *o, const char *k) {
+        return json_string_value(json_object_get(o, k));
+}
+
+static int64_t jint(json_t *o, const char *k) {
+        return json_integer_value(json_object_get(o, k));
+}
+
+static bool jbool(json_t *o, const char *k) {
+        return json_is_true(json_object_get(o, k));
+}
+
+static int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...) _printf_(4, 5);
+static int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+
+        *ret = json_pack("{s:b, s:s, s:s, s:i}", "ok", 0, "result", result, "error", msg ? msg : "out of memory",
+                         "errno", (json_int_t) -abs(err));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mode_t def, FileAttrs *ret,
+                          char **reterr) {
+        FileAttrs a = FILE_ATTRS(def);
+        const char *owner = jstr(job, owner_key);
+        int64_t mode = jint(job, mode_key);
+        int r;
+
+        if (mode > 0)
+                a.mode = (mode_t) mode;
+        if (!isempty(owner)) {
+                r = parse_owner(owner, &a.uid, &a.gid);
+                if (r < 0) {
+                        (void) asprintf(reterr, "owner '%s' is not a known user[:group]", owner);
+                        return r;
+                }
+        }
+        *ret = a;
+        return 0;
+}
+
+/* The key a CSR or a self-signed certificate is made with: the staged one during a rekey. */
+static int load_request_key(json_t *job, EVP_PKEY **ret, char **reterr) {
+        const char *key_path = jstr(job, "key_path");
+        _cleanup_free_ char *staged = NULL;
+        int r;
+
+        if (!key_path)
+                return -EINVAL;
+        if (jbool(job, "use_staged")) {
+                staged = fs_staged_path(key_path);
+                if (!staged)
+                        return -ENOMEM;
+                r = pki_key_load(staged, ret);
+                if (r < 0)
+                        (void) asprintf(reterr, "cannot read the new key '%s': %s", staged, strerror(-r));
+                return r;
+        }
+        r = pki_key_load(key_path, ret);
+        if (r < 0)
+                (void) asprintf(reterr, "cannot read the key '%s': %s", key_path, strerror(-r));
+        return r;
+}
+
+static int job_keygen(json_t *job, json_t **ret) {
+        const char *key_path = jstr(job, "key_path");
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_free_ char *pem = NULL, *err = NULL;
+        size_t len;
+        KeyType t;
+        unsigned bits;
+        FileAttrs attrs;
+        int r;
+
+        t = key_type_from_string(jstr(job, "key_type"));
+        if (t < 0 || !key_path)
+                return reply_error(ret, "guidance", -EINVAL, "invalid key generation job");
+        r = pki_key_params_check(t, (unsigned) jint(job, "key_bits"), &bits, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "%s", err ? err : "invalid key parameters");
+        r = attrs_from_job(job, "key_owner", "key_mode", 0600, &attrs, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "%s", err);
+
+        r = pki_key_generate(t, bits, &key);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "key generation failed: %s", strerror(-r));
+        r = pki_key_to_pem(key, &pem, &len);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot encode the key: %s", strerror(-r));
+
+        /* Always staged: it replaces the current key only together with its certificate. */
+        r = fs_stage(key_path, pem, len, &attrs);
+        explicit_bzero(pem, len);
+        if (r < 0)
+                return reply_error(ret, r == -EACCES || r == -ENOENT ? "guidance" : "failed", r,
+                                   "cannot write the new key beside '%s': %s", key_path, strerror(-r));
+
+        *ret = json_pack("{s:b, s:s, s:i}", "ok", 1, "key_type", key_type_to_string(t), "key_bits",
+                         (json_int_t) bits);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int template_from_json(json_t *o, CertTemplate *t, char **reterr) {
+        json_t *v;
+        size_t i;
+        int r;
+
+        *t = (CertTemplate) { .path_len = -1 };
+        if (!json_is_object(o))
+                return 0;
+
+#define STRV_FIELD(name)                                                               \
+        json_array_foreach(json_object_get(o, #name), i, v)                            \
+                if (json_is_string(v)) {                                               \
+                        r = strv_extend(&t->name, json_string_value(v));               \
+                        if (r < 0)                                                     \
+                                return r;                                              \
+                }
+        STRV_FIELD(dns);
+        STRV_FIELD(ip);
+        STRV_FIELD(email);
+        STRV_FIELD(principal);
+        STRV_FIELD(eku);
+#undef STRV_FIELD
+
+        json_array_foreach(json_object_get(o, "key_usage"), i, v) {
+                unsigned bit = key_usage_from_string(json_string_value(v) ?: "");
+                if (bit == 0) {
+                        (void) asprintf(reterr, "unknown key usage '%s'", strempty(json_string_value(v)));
+                        return -EINVAL;
+                }
+                t->key_usage |= bit;
+        }
+        if (jstr(o, "subject")) {
+                t->subject = strdup(jstr(o, "subject"));
+                if (!t->subject)
+                        return -ENOMEM;
+        }
+        if (jstr(o, "profile")) {
+                t->profile = strdup(jstr(o, "profile"));
+                if (!t->profile)
+                        return -ENOMEM;
+        }
+        t->is_ca = jbool(o, "is_ca");
+        if (json_is_integer(json_object_get(o, "path_len")))
+                t->path_len = (int) jint(o, "path_len");
+        return 0;
+}
+
+static int job_csr(json_t *job, json_t **ret) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(cert_template_done) CertTemplate t = {};
+        _cleanup_free_ char *pem = NULL, *err = NULL;
+        const char *key_path = jstr(job, "key_path");
+        int r;
+
+        r = load_request_key(job, &key, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "%s", err);
+
+        if (!jbool(job, "use_staged") && key_path) {
+                /* Not rekeying: a key left staged by an abandoned rekey is stale. */
+                _cleanup_free_ char *staged = fs_staged_path(key_path);
+                if (staged)
+                        (void) unlink(staged);
+        }
+
+        r = template_from_json(json_object_get(job, "template"), &t, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "%s", err ? err : "invalid template");
+        r = pki_csr_build(key, &t, jstr(job, "nickname"), &req, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "cannot build the CSR: %s", err ? err : strerror(-r));
+        r = pki_csr_to_pem(req, &pem);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot encode the CSR: %s", strerror(-r));
+
+        *ret = json_pack("{s:b, s:s}", "ok", 1, "csr_pem", pem);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int issued_reply(X509 *cert, STACK_OF(X509) *chain, json_t **ret) {
+        _cleanup_free_ char *pem = NULL, *chain_pem = NULL;
+        size_t len, clen = 0;
+        int r;
+
+        r = pki_cert_to_pem(cert, &pem, &len);
+        if (r < 0)
+                return r;
+        if (chain && sk_X509_num(chain) > 0) {
+                r = pki_chain_to_pem(chain, &chain_pem, &clen);
+                if (r < 0)
+                        return r;
+        }
+        _cleanup_free_ char *all = strjoin(pem, strempty(chain_pem));
+        if (!all)
+                return -ENOMEM;
+        *ret = json_pack("{s:b, s:s, s:s}", "ok", 1, "result", "issued", "issued_pem", all);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int local_ca_get(json_t *job, int64_t now, LocalCA **ret, char **reterr) {
+        const char *dir = jstr(job, "local_dir");
+        LocalCAConfig cfg = {
+                .root_lifetime = jint(job, "root_lifetime"),
+                .issuing_lifetime = jint(job, "issuing_lifetime"),
+        };
+        int r;
+
+        if (!dir)
+                return -EINVAL;
+        /* Re-open now and then, so that a renewal made by another process is picked up. */
+        if (local_ca && local_ca_dir && streq(local_ca_dir, dir) && now - local_ca_opened < 30) {
+                *ret = local_ca;
+                return 0;
+        }
+        job_cleanup();
+        r = local_ca_open(dir, &cfg, now, &local_ca, reterr);
+        if (r < 0)
+                return r;
+        local_ca_dir = strdup(dir);
+        if (!local_ca_dir)
+                return -ENOMEM;
+        local_ca_opened = now;
+        *ret = local_ca;
+        return 0;
+}
+
+static int job_submit(json_t *job, json_t **ret) {
+        const char *ca_type = jstr(job, "ca_type"), *csr_pem = jstr(job, "csr_pem");
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_free_ char *err = NULL;
+        int64_t now = (int64_t) time(NULL), validity = jint(job, "validity");
+        int r;
+
+        if (!ca_type || !csr_pem)
+                return reply_error(ret, "guidance", -EINVAL, "invalid submit job");
+        r = pki_csr_from_pem(csr_pem, &req);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the stored CSR cannot be read: %s", strerror(-r));
+
+        if (streq(ca_type, "INTERNAL:SELF")) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+                r = load_request_key(job, &key, &err);
+                if (r < 0)
+                        return reply_error(ret, "guidance", r, "%s", err);
+                r = pki_sign_csr(req, NULL, key, now - 60, now + validity, &cert, &err);
+        } else if (streq(ca_type, "INTERNAL:LOCAL")) {
+                LocalCA *ca;
+                r = local_ca_get(job, now, &ca, &err);
+                if (r < 0)
+                        return reply_error(ret, "unreachable", r, "the local CA cannot be opened: %s",
+                                           err ? err : strerror(-r));
+                r = local_ca_sign(ca, req, now, validity, &cert, &chain, &err);
+        } else
+                return reply_error(ret, "guidance", -EOPNOTSUPP,
+                                   "CA type '%s' cannot issue certificates in this version", ca_type);
+        if (r < 0)
+                return reply_error(ret, "rejected", r, "%s", err ? err : strerror(-r));
+
+        r = issued_reply(cert, chain, ret);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot encode the certificate: %s", strerror(-r));
+        return 0;
+}
+
+static json_t *strv_to_json(char **l) {
+        json_t *a = json_array();
+        STRV_FOREACH(s, l)
+                json_array_append_new(a, json_string(*s));
+        return a;
+}
+
+/* The facts about a certificate that the database keeps. */
+static json_t *cert_facts(X509 *cert) {
+        _cleanup_(cert_info_done) CertInfo i = {};
+        _cleanup_free_ char *ku = NULL;
+        _cleanup_strv_free_ char **kul = NULL;
+
+        if (pki_cert_info(cert, &i) < 0)
+                return NULL;
+        if (i.has_key_usage) {
+                ku = key_usage_to_string(i.key_usage);
+                if (ku && strv_split(ku, ",", &kul) < 0)
+                        return NULL;
+        }
+        json_t *info = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:i, s:s?, s:s?, s:s?}",
+                                 "dns", strv_to_json(i.dns), "ip", strv_to_json(i.ip), "email",
+                                 strv_to_json(i.email), "principal", strv_to_json(i.principal), "key_usage",
+                                 strv_to_json(kul), "eku", strv_to_json(i.eku), "is_ca", i.is_ca, "path_len",
+                                 (json_int_t) i.path_len, "template_name", i.template_name, "aki", i.aki_hex,
+                                 "ski", i.ski_hex);
+        return json_pack("{s:s?, s:s?, s:s?, s:I, s:I, s:s, s:s, s:o}", "subject", i.subject, "issuer",
+                         i.issuer, "serial", i.serial_hex, "not_before", (json_int_t) i.not_before, "not_after",
+                         (json_int_t) i.not_after, "sha1", i.sha1, "sha256", i.sha256, "info", info);
+}
+
+static json_t *run_hook(const char *stage, const char *cmd, json_t *job) {
+        _cleanup_(spawn_result_done) SpawnResult res = {};
+        _cleanup_strv_free_ char **env = NULL, **extra = NULL;
+        _cleanup_free_ char *desc = NULL;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) cmd, NULL };
+        static const char *vars[][2] = {
+                { "CERTKEEPER_NICKNAME", "nickname" },
+                { "CERTKEEPER_CERT_FILE", "cert_path" },
+                { "CERTKEEPER_KEY_FILE", "key_path" },
+                { "CERTKEEPER_CHAIN_FILE", "chain_path" },
+                { "CERTKEEPER_FULLCHAIN_FILE", "fullchain_path" },
+        };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++)
+                if (jstr(job, vars[i][1]) &&
+                    strv_consume(&extra, strjoin(vars[i][0], "=", jstr(job, vars[i][1]))) < 0)
+                        return NULL;
+        if (strv_consume(&extra, strjoin("CERTKEEPER_HOOK=", stage)) < 0)
+                return NULL;
+        env = spawn_clean_env(extra);
+        if (!env)
+                return NULL;
+
+        r = spawn_run(argv, env, (usec_t) jint(job, "hook_timeout") * USEC_PER_SEC,
+                      (size_t) jint(job, "hook_output_max"), &res);
+        if (r < 0)
+                return json_pack("{s:s, s:s, s:s+s, s:i}", "stage", stage, "result", "failed", "message",
+                                 "cannot run the command: ", strerror(-r), "duration_ms", 0);
+
+        (void) spawn_result_describe(&res, &desc);
+        bool ok = !res.signaled && !res.timed_out && res.exit_status == 0;
+        return json_pack("{s:s, s:s, s:s+s+s, s:I}", "stage", stage, "result", ok ? "ok" : "failed", "message",
+                         strempty(desc), res.output_len > 0 ? "; output:\n" : "", strempty(res.output),
+                         "duration_ms", (json_int_t) (res.duration / USEC_PER_MSEC));
+}
+
+static int write_optional(const char *path, const char *data, const FileAttrs *attrs) {
+        if (isempty(path))
+                return 0;
+        return fs_write_atomic(path, data, strlen(data), attrs);
+}
+
+static int job_save(json_t *job, json_t **ret) {
+        const char *key_path = jstr(job, "key_path"), *cert_path = jstr(job, "cert_path");
+        const char *issued = jstr(job, "issued_pem"), *archive_dir = jstr(job, "archive_dir");
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *staged_key = NULL, *cur_key = NULL;
+        _cleanup_free_ char *staged = NULL, *pem = NULL, *chain_pem = NULL, *err = NULL;
+        json_auto_t *hooks = json_array();
+        json_t *facts;
+        FileAttrs key_attrs, cert_attrs;
+        bool new_key = false;
+        size_t len, clen = 0;
+        int r;
+
+        if (!key_path || !cert_path || !issued)
+                return reply_error(ret, "guidance", -EINVAL, "invalid save job");
+        *ret = NULL;
+
+        r = pki_cert_parse(issued, strlen(issued), &cert, &chain);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the issued certificate cannot be parsed");
+
+        /* Which key does it belong to: the staged new key, or the current one (also after a crash
+         * between the two renames below, when the new key is already in place). */
+        staged = fs_staged_path(key_path);
+        if (!staged)
+                return -ENOMEM;
+        if (pki_key_load(staged, &staged_key) >= 0 && pki_cert_key_match(cert, staged_key) > 0)
+                new_key = true;
+        else if (pki_key_load(key_path, &cur_key) < 0 || pki_cert_key_match(cert, cur_key) <= 0) {
+                return reply_error(ret, "guidance", -EBADMSG,
+                                   "the issued certificate matches neither the key '%s' nor a new key staged "
+                                   "beside it; request a new key with 'certkeeper rekey'",
+                                   key_path);
+        }
+
+        r = attrs_from_job(job, "key_owner", "key_mode", 0600, &key_attrs, &err);
+        if (r >= 0)
+                r = attrs_from_job(job, "cert_owner", "cert_mode", 0644, &cert_attrs, &err);
+        if (r < 0) {
+                return reply_error(ret, "guidance", r, "%s", err);
+        }
+
+        if (!isempty(jstr(job, "pre_save_cmd")))
+                json_array_append_new(hooks, run_hook("pre-save", jstr(job, "pre_save_cmd"), job));
+
+        /* Keep the previous versions. */
+        if (archive_dir) {
+                r = fs_archive(cert_path, archive_dir, "cert", NULL);
+                if (r >= 0 && new_key)
+                        r = fs_archive(key_path, archive_dir, "key", NULL);
+                if (r < 0) {
+                        return reply_error(ret, "failed", r, "cannot archive the previous files into '%s': %s",
+                                           archive_dir, strerror(-r));
+                }
+        }
+
+        /* The pair swap: stage the certificate durably beside the staged key, then rename the key,
+         * then the certificate. A crash in between is rolled forward by running this job again from
+         * the certificate kept in the database. */
+        r = pki_cert_to_pem(cert, &pem, &len);
+        if (r >= 0)
+                r = fs_stage(cert_path, pem, len, &cert_attrs);
+        if (r >= 0 && new_key)
+                r = fs_commit_staged(key_path);
+        if (r >= 0)
+                r = fs_commit_staged(cert_path);
+        if (r < 0) {
+                return reply_error(ret, r == -EACCES || r == -EROFS ? "guidance" : "failed", r,
+                                   "cannot save the certificate to '%s': %s", cert_path, strerror(-r));
+        }
+
+        if (chain && sk_X509_num(chain) > 0) {
+                r = pki_chain_to_pem(chain, &chain_pem, &clen);
+                if (r < 0)
+                        chain_pem = NULL;
+        }
+        r = write_optional(jstr(job, "chain_path"), strempty(chain_pem), &cert_attrs);
+        if (r >= 0 && !isempty(jstr(job, "fullchain_path"))) {
+                _cleanup_free_ char *full = strjoin(pem, strempty(chain_pem));
+                r = full ? write_optional(jstr(job, "fullchain_path"), full, &cert_attrs) : -ENOMEM;
+        }
+        if (r >= 0 && !isempty(jstr(job, "ca_file")) && chain && sk_X509_num(chain) > 0) {
+                /* -F: the CA's root, the last certificate of the chain. */
+                _cleanup_free_ char *root = NULL;
+                size_t rl;
+                r = pki_cert_to_pem(sk_X509_value(chain, sk_X509_num(chain) - 1), &root, &rl);
+                if (r >= 0)
+                        r = fs_write_atomic(jstr(job, "ca_file"), root, rl, &cert_attrs);
+        }
+        if (r < 0) {
+                return reply_error(ret, "failed", r, "the certificate was saved, but the chain files were not: %s",
+                                   strerror(-r));
+        }
+
+        if (!isempty(jstr(job, "post_save_cmd")))
+                json_array_append_new(hooks, run_hook("post-save", jstr(job, "post_save_cmd"), job));
+
+        facts = cert_facts(cert);
+        if (!facts) {
+                return reply_error(ret, "failed", -ENOMEM, "cannot describe the saved certificate");
+        }
+        *ret = json_pack("{s:b, s:b, s:o, s:O}", "ok", 1, "new_key", new_key, "facts", facts, "hooks", hooks);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Reads what is on disk for a tracked certificate. */
+static int job_read(json_t *job, json_t **ret) {
+        const char *key_path = jstr(job, "key_path"), *cert_path = jstr(job, "cert_path");
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_free_ char *data = NULL;
+        json_t *facts = NULL;
+        const char *cert_state = "absent", *key_state = "absent";
+        KeyType kt = _KEY_TYPE_INVALID;
+        unsigned bits = 0;
+        int match = -1, r;
+        size_t len;
+
+        if (!cert_path)
+                return reply_error(ret, "guidance", -EINVAL, "invalid read job");
+
+        r = fs_read_file(cert_path, PEM_MAX, &data, &len);
+        if (r >= 0) {
+                r = pki_cert_parse(data, len, &cert, NULL);
+                cert_state = r >= 0 ? "ok" : "garbage";
+        } else if (r != -ENOENT)
+                cert_state = "unreadable";
+
+        if (key_path) {
+                r = pki_key_load(key_path, &key);
+                if (r >= 0) {
+                        key_state = "ok";
+                        (void) pki_key_info(key, &kt, &bits);
+                } else if (r == -ENOENT)
+                        key_state = "absent";
+                else if (r == -EACCES || r == -EPERM)
+                        key_state = "unreadable";
+                else
+                        key_state = "garbage";
+        }
+
+        if (cert) {
+                facts = cert_facts(cert);
+                if (key)
+                        match = pki_cert_key_match(cert, key) > 0;
+        }
+
+        *ret = json_pack("{s:b, s:s, s:s, s:o?, s:i, s:s?, s:i}", "ok", 1, "cert", cert_state, "key", key_state,
+                         "facts", facts, "match", (json_int_t) match, "key_type",
+                         kt >= 0 ? key_type_to_string(kt) : NULL, "key_bits", (json_int_t) bits);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int job_run(json_t *job, json_t **ret_reply) {
+        static const struct {
+                const char *op;
+                int (*func)(json_t *job, json_t **ret);
+        } ops[] = {
+                { "keygen", job_keygen },
+                { "csr", job_csr },
+                { "submit", job_submit },
+                { "save", job_save },
+                { "read", job_read },
+        };
+        const char *op = jstr(job, "op");
+
+        for (size_t i = 0; op && i < ELEMENTSOF(ops); i++)
+                if (streq(ops[i].op, op))
+                        return ops[i].func(job, ret_reply);
+        return reply_error(ret_reply, "failed", -EOPNOTSUPP, "unknown job '%s'", strna(op));
+}

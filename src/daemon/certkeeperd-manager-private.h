@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The Manager's fields, shared by the two files that make up the manager: certkeeperd-manager.c
+ * (the loop, start-up, the API-facing calls) and certkeeperd-state.c (the per-certificate state
+ * machine). Nothing else includes this. */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "certkeeperd-api.h"
+#include "certkeeperd-config.h"
+#include "certkeeperd-manager.h"
+#include "certkeeperd-scheduler.h"
+#include "certkeeperd-worker.h"
+#include "store.h"
+
+#define NOTIFY_TTLS_MAX 16
+
+typedef enum JobOp {
+        JOB_READ,
+        JOB_KEYGEN,
+        JOB_CSR,
+        JOB_SUBMIT,
+        JOB_SAVE,
+        _JOB_OP_MAX,
+} JobOp;
+
+/* A job waiting for the current transaction to commit before it goes to a worker. */
+typedef struct QueuedJob {
+        int64_t cookie;
+        json_t *job;
+} QueuedJob;
+
+struct Manager {
+        Config cfg;
+        char *config_path;
+        char *db_path;
+        char *local_ca_dir;
+        char *certs_dir;
+        char *archive_dir;
+
+        Store *store;
+        bool in_transaction;
+        Scheduler *scheduler;
+        WorkerPool *pool;
+        Api *api;
+
+        QueuedJob *queue;
+        unsigned n_queued;
+
+        int epoll_fd;
+        int timer_fd;
+        int signal_fd;
+        int64_t timer_armed_at; /* 0: disarmed */
+        bool exit_requested;
+
+        pid_t backup_pid;
+        int64_t next_backup_at;
+
+        gid_t admin_gid;
+        int64_t notify_ttls[NOTIFY_TTLS_MAX];
+        unsigned n_notify_ttls;
+};
+
+/* certkeeperd-manager.c */
+int manager_tx_begin(Manager *m);
+int manager_tx_commit(Manager *m);
+int manager_schedule(Manager *m, int64_t id, int64_t at);
+unsigned manager_workers_available(Manager *m);
+bool manager_in_flight(Manager *m, int64_t id);
+int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job);
+int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
+                    int64_t duration_ms);
+
+/* certkeeperd-state.c */
+/* Runs the state machine for one certificate that is due (or was just changed). */
+int cert_step(Manager *m, int64_t id, int64_t now);
+/* Applies a worker's reply (or its failure) to the certificate the job was for. */
+void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
+/* On start-up: transient states go back to the state before them, due now. */
+int cert_resume_all(Manager *m, int64_t now);

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/* The manager: start-up, the one event loop (epoll + timerfd + signalfd), the scheduler, and the
+ * calls the API makes. The state machine itself is in certkeeperd-state.c. */
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ca-local.h"
+#include "cert-json.h"
+#include "certkeeperd-database.h"
+#include "certkeeperd-manager-private.h"
+#include "certkeeperd-manager.h"
+#include "fs-util.h"
+#include "log.h"
+#include "parse-util.h"
+#include "pki-key.h"
+#include "renew-policy.h"
+#include "string-util.h"
+
+/* epoll tags */
+enum {
+        TAG_TIMER = 1,
+        TAG_SIGNAL,
+        TAG_API,
+        TAG_WORKER_BASE = 1000,
+};
+
+static int64_t now_sec(void) {
+        return (int64_t) time(NULL);
+}
+
+Store *manager_store(Manager *m) {
+        return m->store;
+}
+
+const char *manager_state_dir(Manager *m) {
+        return m->cfg.state_dir;
+}
+
+uid_t manager_uid(Manager *m) {
+        return geteuid();
+}
+
+gid_t manager_admin_gid(Manager *m) {
+        return m->admin_gid;
+}
+
+unsigned manager_workers_total(Manager *m) {
+        return worker_pool_size(m->pool);
+}
+
+unsigned manager_workers_busy(Manager *m) {
+        return worker_pool_busy(m->pool);
+}
+
+int64_t manager_next_action_at(Manager *m) {
+        return scheduler_peek(m->scheduler, NULL);
+}
+
+int manager_tx_begin(Manager *m) {
+        int r;
+
+        if (m->in_transaction)
+                return 0;
+        r = store_begin(m->store);
+        if (r < 0)
+                return r;
+        m->in_transaction = true;
+        return 0;
+}
+
+/* Commits what the current iteration changed, then hands the jobs it queued to the workers: a job
+ * never starts from a state that is not yet durable. */
+int manager_tx_commit(Manager *m) {
+        int r = 0;
+
+        if (m->in_transaction) {
+                m->in_transaction = false;
+                r = store_commit(m->store);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to commit to the database: %m");
+                        (void) store_rollback(m->store);
+                }
+        }
+
+        for (unsigned i = 0; i < m->n_queued; i++) {
+                QueuedJob *q = &m->queue[i];
+                int k = worker_pool_submit(m->pool, q->job, q->cookie);
+                if (k < 0)
+                        cert_job_done(m, q->cookie, NULL, "the job could not be handed to a worker");
+                json_decref(q->job);
+        }
+        m->n_queued = 0;
+        return r;
+}
+
+int manager_schedule(Manager *m, int64_t id, int64_t at) {
+        return scheduler_set(m->scheduler, id, at);
+}
+
+unsigned manager_workers_available(Manager *m) {
+        unsigned idle = worker_pool_size(m->pool) - worker_pool_busy(m->pool);
+        return idle > m->n_queued ? idle - m->n_queued : 0;
+}
+
+bool manager_in_flight(Manager *m, int64_t id) {
+        for (unsigned i = 0; i < m->n_queued; i++)
+                if (m->queue[i].cookie / _JOB_OP_MAX == id)
+                        return true;
+        return worker_pool_running(m->pool, id, _JOB_OP_MAX);
+}
+
+int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
+        unsigned cap = worker_pool_size(m->pool);
+
+        if (!m->queue) {
+                m->queue = calloc(cap, sizeof(QueuedJob));
+                if (!m->queue) {
+                        json_decref(job);
+                        return -ENOMEM;
+                }
+        }
+        if (m->n_queued >= cap) {
+                json_decref(job);
+                return -EBUSY;
+        }
+        m->queue[m->n_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + op, .job = job };
+        return 0;
+}
+
+int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
+                    int64_t duration_ms) {
+        HistoryRecord h = {
+                .cert_id = cert_id,
+                .at = now_sec(),
+                .stage = (char *) strempty(stage),
+                .result = (char *) strempty(result),
+                .message = (char *) message,
+                .duration_ms = duration_ms,
+        };
+        int r = manager_tx_begin(m);
+        if (r < 0)
+                return r;
+        return store_history_add(m->store, &h);
+}
+
+static void on_job_done(void *userdata, int64_t cookie, json_t *reply, const char *failure) {
+        cert_job_done(userdata, cookie, reply, failure);
+}
+
+/* Arms the timer for the earliest due time, or disarms it: nothing wakes when nothing is due. With
+ * all workers busy, the next job reply wakes the loop instead. */
+static int arm_timer(Manager *m) {
+        int64_t at = 0;
+        struct itimerspec its = {};
+
+        if (manager_workers_available(m) > 0)
+                at = scheduler_peek(m->scheduler, NULL);
+        if (m->next_backup_at > 0)
+                at = at > 0 ? MIN(at, m->next_backup_at) : m->next_backup_at;
+
+        if (at == m->timer_armed_at)
+                return 0;
+        if (at > 0)
+                its.it_value.tv_sec = (time_t) at;
+        /* at == 0 leaves it_value zero: disarmed. */
+        if (timerfd_settime(m->timer_fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
+                return -errno;
+        m->timer_armed_at = at;
+        return 0;
+}
+
+static void run_due(Manager *m) {
+        int64_t now = now_sec(), id;
+
+        while (manager_workers_available(m) > 0 && (id = scheduler_pop_due(m->scheduler, now)) > 0)
+                (void) cert_step(m, id, now);
+}
+
+static void maybe_backup(Manager *m) {
+        int64_t now = now_sec();
+        int r;
+
+        if (m->next_backup_at <= 0 || now < m->next_backup_at || m->backup_pid > 0)
+                return;
+        /* Make sure everything is in the main file before copying it. */
+        r = database_backup_start(m->db_path, &m->backup_pid);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start the database backup, retrying in an hour: %m");
+        m->next_backup_at = now + (r < 0 ? 3600 : m->cfg.backup_interval);
+}
+
+static void reap_children(Manager *m) {
+        int status;
+
+        if (m->backup_pid > 0 && waitpid(m->backup_pid, &status, WNOHANG) == m->backup_pid) {
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                        _cleanup_free_ char *v = NULL;
+                        log_info("Database backed up to '%s.bak'.", m->db_path);
+                        if (asprintf(&v, "%" PRIi64, now_sec()) >= 0 && manager_tx_begin(m) >= 0 &&
+                            store_meta_set(m->store, "last_backup_at", v) < 0)
+                                log_warning("Failed to record the backup time, ignoring.");
+                } else
+                        log_warning("Database backup to '%s.bak' failed; see the message above.", m->db_path);
+                m->backup_pid = 0;
+        }
+        worker_pool_reap(m->pool);
+}
+
+static int reload_config(Manager *m) {
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        if (!m->config_path) {
+                log_info("Reload requested; no config file is in use.");
+                return 0;
+        }
+        r = config_parse_file(&m->cfg, m->config_path, true, &err);
+        if (r < 0)
+                return log_error_errno(r, "Reload failed, keeping the previous settings: %s", strna(err));
+        m->n_notify_ttls = config_notify_ttls(&m->cfg, m->notify_ttls, NOTIFY_TTLS_MAX);
+        log_info("Configuration reloaded from '%s'.", m->config_path);
+        return 0;
+}
+
+static int process_signal(Manager *m) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(m->signal_fd, &si, sizeof(si));
+
+        if (n != sizeof(si))
+                return 0;
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+                log_info("Received %s, stopping.", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                m->exit_requested = true;
+                break;
+        case SIGHUP:
+                (void) reload_config(m);
+                break;
+        case SIGCHLD:
+                reap_children(m);
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        struct epoll_event events[64];
+
+        while (!m->exit_requested) {
+                int n, timeout = -1, r;
+                usec_t api_timeout;
+
+                run_due(m);
+                maybe_backup(m);
+                (void) manager_tx_commit(m);
+
+                r = arm_timer(m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to arm the timer: %m");
+
+                api_timeout = api_get_timeout(m->api);
+                if (api_timeout != USEC_INFINITY)
+                        timeout = (int) MIN(api_timeout / USEC_PER_MSEC + 1, (usec_t) INT_MAX);
+
+                n = epoll_wait(m->epoll_fd, events, ELEMENTSOF(events), timeout);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return log_error_errno(-errno, "epoll_wait() failed: %m");
+                }
+
+                for (int i = 0; i < n; i++) {
+                        uint64_t tag = events[i].data.u64;
+
+                        if (tag == TAG_TIMER) {
+                                uint64_t exp;
+                                /* ECANCELED after a clock change: just re-evaluate. */
+                                (void) read(m->timer_fd, &exp, sizeof(exp));
+                                m->timer_armed_at = -1;
+                        } else if (tag == TAG_SIGNAL)
+                                (void) process_signal(m);
+                        else if (tag >= TAG_WORKER_BASE)
+                                (void) worker_pool_process(m->pool, (unsigned) (tag - TAG_WORKER_BASE));
+                }
+                /* MHD is driven every iteration: cheap, and it also completes responses whose
+                 * sockets became writable. */
+                (void) api_process(m->api);
+        }
+
+        (void) manager_tx_commit(m);
+        return 0;
+}
+
+static int ensure_builtin_cas(Manager *m) {
+        static const struct {
+                const char *name, *type;
+                bool is_default;
+        } builtin[] = {
+                { "SelfSign", "INTERNAL:SELF", false },
+                { "local", "INTERNAL:LOCAL", true },
+        };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(builtin); i++) {
+                CARecord ca = {};
+                r = store_ca_get(m->store, builtin[i].name, &ca);
+                ca_record_done(&ca);
+                if (r >= 0)
+                        continue;
+                if (r != -ENOENT)
+                        return r;
+                CARecord n = {
+                        .name = (char *) builtin[i].name,
+                        .type = (char *) builtin[i].type,
+                        .is_default = builtin[i].is_default,
+                        .created_at = now_sec(),
+                };
+                r = store_ca_insert(m->store, &n, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int load_schedule_cb(int64_t id, int64_t at, void *userdata) {
+        Manager *m = userdata;
+        return scheduler_set(m->scheduler, id, at);
+}
+
+static int epoll_add(Manager *m, int fd, uint64_t tag) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+        return RET_NERRNO(epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, fd, &ev));
+}
+
+static int setup_local_ca(Manager *m) {
+        _cleanup_(local_ca_freep) LocalCA *ca = NULL;
+        _cleanup_free_ char *err = NULL;
+        LocalCAConfig cfg = {
+                .root_lifetime = m->cfg.local_root_lifetime,
+                .issuing_lifetime = m->cfg.local_issuing_lifetime,
+        };
+        int r;
+
+        r = local_ca_open(m->local_ca_dir, &cfg, now_sec(), &ca, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the local CA in '%s': %s", m->local_ca_dir, strna(err));
+        if (r > 0)
+                log_notice("Local CA created or renewed in '%s'; its roots for trust stores: '%s'.",
+                           m->local_ca_dir, local_ca_roots_path(ca));
+        return 0;
+}
+
+static int setup_admin_group(Manager *m) {
+        struct group *g;
+
+        m->admin_gid = (gid_t) -1;
+        if (isempty(m->cfg.admin_group))
+                return 0;
+        g = getgrnam(m->cfg.admin_group);
+        if (!g)
+                return log_error_errno(-ENOENT, "admin_group '%s' does not exist: create it or fix the setting.",
+                                       m->cfg.admin_group);
+        m->admin_gid = g->gr_gid;
+        return 0;
+}
+
+int manager_new(Config *cfg, const char *config_path, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_free_ char *err = NULL, *sock = NULL, *token = NULL, *api_json = NULL;
+        sigset_t mask;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return log_oom();
+        m->epoll_fd = m->timer_fd = m->signal_fd = -EBADF;
+        m->cfg = *cfg;
+        *cfg = (Config) {};
+        if (config_path) {
+                m->config_path = strdup(config_path);
+                if (!m->config_path)
+                        return log_oom();
+        }
+        m->n_notify_ttls = config_notify_ttls(&m->cfg, m->notify_ttls, NOTIFY_TTLS_MAX);
+
+        r = setup_admin_group(m);
+        if (r < 0)
+                return r;
+
+        m->db_path = strjoin(m->cfg.state_dir, "/certkeeper.db");
+        m->local_ca_dir = strjoin(m->cfg.state_dir, "/local-ca");
+        m->certs_dir = strjoin(m->cfg.state_dir, "/certs");
+        m->archive_dir = strjoin(m->cfg.state_dir, "/archive");
+        sock = strjoin(m->cfg.run_dir, "/api.sock");
+        token = strjoin(m->cfg.state_dir, "/api-token");
+        api_json = strjoin(m->cfg.run_dir, "/api.json");
+        if (!m->db_path || !m->local_ca_dir || !m->certs_dir || !m->archive_dir || !sock || !token || !api_json)
+                return log_oom();
+
+        r = fs_mkdir_p(m->cfg.state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the state directory '%s': %m", m->cfg.state_dir);
+        r = fs_mkdir_p(m->cfg.run_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the run directory '%s': %m", m->cfg.run_dir);
+        r = fs_mkdir_p(m->certs_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", m->certs_dir);
+
+        r = database_open(m->db_path, &m->store);
+        if (r < 0)
+                return r;
+        r = ensure_builtin_cas(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the built-in CAs: %m");
+
+        r = setup_local_ca(m);
+        if (r < 0)
+                return r;
+
+        m->scheduler = scheduler_new();
+        if (!m->scheduler)
+                return log_oom();
+
+        /* Signals are handled in the loop; the workers (forked next) unblock them again. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(-errno, "sigprocmask() failed: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        m->timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+        m->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (m->epoll_fd < 0 || m->timer_fd < 0 || m->signal_fd < 0)
+                return log_error_errno(-errno, "Failed to set up the event loop: %m");
+
+        unsigned n_workers = m->cfg.workers > 0 ? (unsigned) m->cfg.workers
+                                                 : 2 * (unsigned) MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
+        r = worker_pool_new(n_workers, on_job_done, m, &m->pool);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start %u worker processes: %m", n_workers);
+        worker_pool_set_epoll(m->pool, m->epoll_fd, TAG_WORKER_BASE);
+        for (unsigned i = 0; i < n_workers; i++) {
+                r = epoll_add(m, worker_pool_fd(m->pool, i), TAG_WORKER_BASE + i);
+                if (r < 0)
+                        return log_error_errno(r, "epoll_ctl() failed: %m");
+        }
+
+        ApiConfig api_cfg = {
+                .socket_path = sock,
+                .tcp_address = m->cfg.api_tcp ? m->cfg.api_address : NULL,
+                .tcp_port = (uint16_t) m->cfg.api_port,
+                .token_path = token,
+                .api_json_path = api_json,
+                .max_body = 64 * 1024,
+        };
+        r = api_new(m, &api_cfg, &m->api, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the API: %s", strna(err));
+
+        int fds[2];
+        unsigned nfds = api_get_fds(m->api, fds);
+        for (unsigned i = 0; i < nfds; i++) {
+                r = epoll_add(m, fds[i], TAG_API);
+                if (r < 0)
+                        return log_error_errno(r, "epoll_ctl() failed: %m");
+        }
+        r = epoll_add(m, m->timer_fd, TAG_TIMER);
+        if (r >= 0)
+                r = epoll_add(m, m->signal_fd, TAG_SIGNAL);
+        if (r < 0)
+                return log_error_errno(r, "epoll_ctl() failed: %m");
+
+        /* Resume: interrupted jobs go back one state; everything else keeps its schedule. */
+        r = manager_tx_begin(m);
+        if (r >= 0)
+                r = cert_resume_all(m, now_sec());
+        if (r < 0)
+                return log_error_errno(r, "Failed to resume interrupted requests: %m");
+        r = store_cert_foreach_schedule(m->store, load_schedule_cb, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the schedule: %m");
+        r = manager_tx_commit(m);
+        if (r < 0)
+                return r;
+
+        /* Back up at start-up (in the background), then every backup_interval. */
+        m->next_backup_at = now_sec();
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (unsigned i = 0; i < m->n_queued; i++)
+                json_decref(m->queue[i].job);
+        free(m->queue);
+        api_free(m->api);
+        worker_pool_free(m->pool);
+        if (m->backup_pid > 0)
+                (void) waitpid(m->backup_pid, NULL, 0);
+        scheduler_free(m->scheduler);
+        store_free(m->store);
+        safe_close(m->epoll_fd);
+        safe_close(m->timer_fd);
+        safe_close(m->signal_fd);
+        config_done(&m->cfg);
+        free(m->config_path);
+        free(m->db_path);
+        free(m->local_ca_dir);
+        free(m->certs_dir);
+        free(m->archive_dir);
+        free(m);
+        return NULL;
+}
+
+size_t manager_scheduled(Manager *m) {
+        return scheduler_size(m->scheduler);
+}

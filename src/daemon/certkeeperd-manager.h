@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+#include "store.h"
+
+/* The daemon's core object: the store, the scheduler, the workers, the CAs. The API module
+ * (certkeeperd-api.c) only calls the functions below; it never touches the scheduler or workers. */
+typedef struct Manager Manager;
+typedef struct Config Config;
+
+/* Start-up (takes over the contents of *cfg), the event loop, and the end. */
+int manager_new(Config *cfg, const char *config_path, Manager **ret) _warn_unused_result_;
+int manager_run(Manager *m);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+size_t manager_scheduled(Manager *m);
+
+Store *manager_store(Manager *m);
+const char *manager_state_dir(Manager *m);
+uid_t manager_uid(Manager *m);
+gid_t manager_admin_gid(Manager *m);      /* (gid_t) -1 if none configured */
+unsigned manager_workers_total(Manager *m);
+unsigned manager_workers_busy(Manager *m);
+int64_t manager_next_action_at(Manager *m); /* 0 if nothing scheduled */
+
+/* Error results of the manager_* calls below: -EINVAL (reterr names the field and what to do),
+ * -EEXIST (duplicate nickname or location; reterr in getcert's words), -ENOENT (unknown id or CA),
+ * -EBUSY (CA in use / built-in), others are internal errors. */
+
+/* Adds a new request (track_only = false: request a certificate; true: start-tracking existing
+ * files). Fills defaults (nickname, paths, CA, key type), validates, inserts, schedules. r->id is
+ * set on success. */
+int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) _warn_unused_result_;
+
+/* Stores a modified record (the API has already merged the PATCH fields into a copy of the current
+ * one), re-reads its files and reschedules. */
+int manager_cert_modify(Manager *m, CertRecord *r, char **reterr) _warn_unused_result_;
+
+/* Stops tracking; files are kept. */
+int manager_cert_remove(Manager *m, int64_t id, char **reterr) _warn_unused_result_;
+
+typedef enum ManagerAction {
+        MANAGER_ACTION_RESUBMIT, /* new CSR, same key, submit */
+        MANAGER_ACTION_REKEY,    /* new key staged, new CSR, submit */
+        MANAGER_ACTION_REFRESH,  /* poll/submit now if waiting; re-read files */
+} ManagerAction;
+
+int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **reterr) _warn_unused_result_;
+
+/* Looks up by numeric id or nickname. */
+int manager_cert_lookup(Manager *m, const char *id_or_nickname, CertRecord **ret) _warn_unused_result_;
+
+int manager_ca_add(Manager *m, CARecord *r, char **reterr) _warn_unused_result_;
+int manager_ca_modify(Manager *m, CARecord *r, char **reterr) _warn_unused_result_;
+int manager_ca_remove(Manager *m, const char *name, char **reterr) _warn_unused_result_;
+/* Path of the roots file of a CA, or NULL. */
+const char *manager_ca_roots_path(Manager *m, const char *name);

@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: MIT */
+/* The per-certificate state machine. cert_step() starts the work a state calls for;
+ * cert_job_done() applies its outcome. Together they own every transition; docs/STATE-MACHINE.md
+ * draws them. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cert-state.h"
+#include "certkeeperd-manager-private.h"
+#include "log.h"
+#include "renew-policy.h"
+#include "string-util.h"
+#include "time-util.h"
+
+static const char *const job_op_names[_JOB_OP_MAX] = {
+        [JOB_READ] = "read", [JOB_KEYGEN] = "keygen", [JOB_CSR] = "csr", [JOB_SUBMIT] = "submit", [JOB_SAVE] = "save",
+};
+
+/* The state a job runs in; its reply is applied only if the certificate is still there. */
+static const CertState job_op_state[_JOB_OP_MAX] = {
+        [JOB_READ] = CERT_NEWLY_ADDED,
+        [JOB_KEYGEN] = CERT_GENERATING_KEY_PAIR,
+        [JOB_CSR] = CERT_GENERATING_CSR,
+        [JOB_SUBMIT] = CERT_SUBMITTING,
+        [JOB_SAVE] = CERT_SAVING_CERT,
+};
+
+static double random_fraction(void) {
+        uint32_t v = 0;
+        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+                v = (uint32_t) rand();
+        return (double) v / 4294967296.0;
+}
+
+static const char *cert_label(const CertRecord *r) {
+        return r->cert_path ? r->cert_path : strna(r->nickname);
+}
+
+static int set_str(char **field, const char *value) {
+        return cert_record_set(field, value);
+}
+
+static int set_strf(char **field, const char *fmt, ...) _printf_(2, 3);
+static int set_strf(char **field, const char *fmt, ...) {
+        char *s;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+static json_t *record_paths_json(Manager *m, const CertRecord *r) {
+        return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:I, s:s?}", "nickname", r->nickname,
+                         "cert_path", r->cert_path, "key_path", r->key_path, "chain_path", r->chain_path,
+                         "fullchain_path", r->fullchain_path, "key_owner", r->key_owner, "key_mode",
+                         (json_int_t) r->key_mode, "cert_owner", r->cert_owner, "cert_mode",
+                         (json_int_t) r->cert_mode, "ca_file", r->ca_file);
+}
+
+static int start_job(Manager *m, CertRecord *r, JobOp op, int64_t now) {
+        json_auto_t *job = record_paths_json(m, r);
+        json_t *tmpl = NULL;
+        int k = 0;
+
+        if (!job)
+                return -ENOMEM;
+        json_object_set_new(job, "op", json_string(job_op_names[op]));
+        json_object_set_new(job, "use_staged", json_boolean(r->rekey_pending));
+
+        switch (op) {
+        case JOB_KEYGEN:
+                json_object_set_new(job, "key_type", json_string(r->key_type ?: m->cfg.key_type));
+                json_object_set_new(job, "key_bits", json_integer(r->key_bits > 0 ? r->key_bits : m->cfg.key_bits));
+                break;
+        case JOB_CSR:
+                if (r->template_json) {
+                        tmpl = json_loads(r->template_json, 0, NULL);
+                        if (tmpl)
+                                json_object_set_new(job, "template", tmpl);
+                }
+                break;
+        case JOB_SUBMIT: {
+                CARecord ca = {};
+                int64_t validity;
+
+                k = store_ca_get(m->store, r->ca, &ca);
+                if (k < 0)
+                        return k;
+                validity = r->validity > 0 ? r->validity
+                         : streq(ca.type, "INTERNAL:SELF") ? m->cfg.selfsign_validity
+                                                           : m->cfg.local_validity;
+                json_object_set_new(job, "ca_type", json_string(ca.type));
+                json_object_set_new(job, "csr_pem", json_string(r->csr_pem ?: ""));
+                json_object_set_new(job, "validity", json_integer(validity));
+                json_object_set_new(job, "local_dir", json_string(m->local_ca_dir));
+                json_object_set_new(job, "root_lifetime", json_integer(m->cfg.local_root_lifetime));
+                json_object_set_new(job, "issuing_lifetime", json_integer(m->cfg.local_issuing_lifetime));
+                ca_record_done(&ca);
+                break;
+        }
+        case JOB_SAVE:
+                json_object_set_new(job, "issued_pem", json_string(r->issued_pem ?: ""));
+                json_object_set_new(job, "archive_dir", json_string(m->archive_dir));
+                json_object_set_new(job, "pre_save_cmd", r->pre_save_cmd ? json_string(r->pre_save_cmd) : json_null());
+                json_object_set_new(job, "post_save_cmd",
+                                    r->post_save_cmd ? json_string(r->post_save_cmd) : json_null());
+                json_object_set_new(job, "hook_timeout", json_integer(m->cfg.hook_timeout));
+                json_object_set_new(job, "hook_output_max", json_integer(m->cfg.hook_output_max));
+                break;
+        default:
+                break;
+        }
+
+        r->state = job_op_state[op];
+        r->next_action_at = 0;
+        (void) now;
+        return manager_queue_job(m, r->id, op, TAKE_PTR(job));
+}
+
+/* Where a transient state goes back to when its job is lost (crash, restart). */
+static CertState transient_previous(CertState s) {
+        switch (s) {
+        case CERT_GENERATING_KEY_PAIR:
+                return CERT_NEED_KEY_PAIR;
+        case CERT_GENERATING_CSR:
+                return CERT_NEED_CSR;
+        case CERT_SUBMITTING:
+                return CERT_NEED_TO_SUBMIT;
+        case CERT_SAVING_CERT:
+                return CERT_NEED_TO_SAVE_CERT;
+        default:
+                return s;
+        }
+}
+
+static void expiry_notices(Manager *m, CertRecord *r, int64_t now) {
+        char when[64];
+        bool renewing = r->autorenew && r->track && r->state == CERT_MONITORING;
+
+        /* Certificates renewed in time need no warning; the others (not renewed automatically, or
+         * whose renewal is failing or waiting) get one at each threshold, and when they expire. */
+        if (renewing || r->not_after <= 0)
+                return;
+
+        int64_t next = notice_next(r->not_after, r->last_notified_at, m->notify_ttls, m->n_notify_ttls);
+        if (next == 0 || next > now)
+                return;
+
+        (void) format_timestamp_getcert(r->not_after, true, when, sizeof(when));
+        if (now >= r->not_after)
+                log_warning("Certificate in file \"%s\" is no longer valid.", cert_label(r));
+        else
+                log_warning("Certificate in file \"%s\" will not be valid after %s.%s%s", cert_label(r), when,
+                            r->state != CERT_MONITORING ? " Its renewal is failing: " : "",
+                            r->state != CERT_MONITORING ? strna(r->ca_error) : "");
+        /* Crossing several thresholds at once (e.g. after downtime) gives one notice. */
+        r->last_notified_at = now;
+}
+
+static int64_t next_notice_at(Manager *m, const CertRecord *r) {
+        bool renewing = r->autorenew && r->track && r->state == CERT_MONITORING;
+
+        if (renewing || r->not_after <= 0)
+                return 0;
+        return notice_next(r->not_after, r->last_notified_at, m->notify_ttls, m->n_notify_ttls);
+}
+
+static int64_t min_nonzero(int64_t a, int64_t b) {
+        if (a <= 0)
+                return b;
+        if (b <= 0)
+                return a;
+        return MIN(a, b);
+}
+
+static void fail(Manager *m, CertRecord *r, const char *result, const char *message, int64_t now) {
+        CertState prev = transient_previous(r->state);
+
+        (void) set_str(&r->ca_error, message);
+        if (streq_ptr(result, "guidance")) {
+                r->state = CERT_NEED_GUIDANCE;
+                r->next_action_at = 0;
+                log_error("Request '%s' needs guidance: %s", strna(r->nickname), strna(message));
+                return;
+        }
+        if (streq_ptr(result, "rejected")) {
+                /* A rejected renewal keeps the certificate we have. */
+                r->state = r->sha256 ? CERT_MONITORING : CERT_CA_REJECTED;
+                r->next_action_at = 0;
+                if (r->state == CERT_MONITORING) {
+                        r->backoff_step++;
+                        r->next_action_at = now + retry_delay(r->backoff_step);
+                }
+                log_error("Request for certificate to be stored in file \"%s\" rejected by CA: %s", cert_label(r),
+                          strna(message));
+                return;
+        }
+
+        r->backoff_step++;
+        r->state = streq_ptr(result, "unreachable") ? CERT_CA_UNREACHABLE : prev;
+        r->next_action_at = now + retry_delay(r->backoff_step);
+        log_warning("Request '%s': %s; retrying in %" PRIi64 "s.", strna(r->nickname), strna(message),
+                    r->next_action_at - now);
+}
+
+static int apply_facts(Manager *m, CertRecord *r, json_t *facts, int64_t now) {
+        json_t *info = json_object_get(facts, "info");
+        const char *sha256 = json_string_value(json_object_get(facts, "sha256"));
+        bool changed = !streq_ptr(sha256, r->sha256);
+        _cleanup_free_ char *info_s = NULL;
+        int k;
+
+        if (set_str(&r->subject, json_string_value(json_object_get(facts, "subject"))) < 0 ||
+            set_str(&r->issuer, json_string_value(json_object_get(facts, "issuer"))) < 0 ||
+            set_str(&r->serial, json_string_value(json_object_get(facts, "serial"))) < 0 ||
+            set_str(&r->sha1, json_string_value(json_object_get(facts, "sha1"))) < 0 ||
+            set_str(&r->sha256, sha256) < 0)
+                return -ENOMEM;
+        r->not_before = json_integer_value(json_object_get(facts, "not_before"));
+        r->not_after = json_integer_value(json_object_get(facts, "not_after"));
+        info_s = info ? json_dumps(info, JSON_COMPACT) : NULL;
+        free(r->cert_info_json);
+        r->cert_info_json = TAKE_PTR(info_s);
+
+        if (changed || r->renew_at <= 0) {
+                k = renew_time(r->not_before, r->not_after, r->renew_before, random_fraction(), &r->renew_at);
+                if (k < 0)
+                        r->renew_at = r->not_after; /* a certificate without a lifetime */
+                r->last_notified_at = 0;
+        }
+        (void) now;
+        return 0;
+}
+
+/* Sets MONITORING and the next time anything is due: renewal, or an expiry notice. */
+static void monitor(Manager *m, CertRecord *r, int64_t now) {
+        r->state = CERT_MONITORING;
+        r->next_action_at = min_nonzero(r->autorenew && r->track ? r->renew_at : 0, next_notice_at(m, r));
+        if (r->next_action_at > 0 && r->next_action_at < now)
+                r->next_action_at = now;
+}
+
+static bool renewal_due(const CertRecord *r, int64_t now) {
+        return r->autorenew && r->track && r->renew_at > 0 && now >= r->renew_at;
+}
+
+/* After reading the files: what is there decides where to go. */
+static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
+        const char *cert = json_string_value(json_object_get(reply, "cert"));
+        const char *key = json_string_value(json_object_get(reply, "key"));
+        json_int_t match = json_integer_value(json_object_get(reply, "match"));
+        const char *key_type = json_string_value(json_object_get(reply, "key_type"));
+        _cleanup_free_ char *msg = NULL;
+
+        if (key_type && streq_ptr(key, "ok")) {
+                (void) set_str(&r->key_type, key_type);
+                r->key_bits = json_integer_value(json_object_get(reply, "key_bits"));
+        }
+
+        if (streq_ptr(cert, "ok")) {
+                if (r->key_path && !streq_ptr(key, "ok") && !streq_ptr(key, "absent")) {
+                        (void) asprintf(&msg, "The key file '%s' is %s. Fix or restore it, or request a new key "
+                                        "with 'certkeeper rekey'.", r->key_path, strna(key));
+                        fail(m, r, "guidance", msg, now);
+                        return;
+                }
+                if (match == 0) {
+                        (void) asprintf(&msg, "The key '%s' does not match the certificate '%s'. Restore the "
+                                        "matching key, or request a new key with 'certkeeper rekey'.",
+                                        r->key_path, r->cert_path);
+                        fail(m, r, "guidance", msg, now);
+                        return;
+                }
+                if (apply_facts(m, r, json_object_get(reply, "facts"), now) < 0) {
+                        fail(m, r, "failed", "out of memory", now);
+                        return;
+                }
+                r->backoff_step = 0;
+                (void) set_str(&r->ca_error, NULL);
+                if (renewal_due(r, now) && r->key_path) {
+                        r->state = CERT_NEED_CSR;
+                        r->next_action_at = now;
+                        log_info("Certificate in file \"%s\" is due for renewal.", cert_label(r));
+                        return;
+                }
+                monitor(m, r, now);
+                expiry_notices(m, r, now);
+                return;
+        }
+
+        if (!streq_ptr(cert, "absent")) {
+                (void) asprintf(&msg, "The certificate file '%s' is %s: it holds no certificate in PEM, DER or "
+                                "PKCS#7 form that can be read. Restore it, or remove it and run 'certkeeper "
+                                "resubmit' to get a new one.", r->cert_path,
+                                streq_ptr(cert, "garbage") ? "not a certificate" : "unreadable");
+                fail(m, r, "guidance", msg, now);
+                return;
+        }
+
+        /* No certificate yet. */
+        if (!r->key_path) {
+                (void) asprintf(&msg, "There is no certificate at '%s' and no key location to request one "
+                                "with. Give a key file with -k.", r->cert_path);
+                fail(m, r, "guidance", msg, now);
+                return;
+        }
+        if (streq_ptr(key, "ok")) {
+                /* Use the key that is there. */
+                r->rekey_pending = false;
+                r->state = CERT_NEED_CSR;
+        } else if (streq_ptr(key, "absent")) {
+                r->rekey_pending = true;
+                r->state = CERT_NEED_KEY_PAIR;
+        } else {
+                (void) asprintf(&msg, "The key file '%s' is %s. Fix or remove it.", r->key_path, strna(key));
+                fail(m, r, "guidance", msg, now);
+                return;
+        }
+        r->next_action_at = now;
+}
+
+static int save_record(Manager *m, CertRecord *r, int64_t now) {
+        _cleanup_free_ char *err = NULL;
+        int k;
+
+        r->updated_at = now;
+        k = manager_tx_begin(m);
+        if (k < 0)
+                return k;
+        k = store_cert_update(m->store, r, &err);
+        if (k < 0)
+                return log_error_errno(k, "Failed to store request '%s': %s", strna(r->nickname), strna(err));
+        return manager_schedule(m, r->id, r->next_action_at);
+}
+
+/* One step for a certificate whose time has come. Needs a free worker for the states that start
+ * a job; the caller checks manager_workers_available(). */
+static int step_record(Manager *m, CertRecord *r, int64_t now) {
+        if (cert_state_is_transient(r->state))
+                return 0; /* its job is running; the reply steps it */
+
+        switch (r->state) {
+        case CERT_NEWLY_ADDED:
+                return start_job(m, r, JOB_READ, now);
+        case CERT_NEED_KEY_PAIR:
+                return start_job(m, r, JOB_KEYGEN, now);
+        case CERT_NEED_CSR:
+                return start_job(m, r, JOB_CSR, now);
+        case CERT_NEED_TO_SUBMIT:
+        case CERT_CA_WORKING:
+        case CERT_CA_UNREACHABLE:
+                if (r->next_action_at > now)
+                        return 0;
+                if (!r->csr_pem)
+                        return start_job(m, r, JOB_CSR, now);
+                return start_job(m, r, JOB_SUBMIT, now);
+        case CERT_NEED_TO_SAVE_CERT:
+                if (r->next_action_at > now)
+                        return 0;
+                return start_job(m, r, JOB_SAVE, now);
+        case CERT_MONITORING:
+                if (renewal_due(r, now)) {
+                        /* Look at the files first: a renewal starts from what is really there. */
+                        r->state = CERT_NEWLY_ADDED;
+                        return start_job(m, r, JOB_READ, now);
+                }
+                expiry_notices(m, r, now);
+                monitor(m, r, now);
+                return 0;
+        default:
+                /* Parked: only notices. */
+                expiry_notices(m, r, now);
+                r->next_action_at = next_notice_at(m, r);
+                return 0;
+        }
+}
+
+int cert_step(Manager *m, int64_t id, int64_t now) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int k;
+
+        if (manager_in_flight(m, id))
+                return 0; /* stepped again when its job ends */
+
+        k = store_cert_get(m->store, id, &r);
+        if (k == -ENOENT)
+                return 0;
+        if (k < 0)
+                return log_error_errno(k, "Failed to load request %" PRIi64 ": %m", id);
+
+        if (r->next_action_at > now && r->state != CERT_NEWLY_ADDED) {
+                /* Not due: the scheduler entry was early or stale. */
+                return manager_schedule(m, id, r->next_action_at);
+        }
+
+        k = step_record(m, r, now);
+        if (k < 0) {
+                _cleanup_free_ char *msg = NULL;
+                (void) asprintf(&msg, "internal error: %s", strerror(-k));
+                fail(m, r, "failed", msg, now);
+        }
+        return save_record(m, r, now);
+}
+
+static void record_hooks(Manager *m, const CertRecord *r, json_t *hooks) {
+        size_t i;
+        json_t *h;
+
+        json_array_foreach(hooks, i, h)
+                (void) manager_history(m, r->id, json_string_value(json_object_get(h, "stage")),
+                                       json_string_value(json_object_get(h, "result")),
+                                       json_string_value(json_object_get(h, "message")),
+                                       json_integer_value(json_object_get(h, "duration_ms")));
+}
+
+static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, int64_t now) {
+        const char *s;
+
+        switch (op) {
+        case JOB_READ:
+                decide(m, r, reply, now);
+                break;
+        case JOB_KEYGEN:
+                (void) set_str(&r->key_type, json_string_value(json_object_get(reply, "key_type")));
+                r->key_bits = json_integer_value(json_object_get(reply, "key_bits"));
+                r->rekey_pending = true;
+                r->state = CERT_NEED_CSR;
+                r->next_action_at = now;
+                break;
+        case JOB_CSR:
+                (void) set_str(&r->csr_pem, json_string_value(json_object_get(reply, "csr_pem")));
+                r->state = CERT_NEED_TO_SUBMIT;
+                r->next_action_at = now;
+                break;
+        case JOB_SUBMIT:
+                s = json_string_value(json_object_get(reply, "issued_pem"));
+                (void) set_str(&r->issued_pem, s);
+                (void) set_str(&r->stage_issue, "ok");
+                (void) set_str(&r->ca_error, NULL);
+                (void) set_str(&r->ca_cookie, NULL);
+                r->backoff_step = 0;
+                r->state = CERT_NEED_TO_SAVE_CERT;
+                r->next_action_at = now;
+                break;
+        case JOB_SAVE:
+                if (apply_facts(m, r, json_object_get(reply, "facts"), now) < 0) {
+                        fail(m, r, "failed", "out of memory", now);
+                        return;
+                }
+                record_hooks(m, r, json_object_get(reply, "hooks"));
+                (void) set_str(&r->issued_pem, NULL);
+                (void) set_str(&r->stage_save, "ok");
+                (void) set_str(&r->ca_error, NULL);
+                r->rekey_pending = false;
+                r->backoff_step = 0;
+                r->issued_count++;
+                monitor(m, r, now);
+                log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+                break;
+        default:
+                break;
+        }
+}
+
+void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failure) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id = cookie / _JOB_OP_MAX, now = (int64_t) time(NULL);
+        JobOp op = (JobOp) (cookie % _JOB_OP_MAX);
+        const char *result, *error;
+        int k;
+
+        k = store_cert_get(m->store, id, &r);
+        if (k < 0)
+                return; /* removed meanwhile */
+
+        result = reply ? json_string_value(json_object_get(reply, "result")) : "failed";
+        error = reply ? json_string_value(json_object_get(reply, "error")) : failure;
+        (void) manager_history(m, id, job_op_names[op], reply && json_is_true(json_object_get(reply, "ok")) ? "ok" : strna(result),
+                               error, json_integer_value(json_object_get(reply, "duration_ms")));
+
+        if (r->state != job_op_state[op]) {
+                /* Changed by a command while the job ran (resubmit, rekey, modify): its outcome no
+                 * longer applies; the new state gets its own step. */
+                r->next_action_at = now;
+        } else if (reply && json_is_true(json_object_get(reply, "ok")))
+                job_succeeded(m, r, op, reply, now);
+        else {
+                if (op == JOB_SUBMIT)
+                        (void) set_strf(&r->stage_issue, "failed: %s", strna(error));
+                else if (op == JOB_SAVE)
+                        (void) set_strf(&r->stage_save, "failed: %s", strna(error));
+                fail(m, r, result, error, now);
+        }
+
+        if (r->next_action_at > 0 && r->next_action_at <= now && manager_workers_available(m) > 0) {
+                k = step_record(m, r, now);
+                if (k < 0)
+                        fail(m, r, "failed", "internal error", now);
+        }
+        (void) save_record(m, r, now);
+}
+
+typedef struct ResumeCtx {
+        int64_t *ids;
+        size_t n, allocated;
+} ResumeCtx;
+
+static int collect_transient(const CertRecord *r, void *userdata) {
+        ResumeCtx *c = userdata;
+
+        if (!cert_state_is_transient(r->state))
+                return 0;
+        if (c->n == c->allocated) {
+                size_t n = MAX(c->allocated * 2, (size_t) 64);
+                int64_t *p = realloc(c->ids, n * sizeof(int64_t));
+                if (!p)
+                        return -ENOMEM;
+                c->ids = p;
+                c->allocated = n;
+        }
+        c->ids[c->n++] = r->id;
+        return 0;
+}
+
+int cert_resume_all(Manager *m, int64_t now) {
+        static const CertState transient[] = {
+                CERT_GENERATING_KEY_PAIR, CERT_GENERATING_CSR, CERT_SUBMITTING, CERT_SAVING_CERT,
+        };
+        ResumeCtx c = {};
+        int k = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(transient) && k >= 0; i++) {
+                CertFilter f = { .state = cert_state_to_string(transient[i]) };
+                k = store_cert_foreach(m->store, &f, collect_transient, &c);
+        }
+
+        for (size_t i = 0; i < c.n && k >= 0; i++) {
+                _cleanup_(cert_record_freep) CertRecord *r = NULL;
+                k = store_cert_get(m->store, c.ids[i], &r);
+                if (k < 0)
+                        break;
+                /* Resume from the state before the interrupted job. What was issued is kept in the
+                 * database (issued_pem), so an interrupted save is done again, never a new issuance. */
+                r->state = transient_previous(r->state);
+                r->next_action_at = now;
+                k = save_record(m, r, now);
+        }
+        if (c.n > 0 && k >= 0)
+                log_info("Resuming %zu request(s) interrupted by the last stop.", c.n);
+        free(c.ids);
+        return k;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdint.h>
+
+#include "macro.h"
+
+/* When to renew, by lifetime (DESIGN.md "When to renew"):
+ *   - by default when 1/3 of the lifetime is left, or 1/2 when the lifetime is under 10 days;
+ *   - an override per certificate: "14d" (any duration: renew that long before expiry) or "33%"
+ *     (renew when that share of the lifetime is left);
+ *   - minus a jitter of up to 2% of the lifetime (at most 1 hour), drawn by the caller
+ *     (jitter_fraction in [0, 1)) and persisted, so many certificates never fire together. */
+
+/* Checks an override: NULL/"" is fine (default rule). -EINVAL with words otherwise. */
+int renew_before_check(const char *renew_before, char **reterr) _warn_unused_result_;
+
+/* Renewal time for a certificate valid from not_before to not_after. Never before not_before. */
+int renew_time(int64_t not_before, int64_t not_after, const char *renew_before, double jitter_fraction,
+               int64_t *ret) _warn_unused_result_;
+
+/* Retry delay after the n-th failure in a row (n >= 1): 1 min, 10 min, 100 min, then daily. */
+int64_t retry_delay(int64_t failures);
+
+/* Expiry notice thresholds, in seconds before expiry, largest first: default 28d, 7d, 1d. The next
+ * notice time after last_notified (0 = never) for a certificate expiring at not_after: returns 0
+ * when no threshold is left to cross (the "expired" notice counts as threshold 0). */
+int64_t notice_next(int64_t not_after, int64_t last_notified, const int64_t *thresholds, unsigned n);

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cert-state.h"
+#include "macro.h"
+
+/* The durable store: SQLite in WAL mode, synchronous=FULL, numbered forward-only migrations.
+ * All SQL of the project lives behind this interface. */
+
+typedef struct Store Store;
+
+/* One tracked certificate. Strings are owned (NULL = unset). The X-macro lists the columns
+ * that are copied 1:1 between this struct and the "certs" table; the API's JSON uses the same
+ * names. Types: TEXT (char *), INT (int64_t), BOOL (bool), STATE (CertState, stored as text). */
+#define CERT_RECORD_COLUMNS(X)                                                                   \
+        X(TEXT, nickname)         /* unique request id ("-I") */                                 \
+        X(TEXT, ca)               /* CA name */                                                  \
+        X(STATE, state)                                                                          \
+        X(BOOL, autorenew)                                                                       \
+        X(BOOL, track)                                                                           \
+        X(INT, next_action_at)    /* unix seconds; 0 = nothing scheduled */                      \
+        X(INT, renew_at)          /* persisted drawn renewal time (with jitter), 0 = not drawn */ \
+        X(INT, backoff_step)      /* failures in a row */                                        \
+        X(TEXT, renew_before)     /* override: "14d" or "33%", NULL = default rule */            \
+        X(TEXT, cert_path)        /* unique */                                                   \
+        X(TEXT, key_path)                                                                        \
+        X(TEXT, chain_path)                                                                      \
+        X(TEXT, fullchain_path)                                                                  \
+        X(TEXT, ca_file)          /* -F: CA roots written here */                                \
+        X(TEXT, key_type)         /* RSA, EC, ED25519 */                                         \
+        X(INT, key_bits)                                                                         \
+        X(TEXT, key_owner)        /* "user:group" */                                            \
+        X(INT, key_mode)          /* 0 = default 0600 */                                         \
+        X(TEXT, cert_owner)                                                                      \
+        X(INT, cert_mode)         /* 0 = default 0644 */                                         \
+        X(TEXT, template_json)    /* requested subject/SANs/KU/EKU/CA/profile as JSON */         \
+        X(TEXT, pre_save_cmd)                                                                    \
+        X(TEXT, post_save_cmd)                                                                   \
+        X(INT, validity)          /* requested lifetime in seconds, 0 = CA default */            \
+        X(BOOL, rekey_pending)    /* next issuance uses a new key (staged beside the key) */     \
+        X(TEXT, csr_pem)          /* current CSR */                                              \
+        X(TEXT, issued_pem)       /* certificate (and chain) issued but not yet saved */         \
+        X(TEXT, ca_cookie)                                                                       \
+        X(TEXT, ca_error)         /* last CA or stage error, in words */                         \
+        X(TEXT, stage_issue)      /* per-stage status: "ok", "failed: ...", NULL = never ran */  \
+        X(TEXT, stage_save)                                                                      \
+        X(TEXT, stage_deploy)                                                                    \
+        X(TEXT, subject)          /* facts read from the current certificate */                 \
+        X(TEXT, issuer)                                                                          \
+        X(TEXT, serial)                                                                          \
+        X(INT, not_before)                                                                       \
+        X(INT, not_after)                                                                        \
+        X(TEXT, sha1)                                                                            \
+        X(TEXT, sha256)                                                                          \
+        X(TEXT, cert_info_json)   /* SANs, KU, EKU of the current certificate as JSON */        \
+        X(INT, issued_count)                                                                     \
+        X(INT, last_notified_at)  /* expiry notice bookkeeping */                               \
+        X(INT, created_at)                                                                       \
+        X(INT, updated_at)
+
+#define _CERT_FIELD_TEXT char *
+#define _CERT_FIELD_INT int64_t
+#define _CERT_FIELD_BOOL bool
+#define _CERT_FIELD_STATE CertState
+#define _CERT_FIELD(type, name) _CERT_FIELD_##type name;
+
+typedef struct CertRecord {
+        int64_t id;                       /* rowid, stable */
+        CERT_RECORD_COLUMNS(_CERT_FIELD)
+} CertRecord;
+
+void cert_record_done(CertRecord *r);
+void cert_record_free(CertRecord *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CertRecord *, cert_record_free);
+/* Replaces a string field: frees the old value, copies the new one (NULL allowed). */
+int cert_record_set(char **field, const char *value);
+
+typedef struct CARecord {
+        char *name;        /* unique */
+        char *type;        /* INTERNAL:SELF, INTERNAL:LOCAL, EXTERNAL, ACME */
+        char *helper;      /* EXTERNAL: command line */
+        char *config_json; /* type-specific settings */
+        char *aka;         /* "self-identifies as" */
+        bool is_default;
+        int64_t created_at;
+} CARecord;
+
+void ca_record_done(CARecord *r);
+
+typedef struct HistoryRecord {
+        int64_t id;
+        int64_t cert_id;
+        int64_t at;          /* unix seconds */
+        char *stage;         /* "key", "csr", "submit", "save", "pre-save", "post-save", "deploy", ... */
+        char *result;        /* "ok", "failed", "waiting", "rejected", ... */
+        char *message;       /* words; hook output (bounded) */
+        int64_t duration_ms;
+} HistoryRecord;
+
+void history_record_done(HistoryRecord *r);
+
+/* Opening. A missing file is created (and migrated) only if create is true. The integrity check
+ * ("PRAGMA quick_check") is the caller's choice: store_check(). */
+int store_open(const char *path, bool create, Store **ret, char **reterr) _warn_unused_result_;
+Store *store_free(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
+
+/* Full integrity check: 0 if ok, -EBADMSG with the findings in *ret_msg otherwise. */
+int store_check(Store *s, char **ret_msg) _warn_unused_result_;
+int store_schema_version(Store *s);
+
+/* Writes a consistent copy through SQLite's backup API to dest (atomically: temp, fsync,
+ * rename). */
+int store_backup_to(Store *s, const char *dest, char **reterr) _warn_unused_result_;
+
+/* File-level helpers that work on a closed database (daemon not running or about to open it):
+ * check a file's integrity without creating it; rotate dest -> dest.1 and back up; restore
+ * (moves the corrupt file aside as path.corrupt-<timestamp>, copies the backup in place). */
+int store_file_check(const char *path, char **ret_msg) _warn_unused_result_;
+int store_file_backup(const char *path, const char *bak_path, char **reterr) _warn_unused_result_;
+int store_file_restore(const char *path, const char *bak_path, char **ret_moved_aside, char **reterr)
+        _warn_unused_result_;
+/* Salvages what can be read from a damaged database into a new one at dest (row by row). */
+int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, char **reterr)
+        _warn_unused_result_;
+
+/* Transactions (nesting not allowed). Used by the daemon to group many updates into one commit. */
+int store_begin(Store *s) _warn_unused_result_;
+int store_commit(Store *s) _warn_unused_result_;
+int store_rollback(Store *s);
+
+/* Certificates. Insert fills r->id. -EEXIST if the nickname or cert_path is taken (reterr says
+ * which). */
+int store_cert_insert(Store *s, CertRecord *r, char **reterr) _warn_unused_result_;
+int store_cert_update(Store *s, const CertRecord *r, char **reterr) _warn_unused_result_;
+int store_cert_delete(Store *s, int64_t id) _warn_unused_result_;                      /* -ENOENT */
+int store_cert_get(Store *s, int64_t id, CertRecord **ret) _warn_unused_result_;      /* -ENOENT */
+int store_cert_find_nickname(Store *s, const char *nickname, CertRecord **ret) _warn_unused_result_;
+int store_cert_find_path(Store *s, const char *cert_path, CertRecord **ret) _warn_unused_result_;
+int store_cert_count(Store *s, int64_t *ret) _warn_unused_result_;
+
+typedef struct CertFilter {
+        const char *ca;        /* NULL: any */
+        const char *state;     /* NULL: any */
+        int tracking_only;     /* 1: MONITORING only, 2: not MONITORING (requests only), 0: all */
+        int64_t after_id;      /* paging: rows with id > after_id */
+        unsigned limit;        /* 0: no limit */
+} CertFilter;
+
+/* Calls cb for each matching record, in id order. The record is only valid during the call.
+ * A negative return from cb stops the iteration and is returned. */
+int store_cert_foreach(Store *s, const CertFilter *f, int (*cb)(const CertRecord *r, void *userdata),
+                       void *userdata) _warn_unused_result_;
+
+/* Scheduler load: calls cb(id, next_action_at) for every record with next_action_at > 0, in
+ * next_action_at order. Cheap: reads only the partial index on next_action_at. */
+int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void *userdata),
+                                void *userdata) _warn_unused_result_;
+
+/* CAs. */
+int store_ca_insert(Store *s, const CARecord *r, char **reterr) _warn_unused_result_; /* -EEXIST */
+int store_ca_update(Store *s, const CARecord *r) _warn_unused_result_;
+int store_ca_delete(Store *s, const char *name) _warn_unused_result_;              /* -ENOENT */
+int store_ca_get(Store *s, const char *name, CARecord *ret) _warn_unused_result_;   /* -ENOENT */
+int store_ca_foreach(Store *s, int (*cb)(const CARecord *r, void *userdata), void *userdata)
+        _warn_unused_result_;
+
+/* History: one row per attempt. Old rows beyond keep_per_cert are pruned per certificate.
+ * store_history_add: -ENOENT if cert_id names no certificate (the insert and the pruning are one
+ * commit). store_history_foreach: newest first, at most limit rows (0: all); cert_id <= 0 means
+ * every certificate. store_history_count: stage/result NULL = any, cert_id <= 0 = every certificate. */
+#define STORE_HISTORY_KEEP_PER_CERT 100
+int store_history_add(Store *s, const HistoryRecord *r) _warn_unused_result_;
+int store_history_foreach(Store *s, int64_t cert_id, unsigned limit,
+                          int (*cb)(const HistoryRecord *r, void *userdata), void *userdata)
+        _warn_unused_result_;
+int store_history_count(Store *s, int64_t cert_id, const char *stage, const char *result, int64_t *ret)
+        _warn_unused_result_;
+
+/* Small key/value settings (e.g. last backup time). store_meta_set with value NULL removes the key. */
+int store_meta_get(Store *s, const char *key, char **ret) _warn_unused_result_;  /* -ENOENT */
+int store_meta_set(Store *s, const char *key, const char *value) _warn_unused_result_;
