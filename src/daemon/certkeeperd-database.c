@@ -77,18 +77,30 @@ int database_backup_start(const char *path, pid_t *ret_pid) {
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
-                _cleanup_free_ char *bak = strjoin(path, ".bak"), *err = NULL;
+                /* SQLite's state must not cross a fork: run the backup in a fresh image of this
+                 * program ("certkeeperd --backup-database PATH", see database_backup_run()). */
+                char *argv[] = { (char *) "certkeeperd", (char *) "--backup-database", (char *) path, NULL };
                 sigset_t all;
 
                 sigemptyset(&all);
                 (void) sigprocmask(SIG_SETMASK, &all, NULL);
                 (void) close_range(3, ~0U, 0);
-                if (!bak || store_file_backup(path, bak, &err) < 0) {
-                        fprintf(stderr, "Backup of '%s' failed: %s\n", path, err ? err : "out of memory");
-                        _exit(EXIT_FAILURE);
-                }
-                _exit(EXIT_SUCCESS);
+                execv("/proc/self/exe", argv);
+                fprintf(stderr, "Failed to start the database backup: %m\n");
+                _exit(EXIT_FAILURE);
         }
         *ret_pid = pid;
+        return 0;
+}
+
+int database_backup_run(const char *path) {
+        _cleanup_free_ char *bak = strjoin(path, ".bak"), *err = NULL;
+        int r;
+
+        if (!bak)
+                return log_oom();
+        r = store_file_backup(path, bak, &err);
+        if (r < 0)
+                return log_error_errno(r, "Backup of '%s' failed: %s", path, strna(err));
         return 0;
 }

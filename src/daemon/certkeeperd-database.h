@@ -13,3 +13,6 @@ int database_open(const char *path, Store **ret);
 /* Backs the database up to path.bak (the previous copy kept as path.bak.1) in a child process, so
  * the event loop never waits for it. Returns the child's pid. */
 int database_backup_start(const char *path, pid_t *ret_pid);
+
+/* The backup itself (in the child started above): path -> path.bak, keeping path.bak.1. */
+int database_backup_run(const char *path);

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "certkeeperd-config.h"
+#include "certkeeperd-database.h"
 #include "certkeeperd-manager.h"
 #include "config.h"
 #include "fs-util.h"
@@ -20,6 +21,7 @@ static char *arg_config = NULL;
 static char *arg_state_dir = NULL;
 static char *arg_run_dir = NULL;
 static char *arg_log_level = NULL;
+static char *arg_backup_database = NULL;
 
 static void help(void) {
         printf("certkeeperd [OPTIONS]\n\n"
@@ -36,7 +38,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_DUMP_CONFIG };
+        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_DUMP_CONFIG, ARG_BACKUP_DATABASE };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -46,6 +48,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "run-dir", required_argument, NULL, ARG_RUN_DIR },
                 { "log-level", required_argument, NULL, 'd' },
                 { "dump-config", no_argument, NULL, ARG_DUMP_CONFIG },
+                { "backup-database", required_argument, NULL, ARG_BACKUP_DATABASE }, /* internal */
                 {},
         };
         int c;
@@ -76,6 +79,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_DUMP_CONFIG:
                         arg_dump_config = true;
+                        break;
+                case ARG_BACKUP_DATABASE:
+                        arg_backup_database = optarg;
                         break;
                 case ':':
                         fprintf(stderr, "Option '%s' needs a value; see --help.\n", argv[optind - 1]);
@@ -179,6 +185,9 @@ int main(int argc, char *argv[]) {
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         umask(0022);
+        if (arg_backup_database)
+                return database_backup_run(arg_backup_database) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
         r = load_config(&cfg);
         if (r < 0) {
                 config_done(&cfg);

@@ -238,6 +238,188 @@ int cert_record_to_json(const CertRecord *rec, json_t **ret) {
         return 0;
 }
 
+/* ---- direct writer ---- */
+
+static int append_str(DynBuf *out, const char *s) {
+        return dynbuf_append(out, s, strlen(s));
+}
+
+/* A JSON string literal; text that is not UTF-8 gets the same '?' replacement as cert_json_text(). */
+static int append_string(DynBuf *out, const char *s) {
+        static const char hex[] = "0123456789abcdef";
+        bool valid;
+        const char *p, *run;
+        int r;
+
+        if (!s)
+                return append_str(out, "null");
+
+        valid = utf8_is_valid(s);
+        r = dynbuf_append(out, "\"", 1);
+        if (r < 0)
+                return r;
+
+        for (p = run = s;; p++) {
+                unsigned char c = (unsigned char) *p;
+                char esc[6];
+                size_t n = 0;
+
+                if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || valid))
+                        continue;
+
+                if (p > run) {
+                        r = dynbuf_append(out, run, (size_t) (p - run));
+                        if (r < 0)
+                                return r;
+                }
+                if (c == '\0')
+                        break;
+
+                if (c >= 0x80)
+                        esc[n++] = '?';
+                else if (c == '"' || c == '\\') {
+                        esc[n++] = '\\';
+                        esc[n++] = (char) c;
+                } else if (c == '\n') {
+                        esc[n++] = '\\';
+                        esc[n++] = 'n';
+                } else if (c == '\t') {
+                        esc[n++] = '\\';
+                        esc[n++] = 't';
+                } else if (c == '\r') {
+                        esc[n++] = '\\';
+                        esc[n++] = 'r';
+                } else {
+                        memcpy(esc, "\\u00", 4);
+                        esc[4] = hex[c >> 4];
+                        esc[5] = hex[c & 0xf];
+                        n = 6;
+                }
+                r = dynbuf_append(out, esc, n);
+                if (r < 0)
+                        return r;
+                run = p + 1;
+        }
+
+        return dynbuf_append(out, "\"", 1);
+}
+
+static int append_int(DynBuf *out, int64_t v) {
+        char buf[24], *p = buf + sizeof(buf);
+        uint64_t u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+
+        do {
+                *--p = (char) ('0' + u % 10);
+                u /= 10;
+        } while (u > 0);
+        if (v < 0)
+                *--p = '-';
+        return dynbuf_append(out, p, (size_t) (buf + sizeof(buf) - p));
+}
+
+/* ",\"name\":" (no comma before the first key). */
+static int append_key(DynBuf *out, const char *name, bool first) {
+        int r;
+
+        r = dynbuf_append(out, first ? "\"" : ",\"", first ? 1 : 2);
+        if (r < 0)
+                return r;
+        r = append_str(out, name);
+        if (r < 0)
+                return r;
+        return dynbuf_append(out, "\":", 2);
+}
+
+static int append_json(DynBuf *out, json_t *v) {
+        size_t n;
+
+        n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (n == 0)
+                return -ENOMEM;
+        if (out->len > out->cap || n > out->cap - out->len)
+                return -E2BIG;
+        {
+                _cleanup_free_ char *buf = malloc(n);
+
+                if (!buf)
+                        return -ENOMEM;
+                if (json_dumpb(v, buf, n, JSON_COMPACT | JSON_ENCODE_ANY) != n)
+                        return -ENOMEM;
+                return dynbuf_append(out, buf, n);
+        }
+}
+
+int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
+        int r;
+
+        if (!rec || !out)
+                return -EINVAL;
+
+        r = append_str(out, "{\"id\":");
+        if (r < 0)
+                return r;
+        r = append_int(out, rec->id);
+        if (r < 0)
+                return r;
+
+#define SKIP_FIELD(n) (streq(#n, "csr_pem") || streq(#n, "issued_pem") || \
+                       streq(#n, "template_json") || streq(#n, "cert_info_json"))
+#define OUT_TEXT(n) append_string(out, rec->n)
+#define OUT_INT(n) append_int(out, rec->n)
+#define OUT_BOOL(n) append_str(out, rec->n ? "true" : "false")
+#define OUT_STATE(n)                                                            \
+        (append_string(out, cert_state_to_string(rec->n)) ?:                   \
+         append_key(out, "stuck", false) ?:                                    \
+         append_str(out, cert_state_is_stuck(rec->n) ? "true" : "false"))
+#define OUT_FIELD(type, n)                              \
+        if (!SKIP_FIELD(n)) {                           \
+                r = append_key(out, #n, false);         \
+                if (r < 0)                              \
+                        return r;                       \
+                r = OUT_##type(n);                      \
+                if (r < 0)                              \
+                        return r;                       \
+        }
+        CERT_RECORD_COLUMNS(OUT_FIELD)
+#undef OUT_FIELD
+#undef OUT_STATE
+#undef OUT_BOOL
+#undef OUT_INT
+#undef OUT_TEXT
+#undef SKIP_FIELD
+
+        r = append_key(out, "template", false);
+        if (r < 0)
+                return r;
+        if (!rec->template_json)
+                r = append_str(out, "{\"subject\":null,\"dns\":[],\"ip\":[],\"email\":[],\"principal\":[],"
+                                    "\"key_usage\":[],\"eku\":[],\"is_ca\":false,\"path_len\":-1,\"profile\":null}");
+        else {
+                json_auto_t *t = NULL;
+
+                r = template_to_json(rec->template_json, &t);
+                if (r < 0)
+                        return r;
+                r = append_json(out, t);
+        }
+        if (r < 0)
+                return r;
+
+        r = append_key(out, "cert", false);
+        if (r < 0)
+                return r;
+        {
+                json_auto_t *c = parse_stored_object(rec->cert_info_json);
+
+                /* Valid stored JSON is copied as it is. */
+                r = c ? append_str(out, rec->cert_info_json) : append_str(out, "null");
+                if (r < 0)
+                        return r;
+        }
+
+        return dynbuf_append(out, "}", 1);
+}
+
 int ca_record_to_json(const CARecord *rec, const char *roots_path, json_t **ret) {
         json_auto_t *o = NULL;
         json_t *config;

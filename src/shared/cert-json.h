@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dynbuf.h"
 #include "macro.h"
 #include "store.h"
 
@@ -29,6 +30,10 @@ int cert_json_parse_body(const void *data, size_t size, json_t **ret, char **ret
 
 /* The certificate object. csr_pem and issued_pem are never exposed. */
 int cert_record_to_json(const CertRecord *r, json_t **ret) _warn_unused_result_;
+
+/* The same object as cert_record_to_json(), written as compact JSON text straight into out, without
+ * building a json_t: for long lists. -E2BIG if out's cap is reached. */
+int cert_record_append_json(const CertRecord *r, DynBuf *out) _warn_unused_result_;
 
 /* Applies the request fields of body onto r; template_json is merged, so only the given template
  * fields change. */

@@ -35,7 +35,7 @@ key_matches_cert "$STATE/certs/api1/key.pem" "$STATE/certs/api1/cert.pem" || fai
 [ "$(grep -c BEGIN "$STATE/certs/api1/fullchain.pem")" -ge 2 ] || fail "fullchain has no chain"
 
 # list shows both.
-ck list >"$T/list.txt"
+getcert list >"$T/list.txt"
 grep -q "Request ID 'web'" "$T/list.txt" || fail "list lacks web"
 grep -q "Request ID 'api1'" "$T/list.txt" || fail "list lacks api1"
 
