@@ -38,7 +38,6 @@ $CK request -I api -f "$demo/certs/api.pem" -k "$demo/certs/api.key" -N CN=api.d
 say "Tracked certificates"
 $CK list
 
-serial() { $CK list --json | python3 -c "import json,sys; d=json.load(sys.stdin); print({c['nickname']: c['serial'] for c in d['items']}['$1'])" 2>/dev/null || true; }
 first_web=$(openssl x509 -in "$demo/certs/web.pem" -noout -serial)
 first_api=$(openssl x509 -in "$demo/certs/api.pem" -noout -serial)
 echo "web: $first_web"
@@ -61,7 +60,8 @@ if [ "$now_web" = "$first_web" ] || [ "$now_api" = "$first_api" ]; then
 fi
 echo "web renewed: $first_web -> $now_web"
 echo "api renewed: $first_api -> $now_api"
-openssl verify -CAfile "$demo/state/local-ca/roots.pem" -untrusted "$demo/state/certs/../local-ca/issuing-cert.pem" "$demo/certs/web.pem"
+say "The renewed certificate verifies against the local CA's exported roots"
+openssl verify -CAfile "$demo/state/local-ca/roots.pem" -untrusted "$demo/state/local-ca/issuing-cert.pem" "$demo/certs/web.pem"
 
 say "After renewal"
 $CK list

@@ -486,7 +486,9 @@ int local_ca_sign(LocalCA *ca, X509_REQ *csr, int64_t now, int64_t lifetime, X50
                         return r;
         }
 
-        r = pki_sign_csr(csr, ca->issuing, ca->issuing_key, now - BACKDATE, now + lifetime, &x, reterr);
+        /* Backdated for clock skew, but by no more than a tenth of a short lifetime. */
+        r = pki_sign_csr(csr, ca->issuing, ca->issuing_key, now - MIN((int64_t) BACKDATE, lifetime / 10), now + lifetime,
+                         &x, reterr);
         if (r < 0)
                 return r;
 

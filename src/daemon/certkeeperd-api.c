@@ -1234,34 +1234,47 @@ static int unix_listen(const char *path, int *ret_fd, char **reterr) {
         return 0;
 }
 
-static int tcp_listen(const char *address, uint16_t first_port, int *ret_fd, uint16_t *ret_port, char **reterr) {
-        union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-        } sa = {};
-        socklen_t salen;
-        unsigned tries = first_port == 0 ? 1 : TCP_PORT_TRIES;
-        int family;
+typedef union SockaddrIn {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+} SockaddrIn;
+
+/* Only loopback addresses: the API speaks plain HTTP and is for local clients. */
+static int tcp_address_parse(const char *address, SockaddrIn *ret, socklen_t *ret_len, char **reterr) {
+        SockaddrIn sa = {};
 
         if (inet_pton(AF_INET, address, &sa.in.sin_addr) == 1) {
-                family = AF_INET;
-                sa.in.sin_family = AF_INET;
-                salen = sizeof(sa.in);
                 if ((ntohl(sa.in.sin_addr.s_addr) >> 24) != 127)
                         return errf(reterr, -EINVAL,
                                     "The API TCP address '%s' is not a loopback address. Use 127.0.0.1: the API is for local clients only.",
                                     address);
+                sa.in.sin_family = AF_INET;
+                *ret_len = sizeof(sa.in);
         } else if (inet_pton(AF_INET6, address, &sa.in6.sin6_addr) == 1) {
-                family = AF_INET6;
-                sa.in6.sin6_family = AF_INET6;
-                salen = sizeof(sa.in6);
                 if (!IN6_IS_ADDR_LOOPBACK(&sa.in6.sin6_addr))
                         return errf(reterr, -EINVAL,
                                     "The API TCP address '%s' is not a loopback address. Use 127.0.0.1 or ::1: the API is for local clients only.",
                                     address);
+                sa.in6.sin6_family = AF_INET6;
+                *ret_len = sizeof(sa.in6);
         } else
                 return errf(reterr, -EINVAL, "The API TCP address '%s' is not an IP address. Use 127.0.0.1.", address);
+
+        *ret = sa;
+        return 0;
+}
+
+static int tcp_listen(const char *address, uint16_t first_port, int *ret_fd, uint16_t *ret_port, char **reterr) {
+        unsigned tries = first_port == 0 ? 1 : TCP_PORT_TRIES;
+        socklen_t salen;
+        SockaddrIn sa;
+        int family, r;
+
+        r = tcp_address_parse(address, &sa, &salen, reterr);
+        if (r < 0)
+                return r;
+        family = sa.sa.sa_family;
 
         for (unsigned i = 0; i < tries; i++) {
                 _cleanup_close_ int fd = -EBADF;
@@ -1404,8 +1417,17 @@ int api_new(Manager *m, const ApiConfig *cfg, Api **ret, char **reterr) {
 
         if (!m || !cfg || !ret || isempty(cfg->socket_path) || isempty(cfg->api_json_path))
                 return -EINVAL;
-        if (cfg->tcp_address && isempty(cfg->token_path))
-                return errf(reterr, -EINVAL, "The API over TCP needs a token file path.");
+        if (cfg->tcp_address) {
+                SockaddrIn sa;
+                socklen_t salen;
+
+                if (isempty(cfg->token_path))
+                        return errf(reterr, -EINVAL, "The API over TCP needs a token file path.");
+                /* Configuration errors first, before anything is created. */
+                r = tcp_address_parse(cfg->tcp_address, &sa, &salen, reterr);
+                if (r < 0)
+                        return r;
+        }
 
         a = calloc(1, sizeof(Api));
         if (!a)

@@ -284,7 +284,7 @@ static int job_submit(json_t *job, json_t **ret) {
                 r = load_request_key(job, &key, &err);
                 if (r < 0)
                         return reply_error(ret, "guidance", r, "%s", err);
-                r = pki_sign_csr(req, NULL, key, now - 60, now + validity, &cert, &err);
+                r = pki_sign_csr(req, NULL, key, now - MIN((int64_t) 60, validity / 10), now + validity, &cert, &err);
         } else if (streq(ca_type, "INTERNAL:LOCAL")) {
                 LocalCA *ca;
                 r = local_ca_get(job, now, &ca, &err);

@@ -463,6 +463,14 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 r->rekey_pending = false;
                 r->backoff_step = 0;
                 r->issued_count++;
+                if (r->renew_at <= now) {
+                        /* A certificate due as soon as it is issued (a CA that backdates a short
+                         * lifetime, or an override larger than the lifetime) would be renewed in a
+                         * loop: give it half of what is left instead. */
+                        r->renew_at = now + MAX((r->not_after - now) / 2, (int64_t) 1);
+                        log_warning("Certificate in file \"%s\" was due for renewal when it was issued; "
+                                    "renewing it at half of its remaining lifetime instead.", cert_label(r));
+                }
                 monitor(m, r, now);
                 log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
                 break;

@@ -317,37 +317,79 @@ static int append_int(DynBuf *out, int64_t v) {
         return dynbuf_append(out, p, (size_t) (buf + sizeof(buf) - p));
 }
 
-/* ",\"name\":" (no comma before the first key). */
-static int append_key(DynBuf *out, const char *name, bool first) {
+/* Compact JSON text of a parsed value. json_dumpb() is avoided on purpose: its loop detection
+ * formats a pointer with snprintf() for every container, which dominated long lists. */
+static int append_json(DynBuf *out, json_t *v, unsigned depth) {
+        const char *key;
+        size_t i;
+        json_t *e;
+        bool first = true;
         int r;
 
-        r = dynbuf_append(out, first ? "\"" : ",\"", first ? 1 : 2);
-        if (r < 0)
-                return r;
-        r = append_str(out, name);
-        if (r < 0)
-                return r;
-        return dynbuf_append(out, "\":", 2);
-}
+        if (depth > CERT_JSON_MAX_DEPTH)
+                return -ELOOP;
 
-static int append_json(DynBuf *out, json_t *v) {
-        size_t n;
+        switch (json_typeof(v)) {
+        case JSON_NULL:
+                return append_str(out, "null");
+        case JSON_TRUE:
+                return append_str(out, "true");
+        case JSON_FALSE:
+                return append_str(out, "false");
+        case JSON_INTEGER:
+                return append_int(out, json_integer_value(v));
+        case JSON_STRING:
+                /* jansson strings are valid UTF-8; an embedded NUL cannot come out of our parser. */
+                return append_string(out, json_string_value(v));
+        case JSON_ARRAY:
+                r = dynbuf_append(out, "[", 1);
+                if (r < 0)
+                        return r;
+                json_array_foreach(v, i, e) {
+                        if (i > 0) {
+                                r = dynbuf_append(out, ",", 1);
+                                if (r < 0)
+                                        return r;
+                        }
+                        r = append_json(out, e, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+                return dynbuf_append(out, "]", 1);
+        case JSON_OBJECT:
+                r = dynbuf_append(out, "{", 1);
+                if (r < 0)
+                        return r;
+                json_object_foreach(v, key, e) {
+                        r = dynbuf_append(out, first ? "" : ",", first ? 0 : 1);
+                        if (r < 0)
+                                return r;
+                        first = false;
+                        r = append_string(out, key);
+                        if (r < 0)
+                                return r;
+                        r = dynbuf_append(out, ":", 1);
+                        if (r < 0)
+                                return r;
+                        r = append_json(out, e, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+                return dynbuf_append(out, "}", 1);
+        default: {
+                /* Reals: rare, let jansson format them. */
+                char buf[64];
+                size_t n = json_dumpb(v, buf, sizeof(buf), JSON_ENCODE_ANY);
 
-        n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (n == 0)
-                return -ENOMEM;
-        if (out->len > out->cap || n > out->cap - out->len)
-                return -E2BIG;
-        {
-                _cleanup_free_ char *buf = malloc(n);
-
-                if (!buf)
-                        return -ENOMEM;
-                if (json_dumpb(v, buf, n, JSON_COMPACT | JSON_ENCODE_ANY) != n)
-                        return -ENOMEM;
+                if (n == 0 || n > sizeof(buf))
+                        return -EINVAL;
                 return dynbuf_append(out, buf, n);
         }
+        }
 }
+
+/* A string literal, its length known at compile time. */
+#define APPEND_LIT(lit) dynbuf_append(out, lit, sizeof(lit) - 1)
 
 int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
         int r;
@@ -369,16 +411,16 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
 #define OUT_BOOL(n) append_str(out, rec->n ? "true" : "false")
 #define OUT_STATE(n)                                                            \
         (append_string(out, cert_state_to_string(rec->n)) ?:                   \
-         append_key(out, "stuck", false) ?:                                    \
-         append_str(out, cert_state_is_stuck(rec->n) ? "true" : "false"))
-#define OUT_FIELD(type, n)                              \
-        if (!SKIP_FIELD(n)) {                           \
-                r = append_key(out, #n, false);         \
-                if (r < 0)                              \
-                        return r;                       \
-                r = OUT_##type(n);                      \
-                if (r < 0)                              \
-                        return r;                       \
+         (cert_state_is_stuck(rec->n) ? APPEND_LIT(",\"stuck\":true")          \
+                                      : APPEND_LIT(",\"stuck\":false")))
+#define OUT_FIELD(type, n)                                      \
+        if (!SKIP_FIELD(n)) {                                   \
+                r = APPEND_LIT(",\"" #n "\":");                 \
+                if (r < 0)                                      \
+                        return r;                               \
+                r = OUT_##type(n);                              \
+                if (r < 0)                                      \
+                        return r;                               \
         }
         CERT_RECORD_COLUMNS(OUT_FIELD)
 #undef OUT_FIELD
@@ -388,7 +430,7 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
 #undef OUT_TEXT
 #undef SKIP_FIELD
 
-        r = append_key(out, "template", false);
+        r = APPEND_LIT(",\"template\":");
         if (r < 0)
                 return r;
         if (!rec->template_json)
@@ -400,12 +442,12 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
                 r = template_to_json(rec->template_json, &t);
                 if (r < 0)
                         return r;
-                r = append_json(out, t);
+                r = append_json(out, t, 0);
         }
         if (r < 0)
                 return r;
 
-        r = append_key(out, "cert", false);
+        r = APPEND_LIT(",\"cert\":");
         if (r < 0)
                 return r;
         {
@@ -419,6 +461,8 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
 
         return dynbuf_append(out, "}", 1);
 }
+
+#undef APPEND_LIT
 
 int ca_record_to_json(const CARecord *rec, const char *roots_path, json_t **ret) {
         json_auto_t *o = NULL;

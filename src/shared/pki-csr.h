@@ -59,7 +59,14 @@ typedef struct CertTemplate {
 
 void cert_template_done(CertTemplate *t);
 
-/* Parses "CN=a,O=b" (also "/CN=a/O=b"), with \, escapes. -EINVAL with words in reterr. */
+/* Parses "CN=a,O=b" (also "/CN=a/O=b"), with \, escapes. -EINVAL with words in reterr.
+ * Order rule: the comma form is RFC 4514, the LAST RDN in the string is the FIRST in the DER (so
+ * "CN=web,O=Example" is O=Example then CN=web in the DER); the slash form is OpenSSL's -subj form, in DER
+ * order ("/O=Example/CN=web" is the same name). pki_name_format() always prints the comma form, so
+ * what a user passes as "CN=web,O=Example" prints back as "CN=web,O=Example". Attribute names are
+ * case-insensitive (CN, O, OU, L, ST, C, DC, UID, emailAddress/E, serialNumber, ..., or a dotted OID);
+ * spaces around ',' and '=' are dropped; '\' escapes the next character, "\2C" is a hex byte; '+' is
+ * a literal character (no multi-valued RDNs). */
 int pki_name_parse(const char *s, X509_NAME **ret, char **reterr) _warn_unused_result_;
 /* Formats a name as certmonger prints it: "CN=a,O=b" in NSS order (most specific first). */
 char *pki_name_format(const X509_NAME *name);

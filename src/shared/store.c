@@ -1103,7 +1103,7 @@ int store_open(const char *path, bool create, Store **ret, char **reterr) {
         }
 
         /* Never SQLITE_OPEN_CREATE: the file exists at this point (or we just made it, 0600). */
-        r = db_open_raw(path, SQLITE_OPEN_READWRITE, &s->db, reterr);
+        r = db_open_raw(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, &s->db, reterr);
         if (r < 0)
                 goto fail;
 

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pthread.h>
 #include <strings.h>
 #include <stdio.h>
@@ -487,7 +488,20 @@ TEST(system_and_api_json) {
         reply_done(&r);
 
         env_stop(&e);
-        /* Idle: no connection, so no timer. */
+
+        /* Idle: once the closed connections are processed, there is no timer left. */
+        {
+                int fds[2];
+                unsigned n = api_get_fds(e.api, fds);
+                struct pollfd p[2];
+
+                for (unsigned i = 0; i < n; i++)
+                        p[i] = (struct pollfd) { .fd = fds[i], .events = POLLIN };
+                for (unsigned i = 0; i < 100 && api_get_timeout(e.api) != USEC_INFINITY; i++) {
+                        (void) poll(p, n, 100);
+                        ASSERT_OK(api_process(e.api));
+                }
+        }
         ASSERT_TRUE(api_get_timeout(e.api) == USEC_INFINITY);
         env_teardown(&e);
 }

@@ -344,6 +344,24 @@ TEST(damaged_issuing_is_replaced) {
         rm_rf(dir);
 }
 
+static int concurrent_child(const char *cadir, int gate_fd, int results_fd) {
+        _cleanup_(local_ca_freep) LocalCA *ca = NULL;
+        _cleanup_free_ char *rc = path_in(cadir, "root-cert.pem"), *ic = path_in(cadir, "issuing-cert.pem");
+        _cleanup_(X509_freep) X509 *root = NULL, *iss = NULL;
+        char c, line[256], rt[65], it[65];
+
+        if (read(gate_fd, &c, 1) < 0) /* all start together: the parent closes the gate */
+                return 4;
+        int r = local_ca_open(cadir, NULL, T0, &ca, NULL);
+        if (r < 0 || pki_cert_load(rc, &root) < 0 || pki_cert_load(ic, &iss) < 0 ||
+            pki_cert_thumbprint_sha256(root, rt) < 0 || pki_cert_thumbprint_sha256(iss, it) < 0)
+                return 2;
+        int n = snprintf(line, sizeof(line), "%d %s %s\n", r, rt, it);
+        if (write(results_fd, line, (size_t) n) != n)
+                return 3;
+        return 0;
+}
+
 TEST(concurrent_open) {
         _cleanup_free_ char *dir = make_tmpdir();
         _cleanup_free_ char *cadir = path_in(dir, "ca");
@@ -357,25 +375,12 @@ TEST(concurrent_open) {
                 pids[i] = fork();
                 ASSERT_TRUE(pids[i] >= 0);
                 if (pids[i] == 0) {
-                        char c, line[256];
-                        LocalCA *ca = NULL;
-                        _cleanup_free_ char *rc = path_in(cadir, "root-cert.pem"), *ic = path_in(cadir, "issuing-cert.pem");
-                        X509 *root = NULL, *iss = NULL;
-                        char rt[65], it[65];
-
                         close(gate[1]);
-                        (void) read(gate[0], &c, 1); /* all start together */
-                        int r = local_ca_open(cadir, NULL, T0, &ca, NULL);
-                        if (r < 0 || pki_cert_load(rc, &root) < 0 || pki_cert_load(ic, &iss) < 0 ||
-                            pki_cert_thumbprint_sha256(root, rt) < 0 || pki_cert_thumbprint_sha256(iss, it) < 0)
-                                _exit(2);
-                        int n = snprintf(line, sizeof(line), "%d %s %s\n", r, rt, it);
-                        if (write(results[1], line, (size_t) n) != n)
-                                _exit(3);
-                        X509_free(root);
-                        X509_free(iss);
-                        local_ca_free(ca);
-                        _exit(0);
+                        close(results[0]);
+                        int code = concurrent_child(cadir, gate[0], results[1]);
+                        free(cadir);
+                        free(dir);
+                        _exit(code);
                 }
         }
         close(gate[0]);

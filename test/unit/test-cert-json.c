@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cert-json.h"
+#include "dynbuf.h"
 #include "tests.h"
 
 static json_t *parse(const char *s) {
@@ -227,6 +228,50 @@ TEST(to_json) {
         ASSERT_OK(cert_record_to_json(&rec, &j2));
         ASSERT_TRUE(json_is_null(json_object_get(j2, "cert")));
         ASSERT_TRUE(json_is_false(json_object_get(j2, "stuck")));
+}
+
+/* The direct writer gives the same object as the json_t builder, for records full and empty. */
+static void check_append_same(const CertRecord *rec) {
+        _cleanup_(dynbuf_done) DynBuf out = DYNBUF_INIT(1024 * 1024);
+        json_auto_t *a = NULL, *b = NULL;
+        json_error_t error;
+
+        ASSERT_OK(cert_record_to_json(rec, &a));
+        ASSERT_OK(cert_record_append_json(rec, &out));
+        b = json_loadb(out.data, out.len, JSON_REJECT_DUPLICATES, &error);
+        if (!b)
+                fprintf(stderr, "not JSON (%s): %s\n", error.text, out.data);
+        ASSERT_NOT_NULL(b);
+        ASSERT_TRUE(json_equal(a, b));
+}
+
+TEST(append_json) {
+        _cleanup_(cert_record_done) CertRecord rec = {};
+        _cleanup_(dynbuf_done) DynBuf small = DYNBUF_INIT(100);
+
+        check_append_same(&rec);
+
+        rec.id = -5;
+        rec.state = CERT_CA_REJECTED;
+        rec.not_after = INT64_MIN;
+        rec.not_before = INT64_MAX;
+        rec.nickname = strdup("q\"uo\\te\n\t\x01 \xc3\xa9t\xc3\xa9");
+        rec.ca_error = strdup("bad \xff byte \"x\"");
+        rec.template_json = strdup("{\"dns\":[\"a\\u0000b\",\"\u00e9\"],\"is_ca\":true,\"path_len\":3,\"extra\":1.5,\"ip\":5}");
+        rec.cert_info_json = strdup("{\"dns\": [\"x\"], \"n\": 1.25, \"o\": {\"k\": null}}");
+        ASSERT_TRUE(rec.nickname && rec.ca_error && rec.template_json && rec.cert_info_json);
+        check_append_same(&rec);
+
+        /* Broken stored JSON: defaults and null, still valid output. */
+        free(rec.template_json);
+        free(rec.cert_info_json);
+        rec.template_json = strdup("{\"dns\":");
+        rec.cert_info_json = strdup("[1,2]");
+        ASSERT_TRUE(rec.template_json && rec.cert_info_json);
+        check_append_same(&rec);
+
+        /* The cap is honoured. */
+        ASSERT_ERROR(cert_record_append_json(&rec, &small), E2BIG);
 }
 
 static int ca_apply(CARecord *rec, const char *body, bool create, char **err) {

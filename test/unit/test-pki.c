@@ -622,6 +622,52 @@ TEST(csr_ca_and_errors) {
         ASSERT_ERROR(pki_csr_from_pem("not a csr", &none), EBADMSG);
 }
 
+
+/* A certificate whose SAN holds the principal in only one of the two forms still reports it. */
+static void check_single_principal_form(bool krb5_form) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = GENERAL_NAMES_new();
+        _cleanup_(cert_info_done) CertInfo i = {};
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_TYPE *v = ASN1_TYPE_new();
+        ASN1_STRING *s;
+
+        ASSERT_NOT_NULL(gens);
+        ASSERT_NOT_NULL(g);
+        ASSERT_NOT_NULL(v);
+        if (krb5_form) {
+                _cleanup_free_ unsigned char *der = NULL;
+                size_t len;
+                ASSERT_OK(pki_krb5_principal_to_der("HTTP/svc.example.com@EXAMPLE.COM", &der, &len));
+                s = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+                ASSERT_TRUE(s && ASN1_STRING_set(s, der, (int) len));
+                ASN1_TYPE_set(v, V_ASN1_SEQUENCE, s);
+        } else {
+                s = ASN1_UTF8STRING_new();
+                ASSERT_TRUE(s && ASN1_STRING_set(s, "HTTP/svc.example.com@EXAMPLE.COM", -1));
+                ASN1_TYPE_set(v, V_ASN1_UTF8STRING, s);
+        }
+        ASSERT_TRUE(GENERAL_NAME_set0_othername(g, OBJ_txt2obj(krb5_form ? PKI_OID_KRB5_PRINCIPAL_NAME : PKI_OID_MS_UPN, 1), v));
+        ASSERT_TRUE(sk_GENERAL_NAME_push(gens, g) > 0);
+
+        ASSERT_OK(pki_key_generate(KEY_TYPE_EC, 256, &k));
+        ASSERT_OK(pki_make_ca_cert(k, "CN=x", NULL, NULL, -1, T0, T0 + 100, &x));
+        ASSERT_EQ(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_REPLACE), 1);
+        ASSERT_TRUE(X509_sign(x, k, EVP_sha256()) > 0);
+
+        ASSERT_OK(pki_cert_info(x, &i));
+        ASSERT_EQ(strv_length(i.principal), 1);
+        ASSERT_STREQ(i.principal[0], "HTTP/svc.example.com@EXAMPLE.COM");
+        ASSERT_TRUE(i.is_ca);
+        ASSERT_EQ(i.path_len, -1);
+}
+
+TEST(principal_from_either_form) {
+        check_single_principal_form(true);
+        check_single_principal_form(false);
+}
+
 /* ---- chains ---- */
 
 typedef struct Chain {

@@ -176,7 +176,7 @@ TEST(open_missing_does_not_create) {
 
 TEST(migrations_idempotent) {
         TmpDir t;
-        _cleanup_free_ char *p = NULL, *err = NULL;
+        _cleanup_free_ char *p = NULL;
         int64_t n = -1;
         int version;
         struct stat st;
@@ -298,7 +298,7 @@ TEST(missing_column_added) {
 
 TEST(not_a_database) {
         TmpDir t;
-        _cleanup_free_ char *p = NULL, *err = NULL, *content = NULL;
+        _cleanup_free_ char *p = NULL, *err = NULL;
         Store *s = NULL;
         FILE *f;
         char buf[256] = {};
