@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ca-local.h"
+#include "cert-json.h"
 #include "certkeeperd-jobs.h"
 #include "fs-util.h"
 #include "parse-util.h"
@@ -338,7 +339,7 @@ static json_t *cert_facts(X509 *cert) {
 static json_t *run_hook(const char *stage, const char *cmd, json_t *job) {
         _cleanup_(spawn_result_done) SpawnResult res = {};
         _cleanup_strv_free_ char **env = NULL, **extra = NULL;
-        _cleanup_free_ char *desc = NULL;
+        _cleanup_free_ char *desc = NULL, *msg = NULL;
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) cmd, NULL };
         static const char *vars[][2] = {
                 { "CERTKEEPER_NICKNAME", "nickname" },
@@ -361,15 +362,18 @@ static json_t *run_hook(const char *stage, const char *cmd, json_t *job) {
 
         r = spawn_run(argv, env, (usec_t) jint(job, "hook_timeout") * USEC_PER_SEC,
                       (size_t) jint(job, "hook_output_max"), &res);
-        if (r < 0)
-                return json_pack("{s:s, s:s, s:s+s, s:i}", "stage", stage, "result", "failed", "message",
-                                 "cannot run the command: ", strerror(-r), "duration_ms", 0);
+        if (r < 0) {
+                (void) asprintf(&msg, "cannot run the command: %s", strerror(-r));
+                return json_pack("{s:s, s:s, s:s?, s:i}", "stage", stage, "result", "failed", "message", msg,
+                                 "duration_ms", 0);
+        }
 
         (void) spawn_result_describe(&res, &desc);
         bool ok = !res.signaled && !res.timed_out && res.exit_status == 0;
-        return json_pack("{s:s, s:s, s:s+s+s, s:I}", "stage", stage, "result", ok ? "ok" : "failed", "message",
-                         strempty(desc), res.output_len > 0 ? "; output:\n" : "", strempty(res.output),
-                         "duration_ms", (json_int_t) (res.duration / USEC_PER_MSEC));
+        (void) asprintf(&msg, "%s%s%s", strempty(desc), res.output_len > 0 ? "; output:\n" : "",
+                        strempty(res.output));
+        return json_pack("{s:s, s:s, s:o, s:I}", "stage", stage, "result", ok ? "ok" : "failed", "message",
+                         cert_json_text(msg), "duration_ms", (json_int_t) (res.duration / USEC_PER_MSEC));
 }
 
 static int write_optional(const char *path, const char *data, const FileAttrs *attrs) {
