@@ -66,7 +66,7 @@ static int parse_i64(const char *s, int64_t *ret) {
 }
 
 int safe_atou64(const char *s, uint64_t *ret) {
-        uint64_t v;
+        uint64_t v = 0;
         int r;
 
         if (!ret)
@@ -81,7 +81,7 @@ int safe_atou64(const char *s, uint64_t *ret) {
 }
 
 int safe_atou(const char *s, unsigned *ret) {
-        uint64_t v;
+        uint64_t v = 0;
         int r;
 
         if (!ret)
@@ -98,7 +98,7 @@ int safe_atou(const char *s, unsigned *ret) {
 }
 
 int safe_atoi64(const char *s, int64_t *ret) {
-        int64_t v;
+        int64_t v = 0;
         int r;
 
         if (!ret)
@@ -113,7 +113,7 @@ int safe_atoi64(const char *s, int64_t *ret) {
 }
 
 int safe_atoi(const char *s, int *ret) {
-        int64_t v;
+        int64_t v = 0;
         int r;
 
         if (!ret)
@@ -239,7 +239,7 @@ int parse_duration_sec(const char *s, int64_t *ret) {
 }
 
 int parse_mode(const char *s, mode_t *ret) {
-        uint64_t v;
+        uint64_t v = 0;
         int r;
 
         if (!ret)

@@ -82,3 +82,5 @@ int cert_step(Manager *m, int64_t id, int64_t now);
 void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
 /* On start-up: transient states go back to the state before them, due now. */
 int cert_resume_all(Manager *m, int64_t now);
+/* After a reload: expiry notices due earlier under the new thresholds are scheduled. */
+int cert_notices_reschedule(Manager *m, int64_t now);

@@ -216,19 +216,47 @@ static void reap_children(Manager *m) {
         worker_pool_reap(m->pool);
 }
 
+static int log_level_of(const char *s) {
+        static const char *const names[] = {
+                [LOG_ERR] = "err", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+                [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i] && streq_ptr(names[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
 static int reload_config(Manager *m) {
-        _cleanup_free_ char *err = NULL;
+        _cleanup_(config_done) Config scratch = {};
+        _cleanup_free_ char *err = NULL, *text = NULL;
         int r;
 
         if (!m->config_path) {
                 log_info("Reload requested; no config file is in use.");
                 return 0;
         }
-        r = config_parse_file(&m->cfg, m->config_path, true, &err);
+        /* Check the whole file on a scratch copy first: a bad file must leave every setting as it
+         * was, not only those after the bad line. */
+        config_init(&scratch);
+        r = fs_read_file(m->config_path, 1024 * 1024, &text, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Reload failed, keeping the previous settings: cannot read '%s': %m",
+                                       m->config_path);
+        r = config_parse_string(&scratch, text, m->config_path, false, &err);
+        if (r >= 0)
+                r = config_parse_string(&m->cfg, text, m->config_path, true, &err);
         if (r < 0)
                 return log_error_errno(r, "Reload failed, keeping the previous settings: %s", strna(err));
         m->n_notify_ttls = config_notify_ttls(&m->cfg, m->notify_ttls, NOTIFY_TTLS_MAX);
-        log_info("Configuration reloaded from '%s'.", m->config_path);
+        if (cert_notices_reschedule(m, now_sec()) < 0)
+                log_warning("Failed to reschedule expiry notices for the new notify_ttls, ignoring.");
+        log_notice("Configuration reloaded from '%s'.", m->config_path);
+        /* After the message, so that it is logged under the level it was sent with. */
+        r = log_level_of(m->cfg.log_level);
+        if (r >= 0)
+                log_set_max_level(r);
         return 0;
 }
 

@@ -567,3 +567,61 @@ int cert_resume_all(Manager *m, int64_t now) {
         free(c.ids);
         return k;
 }
+
+static int collect_noticed(const CertRecord *r, void *userdata) {
+        ResumeCtx *c = userdata;
+
+        /* The states whose step gives expiry notices: MONITORING and the parked ones. */
+        switch (r->state) {
+        case CERT_MONITORING:
+        case CERT_CA_REJECTED:
+        case CERT_CA_UNCONFIGURED:
+        case CERT_NEED_CA:
+        case CERT_NEED_GUIDANCE:
+                break;
+        default:
+                return 0;
+        }
+        if (c->n == c->allocated) {
+                size_t n = MAX(c->allocated * 2, (size_t) 64);
+                int64_t *p = realloc(c->ids, n * sizeof(int64_t));
+                if (!p)
+                        return -ENOMEM;
+                c->ids = p;
+                c->allocated = n;
+        }
+        c->ids[c->n++] = r->id;
+        return 0;
+}
+
+int cert_notices_reschedule(Manager *m, int64_t now) {
+        CertFilter f = {};
+        ResumeCtx c = {};
+        int k;
+
+        k = store_cert_foreach(m->store, &f, collect_noticed, &c);
+        for (size_t i = 0; i < c.n && k >= 0; i++) {
+                _cleanup_(cert_record_freep) CertRecord *r = NULL;
+                int64_t next;
+
+                if (manager_in_flight(m, c.ids[i]))
+                        continue;
+                k = store_cert_get(m->store, c.ids[i], &r);
+                if (k == -ENOENT) {
+                        k = 0;
+                        continue;
+                }
+                if (k < 0)
+                        break;
+                /* A renewal waiting for its backoff keeps its time. */
+                if (r->state == CERT_MONITORING && renewal_due(r, now))
+                        continue;
+                next = next_notice_at(m, r);
+                if (next <= 0 || (r->next_action_at > 0 && r->next_action_at <= next))
+                        continue;
+                r->next_action_at = MAX(next, now);
+                k = save_record(m, r, now);
+        }
+        free(c.ids);
+        return k;
+}

@@ -579,7 +579,7 @@ int cert_json_parse_body(const void *data, size_t size, json_t **ret, char **ret
 /* Reads a string field. NULL in *ret means JSON null (only if nullable). Refuses empty strings,
  * embedded NULs and strings longer than max. */
 static int get_string(json_t *v, const char *field, bool nullable, size_t max, const char **ret, char **reterr) {
-        const char *s;
+        const char *s = NULL;
         size_t n;
 
         if (json_is_null(v) && nullable) {
@@ -656,7 +656,7 @@ typedef struct Apply {
 typedef int (*FieldHandler)(Apply *a, const char *field, json_t *v, char **reterr);
 
 static int apply_text_plain(char **dst, const char *field, json_t *v, bool nullable, size_t max, char **reterr) {
-        const char *s;
+        const char *s = NULL;
         int r;
 
         r = get_string(v, field, nullable, max, &s, reterr);
@@ -667,7 +667,7 @@ static int apply_text_plain(char **dst, const char *field, json_t *v, bool nulla
 
 static int field_nickname(Apply *a, const char *field, json_t *v, char **reterr) {
         _cleanup_free_ char *q = NULL;
-        const char *s;
+        const char *s = NULL;
         int64_t dummy;
         int r;
 
@@ -693,7 +693,7 @@ static int field_ca(Apply *a, const char *field, json_t *v, char **reterr) {
 
 static int apply_path(char **dst, const char *field, json_t *v, bool nullable, char **reterr) {
         _cleanup_free_ char *q = NULL;
-        const char *s;
+        const char *s = NULL;
         int r;
 
         r = get_string(v, field, nullable, PATH_MAX - 1, &s, reterr);
@@ -726,7 +726,7 @@ static int field_ca_file(Apply *a, const char *field, json_t *v, char **reterr) 
 
 static int field_key_type(Apply *a, const char *field, json_t *v, char **reterr) {
         _cleanup_free_ char *q = NULL;
-        const char *s;
+        const char *s = NULL;
         KeyType t;
         int r;
 
@@ -756,7 +756,7 @@ static int field_key_bits(Apply *a, const char *field, json_t *v, char **reterr)
 
 static int apply_owner(char **dst, const char *field, json_t *v, char **reterr) {
         _cleanup_free_ char *q = NULL;
-        const char *s;
+        const char *s = NULL;
         uid_t uid;
         gid_t gid;
         int r;
@@ -807,7 +807,7 @@ static int field_cert_mode(Apply *a, const char *field, json_t *v, char **reterr
 
 static int apply_command(char **dst, const char *field, json_t *v, char **reterr) {
         _cleanup_strv_free_ char **argv = NULL;
-        const char *s;
+        const char *s = NULL;
         int r;
 
         r = get_string(v, field, true, STRING_MAX, &s, reterr);
@@ -857,7 +857,7 @@ static int field_validity(Apply *a, const char *field, json_t *v, char **reterr)
 
 static int field_renew_before(Apply *a, const char *field, json_t *v, char **reterr) {
         _cleanup_free_ char *q = NULL;
-        const char *s;
+        const char *s = NULL;
         size_t n;
         int r;
 
@@ -904,7 +904,7 @@ static int template_set(Apply *a, const char *field, json_t *v) {
 static int field_subject(Apply *a, const char *field, json_t *v, char **reterr) {
         _cleanup_(X509_NAME_freep) X509_NAME *name = NULL;
         _cleanup_free_ char *words = NULL, *q = NULL;
-        const char *s;
+        const char *s = NULL;
         int r;
 
         r = get_string(v, field, true, STRING_MAX, &s, reterr);
@@ -1033,7 +1033,7 @@ static int apply_array(Apply *a, const char *field, json_t *v, ItemCheck check, 
 
         json_array_foreach(v, idx, item) {
                 _cleanup_free_ char *canonical = NULL, *name = NULL;
-                const char *s;
+                const char *s = NULL;
                 bool dup = false;
                 size_t j;
                 json_t *prev;
@@ -1105,7 +1105,7 @@ static int field_path_len(Apply *a, const char *field, json_t *v, char **reterr)
 }
 
 static int field_profile(Apply *a, const char *field, json_t *v, char **reterr) {
-        const char *s;
+        const char *s = NULL;
         int r;
 
         r = get_string(v, field, true, NAME_MAX_LEN, &s, reterr);
@@ -1302,7 +1302,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                 return -EINVAL;
 
         json_object_foreach(body, key, v) {
-                const char *s;
+                const char *s = NULL;
 
                 if (streq(key, "name") || streq(key, "type")) {
                         char **dst = streq(key, "name") ? &name : &type;

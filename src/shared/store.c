@@ -686,13 +686,8 @@ static int db_backup_to_tmp(sqlite3 *src, const char *dest, char **ret_tmp, char
                 goto fail;
         }
 
-        rc = sqlite3_close(d);
-        d = NULL;
-        if (rc != SQLITE_OK) {
-                r = sqlite_errno(rc) ?: -EIO;
-                set_error(reterr, r, "Failed to close the backup '%s': %s", tmp, sqlite3_errstr(rc));
-                goto fail;
-        }
+        /* The last backup step committed the copy; closing writes nothing more. */
+        (void) sqlite3_close_v2(TAKE_PTR(d));
 
         r = fsync_path(tmp, false);
         if (r < 0) {
@@ -704,10 +699,7 @@ static int db_backup_to_tmp(sqlite3 *src, const char *dest, char **ret_tmp, char
         return 0;
 
 fail:
-        if (d) {
-                (void) sqlite3_close_v2(d);
-                d = NULL;
-        }
+        (void) sqlite3_close_v2(TAKE_PTR(d));
         unlink_db_files(tmp);
         return r;
 }
@@ -1427,6 +1419,26 @@ static int recover_copy_row(sqlite3_stmt *sel, sqlite3_stmt *ins, int ncols) {
         return (rc & 0xff) == SQLITE_NOMEM ? -ENOMEM : 0;
 }
 
+/* The highest rowid the table can hold, from max(rowid) (the rightmost path of the tree) and from
+ * sqlite_sequence (AUTOINCREMENT tables), whichever is readable and larger; INT64_MAX if neither. */
+static int64_t recover_last_rowid(sqlite3 *src, const char *table) {
+        _cleanup_free_ char *q1 = NULL, *q2 = NULL;
+        int64_t a = INT64_MIN, b = INT64_MIN, v;
+
+        q1 = strjoin("SELECT max(rowid) FROM ", table);
+        q2 = strjoin("SELECT seq FROM sqlite_sequence WHERE name = '", table, "'");
+        if (!q1 || !q2)
+                return INT64_MAX;
+
+        if (db_query_int(src, q1, &v) >= 0)
+                a = v;
+        if (db_query_int(src, q2, &v) >= 0)
+                b = v;
+        if (a == INT64_MIN && b == INT64_MIN)
+                return INT64_MAX;
+        return MAX(a, b);
+}
+
 /* Copies every readable row of table from src to dst. A damaged page stops a scan: we note the last
  * rowid read, probe single rowids beyond it, and resume the scan further on with a growing stride,
  * so that the rows in the good pages behind a bad one are still found (the row-by-row approach of
@@ -1436,7 +1448,7 @@ static int recover_table(sqlite3 *src, sqlite3 *dst, const char *table, unsigned
         _cleanup_strv_free_ char **src_cols = NULL, **dst_cols = NULL, **common = NULL, **marks = NULL;
         _cleanup_free_ char *list = NULL, *qmarks = NULL, *sql = NULL;
         unsigned rows = 0, probes = 0;
-        int64_t next = 0, stride = 1;
+        int64_t next = 0, stride = 1, last;
         int ncols, rc, r;
 
         r = table_columns(src, table, &src_cols);
@@ -1491,6 +1503,8 @@ static int recover_table(sqlite3 *src, sqlite3 *dst, const char *table, unsigned
         if (rc != SQLITE_OK)
                 return sqlite_errno(sqlite3_extended_errcode(src)) ?: -EIO;
 
+        last = recover_last_rowid(src, table);
+
         for (;;) {
                 bool progressed = false, done = false;
                 int64_t from;
@@ -1531,13 +1545,14 @@ static int recover_table(sqlite3 *src, sqlite3 *dst, const char *table, unsigned
                         stride = 1;
 
                 /* Skip ahead, and probe the rowids skipped one by one. */
-                if (next > INT64_MAX - stride)
+                if (next > last || next > INT64_MAX - stride)
                         break;
                 from = next;
                 next += stride;
                 stride = stride > INT64_MAX / 2 ? INT64_MAX : stride * 2;
 
-                for (int64_t id = from; id < next && probes < STORE_RECOVER_MAX_PROBES; id++, probes++) {
+                for (int64_t id = from; id < next && id <= last && probes < STORE_RECOVER_MAX_PROBES;
+                     id++, probes++) {
                         (void) sqlite3_reset(probe);
                         if (sqlite3_bind_int64(probe, 1, id) != SQLITE_OK)
                                 return -ENOMEM;
@@ -1554,15 +1569,37 @@ static int recover_table(sqlite3 *src, sqlite3 *dst, const char *table, unsigned
         return 0;
 }
 
+/* A read-only connection cannot remove the -wal/-shm files it had to create. Removes them again if
+ * they were not there before and the -wal holds nothing. */
+static void tidy_readonly_side_files(const char *path, bool had_wal, bool had_shm) {
+        _cleanup_free_ char *wal = strjoin(path, "-wal"), *shm = strjoin(path, "-shm");
+        struct stat st;
+
+        if (!wal || !shm || had_wal || had_shm)
+                return;
+        if (stat(wal, &st) >= 0 && st.st_size != 0)
+                return;
+        (void) unlink(wal);
+        (void) unlink(shm);
+}
+
 int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, char **reterr) {
         _cleanup_(db_closep) sqlite3 *src = NULL;
         _cleanup_(store_freep) Store *d = NULL;
-        _cleanup_free_ char *err = NULL;
+        _cleanup_free_ char *err = NULL, *wal = NULL, *shm = NULL;
         unsigned total = 0, readable = 0;
+        bool had_wal, had_shm;
         int r;
 
         if (!path || !dest)
                 return -EINVAL;
+
+        wal = strjoin(path, "-wal");
+        shm = strjoin(path, "-shm");
+        if (!wal || !shm)
+                return -ENOMEM;
+        had_wal = path_exists(wal) != 0;
+        had_shm = path_exists(shm) != 0;
 
         r = path_exists(dest);
         if (r < 0)
@@ -1591,6 +1628,10 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
         if (r < 0)
                 goto fail_msg;
 
+        /* One read transaction on the source, so that the many small reads below do not each take
+         * and drop the file lock. */
+        (void) db_exec(src, "BEGIN", NULL);
+
         for (size_t i = 0; i < ELEMENTSOF(store_tables); i++) {
                 unsigned n = 0;
 
@@ -1606,6 +1647,9 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
         r = db_exec(d->db, "COMMIT", &err);
         if (r < 0)
                 goto fail_msg;
+
+        (void) sqlite3_close_v2(TAKE_PTR(src));
+        tidy_readonly_side_files(path, had_wal, had_shm);
 
         if (readable == 0) {
                 r = set_error(reterr, -EBADMSG,
@@ -1623,6 +1667,8 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
 fail_msg:
         r = set_error(reterr, r, "Failed to write the recovered database '%s': %s", dest, strna(err));
 fail:
+        (void) sqlite3_close_v2(TAKE_PTR(src));
+        tidy_readonly_side_files(path, had_wal, had_shm);
         d = store_free(d);
         unlink_db_files(dest);
         return r;

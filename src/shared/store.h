@@ -102,18 +102,21 @@ typedef struct HistoryRecord {
 
 void history_record_done(HistoryRecord *r);
 
-/* Opening. A missing file is created (and migrated) only if create is true. The integrity check
- * ("PRAGMA quick_check") is the caller's choice: store_check(). */
+/* Opening. A missing file is created (mode 0600, and migrated) only if create is true; with create
+ * false a missing file is -ENOENT and nothing is created. A file that is not an SQLite database is
+ * -EBADMSG; a schema newer than this code is -EPROTONOSUPPORT. The integrity check is the caller's
+ * choice: store_check(). A Store is one SQLite handle, to be used by one thread at a time. */
 int store_open(const char *path, bool create, Store **ret, char **reterr) _warn_unused_result_;
 Store *store_free(Store *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
 
-/* Full integrity check: 0 if ok, -EBADMSG with the findings in *ret_msg otherwise. */
+/* Full integrity check ("PRAGMA integrity_check", plus the foreign key check): 0 if ok, -EBADMSG with
+ * the findings in *ret_msg otherwise. */
 int store_check(Store *s, char **ret_msg) _warn_unused_result_;
 int store_schema_version(Store *s);
 
 /* Writes a consistent copy through SQLite's backup API to dest (atomically: temp, fsync,
- * rename). */
+ * rename). -EBUSY while a transaction is open. */
 int store_backup_to(Store *s, const char *dest, char **reterr) _warn_unused_result_;
 
 /* File-level helpers that work on a closed database (daemon not running or about to open it):
@@ -123,7 +126,10 @@ int store_file_check(const char *path, char **ret_msg) _warn_unused_result_;
 int store_file_backup(const char *path, const char *bak_path, char **reterr) _warn_unused_result_;
 int store_file_restore(const char *path, const char *bak_path, char **ret_moved_aside, char **reterr)
         _warn_unused_result_;
-/* Salvages what can be read from a damaged database into a new one at dest (row by row). */
+/* Salvages what can be read from a damaged database into a new one at dest (row by row). dest must
+ * not exist (-EEXIST). file_check runs the full integrity check; file_backup refuses (-EBADMSG) to
+ * back up a database that fails "PRAGMA quick_check", so a good backup is never rotated away;
+ * file_restore refuses a backup that fails the integrity check and leaves everything as it was. */
 int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, char **reterr)
         _warn_unused_result_;
 

@@ -209,7 +209,7 @@ static void *loop_thread(void *userdata) {
 }
 
 static void env_setup(Env *e, bool start) {
-        _cleanup_free_ char *err = NULL, *token = NULL;
+        _cleanup_free_ char *err = NULL;
         ApiConfig cfg = {};
         unsigned port;
         int r;
@@ -722,7 +722,8 @@ TEST(certificates) {
         expect(&r, 404, "not-found");
         reply_done(&r);
 
-        /* History. */
+        /* History. (The store is used from this thread while the loop thread sits idle in
+         * epoll_wait(): the requests above have all been answered.) */
         {
                 HistoryRecord h = { .cert_id = id, .at = 100, .stage = (char *) "submit", .result = (char *) "ok",
                                     .message = (char *) "issued \xff", .duration_ms = 12 };

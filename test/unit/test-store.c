@@ -1074,6 +1074,10 @@ TEST(backup_corrupt_restore) {
         ASSERT_OK(store_file_check(bak, NULL));
         ASSERT_OK(store_file_check(bak1, NULL));
         ASSERT_OK(store_file_check(p, NULL));
+        {
+                _cleanup_free_ char *leftover = tmp_file(&t, "certkeeper.db.bak.tmp");
+                ASSERT_FALSE(file_exists(leftover));
+        }
 
         corrupt_page_of(p, N / 2);
 
@@ -1158,6 +1162,12 @@ TEST(recover) {
 
         ASSERT_OK(store_file_recover(p, dest, &rows, &err));
         ASSERT_NULL(err);
+        {
+                /* The damaged file is left as it was, without side files. */
+                _cleanup_free_ char *wal = tmp_file(&t, "certkeeper.db-wal"), *shm = tmp_file(&t, "certkeeper.db-shm");
+                ASSERT_FALSE(file_exists(wal));
+                ASSERT_FALSE(file_exists(shm));
+        }
         fprintf(stderr, "  recovered %u rows\n", rows);
 
         {

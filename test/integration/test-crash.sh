@@ -1,0 +1,98 @@
+#!/bin/bash
+# kill -9 in the middle of 200 issuances, twice, at random moments: after the restarts every
+# request ends in MONITORING with a matching key and certificate, no staged or temporary file is
+# left, every file parses, and nothing was saved twice.
+. "$(dirname "$0")/lib.sh"
+
+N=200
+start_daemon
+
+# Count of requests in MONITORING, from one list call.
+n_monitoring() {
+        api GET "/api/v1/certificates?limit=1000" | head -n -1 |
+                json_get "sum(1 for i in d['items'] if i['state'] == 'MONITORING')"
+}
+
+# post_range FIRST LAST: creates requests cFIRST..cLAST through the API; prints "NICK STATUS".
+# A request created before a kill whose answer was lost gets 409 when posted again.
+post_range() {
+        local i code
+        for i in $(seq "$1" "$2"); do
+                code=$(curl -s -o /dev/null --unix-socket "$RUN/api.sock" -X POST -H 'Content-Type: application/json' \
+                        --data-binary "{\"nickname\":\"c$i\",\"subject\":\"CN=c$i.test\",\"dns\":[\"c$i.test\"]}" \
+                        -w '%{http_code}' http://localhost/api/v1/certificates || true)
+                echo "c$i $code"
+        done
+}
+
+# Four posting loops at once, so that issuance lags behind; kill -9 after a random short delay,
+# while requests are still being created and issued.
+: >"$T/posted"
+for k in 0 1 2 3; do
+        post_range $((k * N / 4 + 1)) $(((k + 1) * N / 4)) >>"$T/posted" &
+done
+sleep "0.$((RANDOM % 6 + 2))"
+done_at_kill=$(n_monitoring)
+kill9_daemon
+wait # the posting loops end quickly once the socket is gone
+echo "first kill -9: $(grep -c ' 201$' "$T/posted") of $N created, $done_at_kill in MONITORING"
+
+# Restart; create what was not created (409: it was, only the answer was lost).
+start_daemon
+grep -v ' 201$' "$T/posted" | while read -r nick code; do
+        code=$(api POST /api/v1/certificates "{\"nickname\":\"$nick\",\"subject\":\"CN=$nick.test\",\"dns\":[\"$nick.test\"]}" | tail -n1)
+        [ "$code" = 201 ] || [ "$code" = 409 ] || fail "POST $nick after the restart: $code"
+done
+[ "$(api GET "/api/v1/certificates?limit=1000" | head -n -1 | json_get "d['total']")" = $N ] ||
+        fail "not $N requests after the first restart"
+
+# The second kill, at another random moment while the rest are issued.
+sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
+done_at_kill=$(n_monitoring)
+kill9_daemon
+echo "second kill -9: $done_at_kill of $N in MONITORING"
+start_daemon
+
+wait_until ${CRASH_WAIT:-90} test "$(n_monitoring)" = $N
+grep -q "Resuming .* request(s) interrupted by the last stop" "$LOG" || fail "no resume after kill -9"
+
+# Every request: state, counts and history from the API, files from disk.
+api GET "/api/v1/certificates?limit=1000" | head -n -1 >"$T/all.json"
+python3 - "$T/all.json" >"$T/rows" <<'PY' || fail "bad list answer"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for i in d['items']:
+    print(i['id'], i['nickname'], i['state'], i['issued_count'], i['cert_path'], i['key_path'],
+          i['chain_path'] or '-', i['fullchain_path'] or '-', i['sha256'])
+PY
+[ "$(wc -l <"$T/rows")" = $N ] || fail "the list has $(wc -l <"$T/rows") requests, expected $N"
+
+while read -r id nick state count cert key chain full sha; do
+        [ "$state" = MONITORING ] || fail "$nick is $state"
+        [ "$count" = 1 ] || fail "$nick: issued_count is $count, expected 1"
+        key_matches_cert "$key" "$cert" || fail "$nick: key and certificate do not match"
+        openssl x509 -in "$cert" -noout 2>/dev/null || fail "$nick: $cert does not parse"
+        [ "$(openssl x509 -in "$cert" -outform DER | sha256sum | cut -d' ' -f1)" = "$sha" ] ||
+                fail "$nick: the certificate on disk is not the one in the database"
+        openssl pkey -in "$key" -noout 2>/dev/null || fail "$nick: $key does not parse"
+        [ "$(stat -c %a "$key")" = 600 ] || fail "$nick: key mode is $(stat -c %a "$key")"
+        for f in "$chain" "$full"; do
+                [ "$f" = - ] && continue
+                openssl crl2pkcs7 -nocrl -certfile "$f" 2>/dev/null | openssl pkcs7 -print_certs -noout 2>/dev/null ||
+                        fail "$nick: $f does not parse"
+        done
+        [ "$full" = - ] || [ "$(grep -c 'BEGIN CERTIFICATE' "$full")" -ge 2 ] || fail "$nick: $full has no chain"
+        # Nothing staged or temporary beside the files.
+        leftovers=$(ls -A "$(dirname "$cert")" "$(dirname "$key")" | grep -E '\.ck-new$|\.ck-tmp-' || true)
+        [ -z "$leftovers" ] || fail "$nick: files left behind: $leftovers"
+        # Exactly one successful save in the history.
+        saves=$(api GET "/api/v1/certificates/$id/history?limit=1000" | head -n -1 |
+                json_get "sum(1 for i in d['items'] if i['stage'] == 'save' and i['result'] == 'ok')")
+        [ "$saves" = 1 ] || fail "$nick: $saves successful saves in the history"
+done <"$T/rows"
+
+# No staged or temporary file anywhere in the certificate store either.
+leftovers=$(find "$STATE/certs" \( -name '*.ck-new' -o -name '*.ck-tmp-*' \) | head -n 5)
+[ -z "$leftovers" ] || fail "files left behind: $leftovers"
+
+echo "ok"
