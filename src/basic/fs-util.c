@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -312,7 +313,8 @@ static int temp_file_move(TempFile *t, const char *target, bool noreplace) {
         return fsync_directory(t->dir);
 }
 
-static int write_file(const char *target, const void *data, size_t len, const FileAttrs *attrs, bool noreplace) {
+static int write_file_full(const char *target, const void *data, size_t len, const FileAttrs *attrs, bool noreplace,
+                           bool sync) {
         _cleanup_(temp_file_done) TempFile t = TEMP_FILE_NULL;
         int r;
 
@@ -327,11 +329,23 @@ static int write_file(const char *target, const void *data, size_t len, const Fi
         if (r < 0)
                 return r;
 
+        if (!sync) {
+                t.fd = safe_close(t.fd);
+                if (rename(t.path, target) < 0)
+                        return negative_errno();
+                t.path = mfree(t.path);
+                return 0;
+        }
+
         r = temp_file_sync(&t);
         if (r < 0)
                 return r;
 
         return temp_file_move(&t, target, noreplace);
+}
+
+static int write_file(const char *target, const void *data, size_t len, const FileAttrs *attrs, bool noreplace) {
+        return write_file_full(target, data, len, attrs, noreplace, true);
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, const FileAttrs *attrs) {
@@ -355,6 +369,42 @@ int fs_stage(const char *path, const void *data, size_t len, const FileAttrs *at
                 return -ENOMEM;
 
         return write_file(staged, data, len, attrs, false);
+}
+
+int fs_stage_unsynced(const char *path, const void *data, size_t len, const FileAttrs *attrs) {
+        _cleanup_free_ char *staged = NULL;
+
+        if (isempty(path))
+                return -EINVAL;
+        staged = fs_staged_path(path);
+        if (!staged)
+                return -ENOMEM;
+        return write_file_full(staged, data, len, attrs, false, false);
+}
+
+int fs_commit_staged_unsynced(const char *path) {
+        _cleanup_free_ char *staged = NULL;
+
+        if (isempty(path))
+                return -EINVAL;
+        staged = fs_staged_path(path);
+        if (!staged)
+                return -ENOMEM;
+        return RET_NERRNO(rename(staged, path));
+}
+
+int fs_syncfs(const char *path) {
+        _cleanup_free_ char *dir = NULL, *base = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = path_split(path, &dir, &base);
+        if (r < 0)
+                return r;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return RET_NERRNO(syncfs(fd));
 }
 
 int fs_commit_staged(const char *path) {
@@ -536,4 +586,31 @@ bool fs_exists(const char *path) {
 
         /* A dangling symlink exists too: nothing may be created in its place. */
         return lstat(path, &st) >= 0;
+}
+
+int fs_remove_stale_temps(const char *path) {
+        _cleanup_free_ char *dir = NULL, *base = NULL, *prefix = NULL;
+        struct dirent *de;
+        size_t plen;
+        DIR *d;
+        int r, n = 0;
+
+        r = path_split(path, &dir, &base);
+        if (r < 0)
+                return r;
+        prefix = strjoin(".", base, ".ck-tmp-");
+        if (!prefix)
+                return -ENOMEM;
+        plen = strlen(prefix);
+
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d)))
+                /* mkostemp()'s six characters, nothing else. */
+                if (strncmp(de->d_name, prefix, plen) == 0 && strlen(de->d_name) == plen + 6 &&
+                    unlinkat(dirfd(d), de->d_name, 0) >= 0)
+                        n++;
+        (void) closedir(d);
+        return n;
 }

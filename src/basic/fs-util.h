@@ -37,6 +37,13 @@ int fs_write_atomic(const char *path, const void *data, size_t len, const FileAt
  * file is durable when this returns. */
 int fs_stage(const char *path, const void *data, size_t len, const FileAttrs *attrs) _warn_unused_result_;
 
+/* Batched durability: stage and commit without any fsync, then make a whole batch of files and
+ * renames durable with one fs_syncfs() per file system (syncfs(2) on the directory of path). A
+ * batch written this way is durable only after fs_syncfs() returned 0. */
+int fs_stage_unsynced(const char *path, const void *data, size_t len, const FileAttrs *attrs) _warn_unused_result_;
+int fs_commit_staged_unsynced(const char *path) _warn_unused_result_;
+int fs_syncfs(const char *path) _warn_unused_result_;
+
 /* Returns a newly allocated "path" FS_STAGED_SUFFIX. */
 char *fs_staged_path(const char *path);
 
@@ -62,3 +69,8 @@ int fs_check_writable(const char *path) _warn_unused_result_;
 int fs_path_absolute(const char *path, char **ret) _warn_unused_result_;
 
 bool fs_exists(const char *path);
+
+/* Removes the temporary files a writer of path (or of its staged file) left when it was killed
+ * (".BASE.ck-tmp-XXXXXX" beside it). Only for a caller that is the sole writer of path. Returns
+ * the number removed or -errno. */
+int fs_remove_stale_temps(const char *path);

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "ca-local.h"
@@ -99,45 +100,6 @@ static int load_request_key(json_t *job, EVP_PKEY **ret, char **reterr) {
         return r;
 }
 
-static int job_keygen(json_t *job, json_t **ret) {
-        const char *key_path = jstr(job, "key_path");
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_free_ char *pem = NULL, *err = NULL;
-        size_t len;
-        KeyType t;
-        unsigned bits;
-        FileAttrs attrs;
-        int r;
-
-        t = key_type_from_string(jstr(job, "key_type"));
-        if (t < 0 || !key_path)
-                return reply_error(ret, "guidance", -EINVAL, "invalid key generation job");
-        r = pki_key_params_check(t, (unsigned) jint(job, "key_bits"), &bits, &err);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "%s", err ? err : "invalid key parameters");
-        r = attrs_from_job(job, "key_owner", "key_mode", 0600, &attrs, &err);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "%s", err);
-
-        r = pki_key_generate(t, bits, &key);
-        if (r < 0)
-                return reply_error(ret, "failed", r, "key generation failed: %s", strerror(-r));
-        r = pki_key_to_pem(key, &pem, &len);
-        if (r < 0)
-                return reply_error(ret, "failed", r, "cannot encode the key: %s", strerror(-r));
-
-        /* Always staged: it replaces the current key only together with its certificate. */
-        r = fs_stage(key_path, pem, len, &attrs);
-        explicit_bzero(pem, len);
-        if (r < 0)
-                return reply_error(ret, r == -EACCES || r == -ENOENT ? "guidance" : "failed", r,
-                                   "cannot write the new key beside '%s': %s", key_path, strerror(-r));
-
-        *ret = json_pack("{s:b, s:s, s:i}", "ok", 1, "key_type", key_type_to_string(t), "key_bits",
-                         (json_int_t) bits);
-        return *ret ? 0 : -ENOMEM;
-}
-
 static int template_from_json(json_t *o, CertTemplate *t, char **reterr) {
         json_t *v;
         size_t i;
@@ -185,59 +147,6 @@ static int template_from_json(json_t *o, CertTemplate *t, char **reterr) {
         return 0;
 }
 
-static int job_csr(json_t *job, json_t **ret) {
-        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
-        _cleanup_(cert_template_done) CertTemplate t = {};
-        _cleanup_free_ char *pem = NULL, *err = NULL;
-        const char *key_path = jstr(job, "key_path");
-        int r;
-
-        r = load_request_key(job, &key, &err);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "%s", err);
-
-        if (!jbool(job, "use_staged") && key_path) {
-                /* Not rekeying: a key left staged by an abandoned rekey is stale. */
-                _cleanup_free_ char *staged = fs_staged_path(key_path);
-                if (staged)
-                        (void) unlink(staged);
-        }
-
-        r = template_from_json(json_object_get(job, "template"), &t, &err);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "%s", err ? err : "invalid template");
-        r = pki_csr_build(key, &t, jstr(job, "nickname"), &req, &err);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "cannot build the CSR: %s", err ? err : strerror(-r));
-        r = pki_csr_to_pem(req, &pem);
-        if (r < 0)
-                return reply_error(ret, "failed", r, "cannot encode the CSR: %s", strerror(-r));
-
-        *ret = json_pack("{s:b, s:s}", "ok", 1, "csr_pem", pem);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int issued_reply(X509 *cert, STACK_OF(X509) *chain, json_t **ret) {
-        _cleanup_free_ char *pem = NULL, *chain_pem = NULL;
-        size_t len, clen = 0;
-        int r;
-
-        r = pki_cert_to_pem(cert, &pem, &len);
-        if (r < 0)
-                return r;
-        if (chain && sk_X509_num(chain) > 0) {
-                r = pki_chain_to_pem(chain, &chain_pem, &clen);
-                if (r < 0)
-                        return r;
-        }
-        _cleanup_free_ char *all = strjoin(pem, strempty(chain_pem));
-        if (!all)
-                return -ENOMEM;
-        *ret = json_pack("{s:b, s:s, s:s}", "ok", 1, "result", "issued", "issued_pem", all);
-        return *ret ? 0 : -ENOMEM;
-}
-
 static int local_ca_get(json_t *job, int64_t now, LocalCA **ret, char **reterr) {
         const char *dir = jstr(job, "local_dir");
         LocalCAConfig cfg = {
@@ -262,46 +171,6 @@ static int local_ca_get(json_t *job, int64_t now, LocalCA **ret, char **reterr) 
                 return -ENOMEM;
         local_ca_opened = now;
         *ret = local_ca;
-        return 0;
-}
-
-static int job_submit(json_t *job, json_t **ret) {
-        const char *ca_type = jstr(job, "ca_type"), *csr_pem = jstr(job, "csr_pem");
-        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
-        _cleanup_(X509_freep) X509 *cert = NULL;
-        _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = NULL;
-        _cleanup_free_ char *err = NULL;
-        int64_t now = (int64_t) time(NULL), validity = jint(job, "validity");
-        int r;
-
-        if (!ca_type || !csr_pem)
-                return reply_error(ret, "guidance", -EINVAL, "invalid submit job");
-        r = pki_csr_from_pem(csr_pem, &req);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "the stored CSR cannot be read: %s", strerror(-r));
-
-        if (streq(ca_type, "INTERNAL:SELF")) {
-                _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-                r = load_request_key(job, &key, &err);
-                if (r < 0)
-                        return reply_error(ret, "guidance", r, "%s", err);
-                r = pki_sign_csr(req, NULL, key, now - MIN((int64_t) 60, validity / 10), now + validity, &cert, &err);
-        } else if (streq(ca_type, "INTERNAL:LOCAL")) {
-                LocalCA *ca;
-                r = local_ca_get(job, now, &ca, &err);
-                if (r < 0)
-                        return reply_error(ret, "unreachable", r, "the local CA cannot be opened: %s",
-                                           err ? err : strerror(-r));
-                r = local_ca_sign(ca, req, now, validity, &cert, &chain, &err);
-        } else
-                return reply_error(ret, "guidance", -EOPNOTSUPP,
-                                   "CA type '%s' cannot issue certificates in this version", ca_type);
-        if (r < 0)
-                return reply_error(ret, "rejected", r, "%s", err ? err : strerror(-r));
-
-        r = issued_reply(cert, chain, ret);
-        if (r < 0)
-                return reply_error(ret, "failed", r, "cannot encode the certificate: %s", strerror(-r));
         return 0;
 }
 
@@ -376,115 +245,431 @@ static json_t *run_hook(const char *stage, const char *cmd, json_t *job) {
                          cert_json_text(msg), "duration_ms", (json_int_t) (res.duration / USEC_PER_MSEC));
 }
 
-static int write_optional(const char *path, const char *data, const FileAttrs *attrs) {
-        if (isempty(path))
-                return 0;
-        return fs_write_atomic(path, data, strlen(data), attrs);
+/* ---- batches: many certificates per job, one syncfs() per file system per phase ---- */
+
+/* The file systems a batch wrote to, each synced once. */
+typedef struct SyncSet {
+        dev_t devs[16];
+        char *paths[16];
+        size_t n;
+        bool overflow;
+        char **extra; /* paths on further file systems, synced one by one */
+} SyncSet;
+
+static void sync_set_done(SyncSet *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->paths[i]);
+        strv_free(s->extra);
+        *s = (SyncSet) {};
 }
 
-static int job_save(json_t *job, json_t **ret) {
-        const char *key_path = jstr(job, "key_path"), *cert_path = jstr(job, "cert_path");
-        const char *issued = jstr(job, "issued_pem"), *archive_dir = jstr(job, "archive_dir");
+static int sync_set_add(SyncSet *s, const char *path) {
+        _cleanup_free_ char *dir = NULL;
+        struct stat st;
+        char *slash;
+
+        if (isempty(path))
+                return 0;
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+                *slash = '\0';
+        if (stat(dir, &st) < 0)
+                return -errno;
+        for (size_t i = 0; i < s->n; i++)
+                if (s->devs[i] == st.st_dev)
+                        return 0;
+        if (s->n < ELEMENTSOF(s->devs)) {
+                s->devs[s->n] = st.st_dev;
+                s->paths[s->n++] = strdup(path);
+                return s->paths[s->n - 1] ? 0 : -ENOMEM;
+        }
+        return strv_extend(&s->extra, path);
+}
+
+static int sync_set_run(SyncSet *s) {
+        int r;
+
+        for (size_t i = 0; i < s->n; i++) {
+                r = fs_syncfs(s->paths[i]);
+                if (r < 0)
+                        return r;
+        }
+        STRV_FOREACH(p, s->extra) {
+                r = fs_syncfs(*p);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int64_t elapsed_ms(usec_t since) {
+        return (int64_t) ((now_usec(CLOCK_MONOTONIC) - since) / USEC_PER_MSEC);
+}
+
+/* Key (new and staged, or the current one), CSR, signature by a built-in CA, and the new files
+ * staged beside their targets. Nothing is durable until the batch's sync. */
+static int issue_one(json_t *item, SyncSet *sync, json_t **ret) {
+        const char *ca_type = jstr(item, "ca_type"), *key_path = jstr(item, "key_path");
+        const char *cert_path = jstr(item, "cert_path");
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = NULL;
+        _cleanup_(cert_template_done) CertTemplate t = {};
+        _cleanup_free_ char *err = NULL, *csr_pem = NULL, *pem = NULL, *chain_pem = NULL, *full = NULL;
+        int64_t now = (int64_t) time(NULL), validity = jint(item, "validity");
+        usec_t start = now_usec(CLOCK_MONOTONIC);
+        bool need_key = jbool(item, "need_key");
+        size_t len, clen = 0;
+        KeyType kt;
+        unsigned bits;
+        int r;
+
+        if (!ca_type || !key_path || !cert_path)
+                return reply_error(ret, "guidance", -EINVAL, "invalid issue job");
+
+        if (need_key) {
+                _cleanup_free_ char *kpem = NULL;
+                FileAttrs attrs;
+
+                kt = key_type_from_string(jstr(item, "key_type"));
+                if (kt < 0)
+                        return reply_error(ret, "guidance", -EINVAL, "unknown key type '%s'",
+                                           strna(jstr(item, "key_type")));
+                r = pki_key_params_check(kt, (unsigned) jint(item, "key_bits"), &bits, &err);
+                if (r < 0)
+                        return reply_error(ret, "guidance", r, "%s", strna(err));
+                r = attrs_from_job(item, "key_owner", "key_mode", 0600, &attrs, &err);
+                if (r < 0)
+                        return reply_error(ret, "guidance", r, "%s", strna(err));
+                r = pki_key_generate(kt, bits, &key);
+                if (r < 0)
+                        return reply_error(ret, "failed", r, "key generation failed: %s", strerror(-r));
+                r = pki_key_to_pem(key, &kpem, &len);
+                if (r >= 0) {
+                        /* Staged: it replaces the current key only together with its certificate. */
+                        r = fs_stage_unsynced(key_path, kpem, len, &attrs);
+                        explicit_bzero(kpem, len);
+                }
+                if (r < 0)
+                        return reply_error(ret, IN_SET(r, -EACCES, -ENOENT, -EROFS) ? "guidance" : "failed", r,
+                                           "cannot write the new key beside '%s': %s", key_path, strerror(-r));
+        } else {
+                r = load_request_key(item, &key, &err);
+                if (r < 0)
+                        return reply_error(ret, "guidance", r, "%s", strna(err));
+                if (key_path) {
+                        /* Not rekeying: a key left staged by an abandoned rekey is stale. */
+                        _cleanup_free_ char *staged = fs_staged_path(key_path);
+                        if (staged && !jbool(item, "use_staged"))
+                                (void) unlink(staged);
+                }
+        }
+        (void) pki_key_info(key, &kt, &bits);
+
+        r = template_from_json(json_object_get(item, "template"), &t, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "%s", err ? err : "invalid template");
+        r = pki_csr_build(key, &t, jstr(item, "nickname"), &req, &err);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "cannot build the CSR: %s", err ? err : strerror(-r));
+        r = pki_csr_to_pem(req, &csr_pem);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot encode the CSR: %s", strerror(-r));
+
+        if (streq(ca_type, "INTERNAL:SELF"))
+                r = pki_sign_csr(req, NULL, key, now - MIN((int64_t) 60, validity / 10), now + validity, &cert, &err);
+        else if (streq(ca_type, "INTERNAL:LOCAL")) {
+                LocalCA *ca;
+                r = local_ca_get(item, now, &ca, &err);
+                if (r < 0)
+                        return reply_error(ret, "unreachable", r, "the local CA cannot be opened: %s",
+                                           err ? err : strerror(-r));
+                r = local_ca_sign(ca, req, now, validity, &cert, &chain, &err);
+        } else
+                return reply_error(ret, "guidance", -EOPNOTSUPP,
+                                   "CA type '%s' cannot issue certificates in this version", ca_type);
+        if (r < 0)
+                return reply_error(ret, "rejected", r, "%s", err ? err : strerror(-r));
+
+        r = pki_cert_to_pem(cert, &pem, &len);
+        if (r >= 0 && chain && sk_X509_num(chain) > 0)
+                r = pki_chain_to_pem(chain, &chain_pem, &clen);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot encode the certificate: %s", strerror(-r));
+        full = strjoin(pem, strempty(chain_pem));
+        if (!full)
+                return -ENOMEM;
+
+        r = sync_set_add(sync, key_path);
+        if (r >= 0)
+                r = sync_set_add(sync, cert_path);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "cannot reach the directory of '%s': %s", cert_path,
+                                   strerror(-r));
+
+        *ret = json_pack("{s:b, s:s, s:s, s:s, s:i, s:I}", "ok", 1, "csr_pem", csr_pem, "issued_pem", full,
+                         "key_type", key_type_to_string(kt), "key_bits", (json_int_t) bits, "duration_ms",
+                         (json_int_t) elapsed_ms(start));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int job_issue(json_t *job, json_t **ret) {
+        _cleanup_(sync_set_done) SyncSet sync = {};
+        json_auto_t *items = json_array();
+        json_t *item, *out;
+        size_t i;
+        int r;
+
+        if (!items)
+                return -ENOMEM;
+        json_array_foreach(json_object_get(job, "items"), i, item) {
+                out = NULL;
+                r = issue_one(item, &sync, &out);
+                if (r < 0 || !out)
+                        (void) reply_error(&out, "failed", r, "issuance failed: %s", strerror(-r));
+                if (!out || json_array_append_new(items, out) < 0)
+                        return -ENOMEM;
+        }
+
+        /* The staged keys are durable before anything refers to them. */
+        r = sync_set_run(&sync);
+        if (r < 0)
+                json_array_foreach(items, i, item)
+                        if (json_is_true(json_object_get(item, "ok"))) {
+                                json_t *e = NULL;
+                                (void) reply_error(&e, "failed", r, "cannot make the new key durable: %s",
+                                                   strerror(-r));
+                                if (e)
+                                        json_array_set_new(items, i, e);
+                        }
+
+        *ret = json_pack("{s:b, s:O}", "ok", 1, "items", items);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* One certificate of a save batch, between its phases. */
+typedef struct SaveItem {
+        json_t *item;
+        json_t *reply;
+        json_t *hooks;
+        X509 *cert;
+        STACK_OF(X509) *chain;
+        char *pem, *chain_pem, *full_pem;
+        bool new_key;
+        FileAttrs cert_attrs;
+} SaveItem;
+
+static void save_item_done(SaveItem *s) {
+        json_decref(s->reply);
+        json_decref(s->hooks);
+        X509_free(s->cert);
+        pki_chain_free(s->chain);
+        free(s->pem);
+        free(s->chain_pem);
+        free(s->full_pem);
+}
+
+/* Stages content beside path unless the same content is staged already (written by the issue
+ * job and synced there). Returns 1 if it wrote. */
+static int stage_if_needed(const char *path, const char *content, const FileAttrs *attrs) {
+        _cleanup_free_ char *staged = NULL, *cur = NULL;
+        size_t len;
+        int r;
+
+        if (isempty(path))
+                return 0;
+        staged = fs_staged_path(path);
+        if (!staged)
+                return -ENOMEM;
+        if (fs_read_file(staged, PEM_MAX, &cur, &len) >= 0 && len == strlen(content) && memcmp(cur, content, len) == 0)
+                return 0;
+        r = fs_stage_unsynced(path, content, strlen(content), attrs);
+        return r < 0 ? r : 1;
+}
+
+/* Phase 1: checks, pre-save command, archive, stage. */
+static int save_prepare(SaveItem *s, SyncSet *sync) {
+        json_t *item = s->item;
+        const char *key_path = jstr(item, "key_path"), *cert_path = jstr(item, "cert_path");
+        const char *issued = jstr(item, "issued_pem"), *archive_dir = jstr(item, "archive_dir");
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *staged_key = NULL, *cur_key = NULL;
-        _cleanup_free_ char *staged = NULL, *pem = NULL, *chain_pem = NULL, *err = NULL;
-        json_auto_t *hooks = json_array();
-        json_t *facts;
-        FileAttrs key_attrs, cert_attrs;
-        bool new_key = false;
+        _cleanup_free_ char *staged = NULL, *err = NULL;
+        FileAttrs key_attrs;
         size_t len, clen = 0;
         int r;
 
         if (!key_path || !cert_path || !issued)
-                return reply_error(ret, "guidance", -EINVAL, "invalid save job");
-        *ret = NULL;
+                return reply_error(&s->reply, "guidance", -EINVAL, "invalid save job");
 
-        r = pki_cert_parse(issued, strlen(issued), &cert, &chain);
+        r = pki_cert_parse(issued, strlen(issued), &s->cert, &s->chain);
         if (r < 0)
-                return reply_error(ret, "guidance", r, "the issued certificate cannot be parsed");
+                return reply_error(&s->reply, "guidance", r, "the issued certificate cannot be parsed");
 
         /* Which key does it belong to: the staged new key, or the current one (also after a crash
-         * between the two renames below, when the new key is already in place). */
+         * between the renames below, when the new key is already in place). */
         staged = fs_staged_path(key_path);
         if (!staged)
                 return -ENOMEM;
-        if (pki_key_load(staged, &staged_key) >= 0 && pki_cert_key_match(cert, staged_key) > 0)
-                new_key = true;
-        else if (pki_key_load(key_path, &cur_key) < 0 || pki_cert_key_match(cert, cur_key) <= 0) {
-                return reply_error(ret, "guidance", -EBADMSG,
+        if (pki_key_load(staged, &staged_key) >= 0 && pki_cert_key_match(s->cert, staged_key) > 0)
+                s->new_key = true;
+        else if (pki_key_load(key_path, &cur_key) < 0 || pki_cert_key_match(s->cert, cur_key) <= 0)
+                return reply_error(&s->reply, "guidance", -EBADMSG,
                                    "the issued certificate matches neither the key '%s' nor a new key staged "
                                    "beside it; request a new key with 'certkeeper rekey'",
                                    key_path);
-        }
 
-        r = attrs_from_job(job, "key_owner", "key_mode", 0600, &key_attrs, &err);
+        r = attrs_from_job(item, "key_owner", "key_mode", 0600, &key_attrs, &err);
         if (r >= 0)
-                r = attrs_from_job(job, "cert_owner", "cert_mode", 0644, &cert_attrs, &err);
-        if (r < 0) {
-                return reply_error(ret, "guidance", r, "%s", err);
-        }
+                r = attrs_from_job(item, "cert_owner", "cert_mode", 0644, &s->cert_attrs, &err);
+        if (r < 0)
+                return reply_error(&s->reply, "guidance", r, "%s", strna(err));
 
-        if (!isempty(jstr(job, "pre_save_cmd")))
-                json_array_append_new(hooks, run_hook("pre-save", jstr(job, "pre_save_cmd"), job));
+        if (!isempty(jstr(item, "pre_save_cmd")))
+                json_array_append_new(s->hooks, run_hook("pre-save", jstr(item, "pre_save_cmd"), item));
 
         /* Keep the previous versions. */
         if (archive_dir) {
                 r = fs_archive(cert_path, archive_dir, "cert", NULL);
-                if (r >= 0 && new_key)
+                if (r >= 0 && s->new_key)
                         r = fs_archive(key_path, archive_dir, "key", NULL);
-                if (r < 0) {
-                        return reply_error(ret, "failed", r, "cannot archive the previous files into '%s': %s",
-                                           archive_dir, strerror(-r));
-                }
-        }
-
-        /* The pair swap: stage the certificate durably beside the staged key, then rename the key,
-         * then the certificate. A crash in between is rolled forward by running this job again from
-         * the certificate kept in the database. */
-        r = pki_cert_to_pem(cert, &pem, &len);
-        if (r >= 0)
-                r = fs_stage(cert_path, pem, len, &cert_attrs);
-        if (r >= 0 && new_key)
-                r = fs_commit_staged(key_path);
-        if (r >= 0)
-                r = fs_commit_staged(cert_path);
-        if (r < 0) {
-                return reply_error(ret, r == -EACCES || r == -EROFS ? "guidance" : "failed", r,
-                                   "cannot save the certificate to '%s': %s", cert_path, strerror(-r));
-        }
-
-        if (chain && sk_X509_num(chain) > 0) {
-                r = pki_chain_to_pem(chain, &chain_pem, &clen);
                 if (r < 0)
-                        chain_pem = NULL;
+                        return reply_error(&s->reply, "failed", r,
+                                           "cannot archive the previous files into '%s': %s", archive_dir,
+                                           strerror(-r));
         }
-        r = write_optional(jstr(job, "chain_path"), strempty(chain_pem), &cert_attrs);
-        if (r >= 0 && !isempty(jstr(job, "fullchain_path"))) {
-                _cleanup_free_ char *full = strjoin(pem, strempty(chain_pem));
-                r = full ? write_optional(jstr(job, "fullchain_path"), full, &cert_attrs) : -ENOMEM;
-        }
-        if (r >= 0 && !isempty(jstr(job, "ca_file")) && chain && sk_X509_num(chain) > 0) {
+
+        r = pki_cert_to_pem(s->cert, &s->pem, &len);
+        if (r >= 0 && s->chain && sk_X509_num(s->chain) > 0)
+                r = pki_chain_to_pem(s->chain, &s->chain_pem, &clen);
+        if (r < 0)
+                return reply_error(&s->reply, "failed", r, "cannot encode the certificate: %s", strerror(-r));
+        s->full_pem = strjoin(s->pem, strempty(s->chain_pem));
+        if (!s->full_pem)
+                return -ENOMEM;
+
+        r = stage_if_needed(cert_path, s->pem, &s->cert_attrs);
+        if (r >= 0)
+                r = stage_if_needed(jstr(item, "chain_path"), strempty(s->chain_pem), &s->cert_attrs);
+        if (r >= 0)
+                r = stage_if_needed(jstr(item, "fullchain_path"), s->full_pem, &s->cert_attrs);
+        if (r >= 0)
+                r = sync_set_add(sync, cert_path);
+        if (r >= 0)
+                r = sync_set_add(sync, key_path);
+        if (r >= 0)
+                r = sync_set_add(sync, jstr(item, "chain_path"));
+        if (r >= 0)
+                r = sync_set_add(sync, jstr(item, "fullchain_path"));
+        if (r < 0)
+                return reply_error(&s->reply, IN_SET(r, -EACCES, -EROFS, -ENOENT) ? "guidance" : "failed", r,
+                                   "cannot save the certificate to '%s': %s", cert_path, strerror(-r));
+        return 0;
+}
+
+/* Phase 2: the pair swap, once everything staged is durable: the key first, then the certificate.
+ * A crash in between is rolled forward by running the save again from the certificate kept in the
+ * database. */
+static int save_commit(SaveItem *s) {
+        const char *key_path = jstr(s->item, "key_path"), *cert_path = jstr(s->item, "cert_path");
+        int r = 0;
+
+        if (s->new_key)
+                r = fs_commit_staged_unsynced(key_path);
+        if (r >= 0)
+                r = fs_commit_staged_unsynced(cert_path);
+        for (const char *k = "chain_path"; r >= 0 && k; k = streq(k, "chain_path") ? "fullchain_path" : NULL)
+                if (!isempty(jstr(s->item, k))) {
+                        r = fs_commit_staged_unsynced(jstr(s->item, k));
+                        if (r == -ENOENT)
+                                r = 0;
+                }
+        if (r < 0)
+                return reply_error(&s->reply, "failed", r, "cannot put the new certificate in place at '%s': %s",
+                                   cert_path, strerror(-r));
+
+        if (!isempty(jstr(s->item, "ca_file")) && s->chain && sk_X509_num(s->chain) > 0) {
                 /* -F: the CA's root, the last certificate of the chain. */
                 _cleanup_free_ char *root = NULL;
                 size_t rl;
-                r = pki_cert_to_pem(sk_X509_value(chain, sk_X509_num(chain) - 1), &root, &rl);
+                r = pki_cert_to_pem(sk_X509_value(s->chain, sk_X509_num(s->chain) - 1), &root, &rl);
                 if (r >= 0)
-                        r = fs_write_atomic(jstr(job, "ca_file"), root, rl, &cert_attrs);
+                        r = fs_write_atomic(jstr(s->item, "ca_file"), root, rl, &s->cert_attrs);
+                if (r < 0)
+                        return reply_error(&s->reply, "failed", r,
+                                           "the certificate was saved, but the CA file '%s' was not: %s",
+                                           jstr(s->item, "ca_file"), strerror(-r));
         }
-        if (r < 0) {
-                return reply_error(ret, "failed", r, "the certificate was saved, but the chain files were not: %s",
-                                   strerror(-r));
+        return 0;
+}
+
+static int job_save(json_t *job, json_t **ret) {
+        _cleanup_(sync_set_done) SyncSet sync = {};
+        json_t *items_in = json_object_get(job, "items"), *item;
+        json_auto_t *items = json_array();
+        size_t n = json_array_size(items_in), i;
+        SaveItem *s;
+        int r;
+
+        if (!items)
+                return -ENOMEM;
+        s = calloc(MAX(n, (size_t) 1), sizeof(SaveItem));
+        if (!s)
+                return -ENOMEM;
+
+        json_array_foreach(items_in, i, item) {
+                s[i].item = item;
+                s[i].hooks = json_array();
+                r = save_prepare(&s[i], &sync);
+                if (r < 0 && !s[i].reply)
+                        (void) reply_error(&s[i].reply, "failed", r, "saving failed: %s", strerror(-r));
         }
 
-        if (!isempty(jstr(job, "post_save_cmd")))
-                json_array_append_new(hooks, run_hook("post-save", jstr(job, "post_save_cmd"), job));
-
-        facts = cert_facts(cert);
-        if (!facts) {
-                return reply_error(ret, "failed", -ENOMEM, "cannot describe the saved certificate");
+        /* Everything staged is durable before any rename... */
+        r = sync_set_run(&sync);
+        for (i = 0; i < n; i++) {
+                if (s[i].reply)
+                        continue;
+                if (r < 0)
+                        (void) reply_error(&s[i].reply, "failed", r, "cannot make the new files durable: %s",
+                                           strerror(-r));
+                else
+                        (void) save_commit(&s[i]);
         }
-        *ret = json_pack("{s:b, s:b, s:o, s:O}", "ok", 1, "new_key", new_key, "facts", facts, "hooks", hooks);
+        /* ...and the renames are durable before we say so. */
+        r = sync_set_run(&sync);
+
+        for (i = 0; i < n; i++) {
+                json_t *facts;
+
+                if (!s[i].reply && r < 0)
+                        (void) reply_error(&s[i].reply, "failed", r, "cannot make the renames durable: %s",
+                                           strerror(-r));
+                if (!s[i].reply) {
+                        if (!isempty(jstr(s[i].item, "post_save_cmd")))
+                                json_array_append_new(s[i].hooks,
+                                                      run_hook("post-save", jstr(s[i].item, "post_save_cmd"), s[i].item));
+                        facts = cert_facts(s[i].cert);
+                        if (facts)
+                                s[i].reply = json_pack("{s:b, s:b, s:o, s:O}", "ok", 1, "new_key", s[i].new_key,
+                                                       "facts", facts, "hooks", s[i].hooks);
+                        if (!s[i].reply)
+                                (void) reply_error(&s[i].reply, "failed", -ENOMEM,
+                                                   "cannot describe the saved certificate");
+                } else if (json_array_size(s[i].hooks) > 0)
+                        json_object_set(s[i].reply, "hooks", s[i].hooks);
+                if (!s[i].reply || json_array_append(items, s[i].reply) < 0)
+                        r = -ENOMEM;
+                save_item_done(&s[i]);
+        }
+        free(s);
+        if (r == -ENOMEM)
+                return r;
+
+        *ret = json_pack("{s:b, s:O}", "ok", 1, "items", items);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -541,9 +726,7 @@ int job_run(json_t *job, json_t **ret_reply) {
                 const char *op;
                 int (*func)(json_t *job, json_t **ret);
         } ops[] = {
-                { "keygen", job_keygen },
-                { "csr", job_csr },
-                { "submit", job_submit },
+                { "issue", job_issue },
                 { "save", job_save },
                 { "read", job_read },
         };

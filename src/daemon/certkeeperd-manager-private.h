@@ -20,13 +20,29 @@
 #define NOTIFY_TTLS_MAX 16
 
 typedef enum JobOp {
-        JOB_READ,
-        JOB_KEYGEN,
-        JOB_CSR,
-        JOB_SUBMIT,
-        JOB_SAVE,
+        JOB_READ,  /* one certificate */
+        JOB_ISSUE, /* batches: key, CSR and signature by a built-in CA, files staged */
+        JOB_SAVE,  /* batches: hooks and the pair swap */
         _JOB_OP_MAX,
 } JobOp;
+
+/* Up to BATCH_MAX certificates go to one worker in one job, so that their files are made durable
+ * with one syncfs() per phase instead of several fsync()s each. */
+#define BATCH_MAX 64
+
+typedef enum BatchState {
+        BATCH_FREE,
+        BATCH_OPEN, /* collecting items in this loop iteration */
+        BATCH_BUSY, /* queued or running */
+} BatchState;
+
+typedef struct Batch {
+        BatchState state;
+        JobOp op;
+        unsigned n;
+        int64_t ids[BATCH_MAX];
+        json_t *items;
+} Batch;
 
 /* A job waiting for the current transaction to commit before it goes to a worker. */
 typedef struct QueuedJob {
@@ -50,6 +66,9 @@ struct Manager {
 
         QueuedJob *queue;
         unsigned n_queued;
+        Batch *batches;
+        unsigned n_batches;
+        int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
 
         int epoll_fd;
         int timer_fd;
@@ -70,16 +89,22 @@ int manager_tx_begin(Manager *m);
 int manager_tx_commit(Manager *m);
 int manager_schedule(Manager *m, int64_t id, int64_t at);
 unsigned manager_workers_available(Manager *m);
+bool manager_has_capacity(Manager *m);
 bool manager_in_flight(Manager *m, int64_t id);
+/* Queues a job for one certificate (JOB_READ) or adds it to the open batch of its op. Takes the
+ * job/item. -EBUSY if no worker is left for it. */
 int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job);
+/* Queues the open batches; called before the commit. */
+void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
                     int64_t duration_ms);
 
 /* certkeeperd-state.c */
 /* Runs the state machine for one certificate that is due (or was just changed). */
 int cert_step(Manager *m, int64_t id, int64_t now);
-/* Applies a worker's reply (or its failure) to the certificate the job was for. */
+/* Applies a worker's reply (or its failure) to the certificate(s) the job was for. */
 void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
+void batch_free_slot(Manager *m, unsigned slot);
 /* On start-up: transient states go back to the state before them, due now. */
 int cert_resume_all(Manager *m, int64_t now);
 /* After a reload: expiry notices due earlier under the new thresholds are scheduled. */

@@ -83,6 +83,8 @@ int manager_tx_begin(Manager *m) {
 int manager_tx_commit(Manager *m) {
         int r = 0;
 
+        manager_seal_batches(m);
+
         if (m->in_transaction) {
                 m->in_transaction = false;
                 r = store_commit(m->store);
@@ -107,33 +109,115 @@ int manager_schedule(Manager *m, int64_t id, int64_t at) {
         return scheduler_set(m->scheduler, id, at);
 }
 
+static unsigned open_batches(Manager *m) {
+        unsigned n = 0;
+        for (unsigned op = 0; op < _JOB_OP_MAX; op++)
+                if (m->open_batch[op] >= 0)
+                        n++;
+        return n;
+}
+
 unsigned manager_workers_available(Manager *m) {
-        unsigned idle = worker_pool_size(m->pool) - worker_pool_busy(m->pool);
-        return idle > m->n_queued ? idle - m->n_queued : 0;
+        unsigned idle = worker_pool_size(m->pool) - worker_pool_busy(m->pool), used = m->n_queued + open_batches(m);
+        return idle > used ? idle - used : 0;
+}
+
+bool manager_has_capacity(Manager *m) {
+        if (manager_workers_available(m) > 0)
+                return true;
+        for (unsigned op = 0; op < _JOB_OP_MAX; op++)
+                if (m->open_batch[op] >= 0 && m->batches[m->open_batch[op]].n < BATCH_MAX)
+                        return true;
+        return false;
 }
 
 bool manager_in_flight(Manager *m, int64_t id) {
         for (unsigned i = 0; i < m->n_queued; i++)
-                if (m->queue[i].cookie / _JOB_OP_MAX == id)
+                if (m->queue[i].cookie >= 0 && m->queue[i].cookie / _JOB_OP_MAX == id)
                         return true;
+        for (unsigned b = 0; b < m->n_batches; b++)
+                if (m->batches[b].state != BATCH_FREE)
+                        for (unsigned i = 0; i < m->batches[b].n; i++)
+                                if (m->batches[b].ids[i] == id)
+                                        return true;
         return worker_pool_running(m->pool, id, _JOB_OP_MAX);
 }
 
-int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
-        unsigned cap = worker_pool_size(m->pool);
-
-        if (!m->queue) {
-                m->queue = calloc(cap, sizeof(QueuedJob));
-                if (!m->queue) {
-                        json_decref(job);
-                        return -ENOMEM;
-                }
-        }
-        if (m->n_queued >= cap) {
+static int queue_push(Manager *m, int64_t cookie, json_t *job) {
+        if (m->n_queued >= worker_pool_size(m->pool)) {
                 json_decref(job);
                 return -EBUSY;
         }
-        m->queue[m->n_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + op, .job = job };
+        m->queue[m->n_queued++] = (QueuedJob) { .cookie = cookie, .job = job };
+        return 0;
+}
+
+static void seal_batch(Manager *m, JobOp op) {
+        int slot = m->open_batch[op];
+        Batch *b;
+        json_t *job;
+
+        if (slot < 0)
+                return;
+        b = &m->batches[slot];
+        m->open_batch[op] = -1;
+        job = json_pack("{s:s, s:O}", "op", op == JOB_ISSUE ? "issue" : "save", "items", b->items);
+        b->state = BATCH_BUSY;
+        if (!job || queue_push(m, -(int64_t) slot - 1, job) < 0)
+                cert_job_done(m, -(int64_t) slot - 1, NULL, "the job could not be queued");
+}
+
+void manager_seal_batches(Manager *m) {
+        for (unsigned op = 0; op < _JOB_OP_MAX; op++)
+                seal_batch(m, (JobOp) op);
+}
+
+void batch_free_slot(Manager *m, unsigned slot) {
+        Batch *b = &m->batches[slot];
+
+        json_decref(b->items);
+        *b = (Batch) { .state = BATCH_FREE };
+}
+
+int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
+        Batch *b;
+        int slot = m->open_batch[op];
+
+        if (op == JOB_READ) {
+                if (manager_workers_available(m) == 0) {
+                        json_decref(job);
+                        return -EBUSY;
+                }
+                return queue_push(m, id * _JOB_OP_MAX + op, job);
+        }
+
+        if (slot < 0) {
+                if (manager_workers_available(m) == 0) {
+                        json_decref(job);
+                        return -EBUSY;
+                }
+                for (unsigned i = 0; i < m->n_batches; i++)
+                        if (m->batches[i].state == BATCH_FREE) {
+                                slot = (int) i;
+                                break;
+                        }
+                if (slot < 0) {
+                        json_decref(job);
+                        return -EBUSY;
+                }
+                b = &m->batches[slot];
+                *b = (Batch) { .state = BATCH_OPEN, .op = op, .items = json_array() };
+                if (!b->items) {
+                        json_decref(job);
+                        return -ENOMEM;
+                }
+                m->open_batch[op] = slot;
+        }
+        b = &m->batches[slot];
+        b->ids[b->n++] = id;
+        json_array_append_new(b->items, job);
+        if (b->n >= BATCH_MAX)
+                seal_batch(m, op);
         return 0;
 }
 
@@ -163,7 +247,7 @@ static int arm_timer(Manager *m) {
         int64_t at = 0;
         struct itimerspec its = {};
 
-        if (manager_workers_available(m) > 0)
+        if (manager_has_capacity(m))
                 at = scheduler_peek(m->scheduler, NULL);
         if (m->next_backup_at > 0)
                 at = at > 0 ? MIN(at, m->next_backup_at) : m->next_backup_at;
@@ -182,8 +266,13 @@ static int arm_timer(Manager *m) {
 static void run_due(Manager *m) {
         int64_t now = now_sec(), id;
 
-        while (manager_workers_available(m) > 0 && (id = scheduler_pop_due(m->scheduler, now)) > 0)
-                (void) cert_step(m, id, now);
+        while (manager_has_capacity(m) && (id = scheduler_pop_due(m->scheduler, now)) > 0)
+                if (cert_step(m, id, now) == -EBUSY) {
+                        /* No worker for its kind of job: it waits for the next free one. */
+                        if (scheduler_set(m->scheduler, id, now) < 0)
+                                log_oom();
+                        break;
+                }
 }
 
 static void maybe_backup(Manager *m) {
@@ -415,6 +504,8 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         if (!m)
                 return log_oom();
         m->epoll_fd = m->timer_fd = m->signal_fd = -EBADF;
+        for (unsigned op = 0; op < _JOB_OP_MAX; op++)
+                m->open_batch[op] = -1;
         m->cfg = *cfg;
         *cfg = (Config) {};
         if (config_path) {
@@ -485,6 +576,13 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to start %u worker processes: %m", n_workers);
         worker_pool_set_epoll(m->pool, m->epoll_fd, TAG_WORKER_BASE);
+        m->queue = calloc(n_workers, sizeof(QueuedJob));
+        m->n_batches = n_workers + _JOB_OP_MAX;
+        m->batches = calloc(m->n_batches, sizeof(Batch));
+        if (!m->queue || !m->batches)
+                return log_oom();
+        for (unsigned op = 0; op < _JOB_OP_MAX; op++)
+                m->open_batch[op] = -1;
         for (unsigned i = 0; i < n_workers; i++) {
                 r = epoll_add(m, worker_pool_fd(m->pool, i), TAG_WORKER_BASE + i);
                 if (r < 0)
@@ -541,6 +639,9 @@ Manager *manager_free(Manager *m) {
         for (unsigned i = 0; i < m->n_queued; i++)
                 json_decref(m->queue[i].job);
         free(m->queue);
+        for (unsigned i = 0; i < m->n_batches; i++)
+                json_decref(m->batches[i].items);
+        free(m->batches);
         api_free(m->api);
         worker_pool_free(m->pool);
         if (m->backup_pid > 0)

@@ -15,15 +15,15 @@
 #include "time-util.h"
 
 static const char *const job_op_names[_JOB_OP_MAX] = {
-        [JOB_READ] = "read", [JOB_KEYGEN] = "keygen", [JOB_CSR] = "csr", [JOB_SUBMIT] = "submit", [JOB_SAVE] = "save",
+        [JOB_READ] = "read",
+        [JOB_ISSUE] = "issue",
+        [JOB_SAVE] = "save",
 };
 
-/* The state a job runs in; its reply is applied only if the certificate is still there. */
+/* The state a job runs in; its reply is applied only if the certificate is still in it. */
 static const CertState job_op_state[_JOB_OP_MAX] = {
         [JOB_READ] = CERT_NEWLY_ADDED,
-        [JOB_KEYGEN] = CERT_GENERATING_KEY_PAIR,
-        [JOB_CSR] = CERT_GENERATING_CSR,
-        [JOB_SUBMIT] = CERT_SUBMITTING,
+        [JOB_ISSUE] = CERT_SUBMITTING,
         [JOB_SAVE] = CERT_SAVING_CERT,
 };
 
@@ -77,18 +77,7 @@ static int start_job(Manager *m, CertRecord *r, JobOp op, int64_t now) {
         json_object_set_new(job, "use_staged", json_boolean(r->rekey_pending));
 
         switch (op) {
-        case JOB_KEYGEN:
-                json_object_set_new(job, "key_type", json_string(r->key_type ?: m->cfg.key_type));
-                json_object_set_new(job, "key_bits", json_integer(r->key_bits > 0 ? r->key_bits : m->cfg.key_bits));
-                break;
-        case JOB_CSR:
-                if (r->template_json) {
-                        tmpl = json_loads(r->template_json, 0, NULL);
-                        if (tmpl)
-                                json_object_set_new(job, "template", tmpl);
-                }
-                break;
-        case JOB_SUBMIT: {
+        case JOB_ISSUE: {
                 CARecord ca = {};
                 int64_t validity;
 
@@ -98,8 +87,16 @@ static int start_job(Manager *m, CertRecord *r, JobOp op, int64_t now) {
                 validity = r->validity > 0 ? r->validity
                          : streq(ca.type, "INTERNAL:SELF") ? m->cfg.selfsign_validity
                                                            : m->cfg.local_validity;
+                /* A new key when rekeying (and again after a crash during it). */
+                json_object_set_new(job, "need_key", json_boolean(r->rekey_pending));
+                json_object_set_new(job, "key_type", json_string(r->key_type ?: m->cfg.key_type));
+                json_object_set_new(job, "key_bits", json_integer(r->key_bits > 0 ? r->key_bits : m->cfg.key_bits));
+                if (r->template_json) {
+                        tmpl = json_loads(r->template_json, 0, NULL);
+                        if (tmpl)
+                                json_object_set_new(job, "template", tmpl);
+                }
                 json_object_set_new(job, "ca_type", json_string(ca.type));
-                json_object_set_new(job, "csr_pem", json_string(r->csr_pem ?: ""));
                 json_object_set_new(job, "validity", json_integer(validity));
                 json_object_set_new(job, "local_dir", json_string(m->local_ca_dir));
                 json_object_set_new(job, "root_lifetime", json_integer(m->cfg.local_root_lifetime));
@@ -120,10 +117,13 @@ static int start_job(Manager *m, CertRecord *r, JobOp op, int64_t now) {
                 break;
         }
 
+        k = manager_queue_job(m, r->id, op, TAKE_PTR(job));
+        if (k < 0)
+                return k;
         r->state = job_op_state[op];
         r->next_action_at = 0;
         (void) now;
-        return manager_queue_job(m, r->id, op, TAKE_PTR(job));
+        return 0;
 }
 
 /* Where a transient state goes back to when its job is lost (crash, restart). */
@@ -352,17 +352,16 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
         case CERT_NEWLY_ADDED:
                 return start_job(m, r, JOB_READ, now);
         case CERT_NEED_KEY_PAIR:
-                return start_job(m, r, JOB_KEYGEN, now);
+                /* The new key is made by the issue job and staged until its certificate is saved. */
+                r->rekey_pending = true;
+                return start_job(m, r, JOB_ISSUE, now);
         case CERT_NEED_CSR:
-                return start_job(m, r, JOB_CSR, now);
         case CERT_NEED_TO_SUBMIT:
         case CERT_CA_WORKING:
         case CERT_CA_UNREACHABLE:
-                if (r->next_action_at > now)
+                if (r->next_action_at > now && r->state != CERT_NEED_CSR)
                         return 0;
-                if (!r->csr_pem)
-                        return start_job(m, r, JOB_CSR, now);
-                return start_job(m, r, JOB_SUBMIT, now);
+                return start_job(m, r, JOB_ISSUE, now);
         case CERT_NEED_TO_SAVE_CERT:
                 if (r->next_action_at > now)
                         return 0;
@@ -403,6 +402,8 @@ int cert_step(Manager *m, int64_t id, int64_t now) {
         }
 
         k = step_record(m, r, now);
+        if (k == -EBUSY)
+                return k; /* nothing changed; the caller puts it back */
         if (k < 0) {
                 _cleanup_free_ char *msg = NULL;
                 (void) asprintf(&msg, "internal error: %s", strerror(-k));
@@ -429,19 +430,10 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
         case JOB_READ:
                 decide(m, r, reply, now);
                 break;
-        case JOB_KEYGEN:
+        case JOB_ISSUE:
                 (void) set_str(&r->key_type, json_string_value(json_object_get(reply, "key_type")));
                 r->key_bits = json_integer_value(json_object_get(reply, "key_bits"));
-                r->rekey_pending = true;
-                r->state = CERT_NEED_CSR;
-                r->next_action_at = now;
-                break;
-        case JOB_CSR:
                 (void) set_str(&r->csr_pem, json_string_value(json_object_get(reply, "csr_pem")));
-                r->state = CERT_NEED_TO_SUBMIT;
-                r->next_action_at = now;
-                break;
-        case JOB_SUBMIT:
                 s = json_string_value(json_object_get(reply, "issued_pem"));
                 (void) set_str(&r->issued_pem, s);
                 (void) set_str(&r->stage_issue, "ok");
@@ -456,7 +448,6 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
-                record_hooks(m, r, json_object_get(reply, "hooks"));
                 (void) set_str(&r->issued_pem, NULL);
                 (void) set_str(&r->stage_save, "ok");
                 (void) set_str(&r->ca_error, NULL);
@@ -479,11 +470,10 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
         }
 }
 
-void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failure) {
+static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const char *failure, int64_t now) {
         _cleanup_(cert_record_freep) CertRecord *r = NULL;
-        int64_t id = cookie / _JOB_OP_MAX, now = (int64_t) time(NULL);
-        JobOp op = (JobOp) (cookie % _JOB_OP_MAX);
         const char *result, *error;
+        bool ok = reply && json_is_true(json_object_get(reply, "ok"));
         int k;
 
         k = store_cert_get(m->store, id, &r);
@@ -492,29 +482,58 @@ void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failur
 
         result = reply ? json_string_value(json_object_get(reply, "result")) : "failed";
         error = reply ? json_string_value(json_object_get(reply, "error")) : failure;
-        (void) manager_history(m, id, job_op_names[op], reply && json_is_true(json_object_get(reply, "ok")) ? "ok" : strna(result),
-                               error, json_integer_value(json_object_get(reply, "duration_ms")));
+        (void) manager_history(m, id, job_op_names[op], ok ? "ok" : strna(result), error,
+                               json_integer_value(json_object_get(reply, "duration_ms")));
+        if (reply)
+                record_hooks(m, r, json_object_get(reply, "hooks"));
 
         if (r->state != job_op_state[op]) {
                 /* Changed by a command while the job ran (resubmit, rekey, modify): its outcome no
                  * longer applies; the new state gets its own step. */
                 r->next_action_at = now;
-        } else if (reply && json_is_true(json_object_get(reply, "ok")))
+        } else if (ok)
                 job_succeeded(m, r, op, reply, now);
         else {
-                if (op == JOB_SUBMIT)
+                if (op == JOB_ISSUE)
                         (void) set_strf(&r->stage_issue, "failed: %s", strna(error));
                 else if (op == JOB_SAVE)
                         (void) set_strf(&r->stage_save, "failed: %s", strna(error));
                 fail(m, r, result, error, now);
         }
 
-        if (r->next_action_at > 0 && r->next_action_at <= now && manager_workers_available(m) > 0) {
+        if (r->next_action_at > 0 && r->next_action_at <= now && manager_has_capacity(m)) {
                 k = step_record(m, r, now);
-                if (k < 0)
+                if (k == -EBUSY)
+                        r->next_action_at = now; /* waits for a worker */
+                else if (k < 0)
                         fail(m, r, "failed", "internal error", now);
         }
         (void) save_record(m, r, now);
+}
+
+void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failure) {
+        int64_t now = (int64_t) time(NULL);
+
+        if (cookie >= 0) {
+                job_done_one(m, cookie / _JOB_OP_MAX, (JobOp) (cookie % _JOB_OP_MAX), reply, failure, now);
+                return;
+        }
+
+        /* A batch: one reply item per certificate, in order. */
+        unsigned slot = (unsigned) (-cookie - 1);
+        Batch *b = &m->batches[slot];
+        json_t *items = json_object_get(reply, "items");
+        unsigned n = b->n;
+        JobOp op = b->op;
+        int64_t ids[BATCH_MAX];
+
+        memcpy(ids, b->ids, n * sizeof(int64_t));
+        if (reply && json_array_size(items) != n)
+                failure = "the worker's reply does not match its job";
+        /* The slot is free before the items are applied: they may open new batches. */
+        batch_free_slot(m, slot);
+        for (unsigned i = 0; i < n; i++)
+                job_done_one(m, ids[i], op, failure ? NULL : json_array_get(items, i), failure ?: "no reply", now);
 }
 
 typedef struct ResumeCtx {

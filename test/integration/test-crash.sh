@@ -37,23 +37,53 @@ kill9_daemon
 wait # the posting loops end quickly once the socket is gone
 echo "first kill -9: $(grep -c ' 201$' "$T/posted") of $N created, $done_at_kill in MONITORING"
 
-# Restart; create what was not created (409: it was, only the answer was lost).
-start_daemon
-grep -v ' 201$' "$T/posted" | while read -r nick code; do
-        code=$(api POST /api/v1/certificates "{\"nickname\":\"$nick\",\"subject\":\"CN=$nick.test\",\"dns\":[\"$nick.test\"]}" | tail -n1)
-        [ "$code" = 201 ] || [ "$code" = 409 ] || fail "POST $nick after the restart: $code"
-done
-[ "$(api GET "/api/v1/certificates?limit=1000" | head -n -1 | json_get "d['total']")" = $N ] ||
-        fail "not $N requests after the first restart"
+# post_missing: creates, in four parallel loops, the requests whose creation was not answered
+# with 201 or 409 (409: it was created, only the answer was lost); appends to $T/posted.
+post_missing() {
+        local k
+        grep -v ' \(201\|409\)$' "$T/posted" | cut -d' ' -f1 | sort -u >"$T/missing" || true
+        grep ' \(201\|409\)$' "$T/posted" >"$T/posted.ok" || true
+        mv "$T/posted.ok" "$T/posted"
+        for k in 0 1 2 3; do
+                awk -v k=$k 'NR % 4 == k' "$T/missing" | while read -r nick; do
+                        code=$(curl -s -o /dev/null --unix-socket "$RUN/api.sock" -X POST \
+                                -H 'Content-Type: application/json' -w '%{http_code}' \
+                                --data-binary "{\"nickname\":\"$nick\",\"subject\":\"CN=$nick.test\",\"dns\":[\"$nick.test\"]}" \
+                                http://localhost/api/v1/certificates || true)
+                        echo "$nick $code"
+                done >>"$T/posted" &
+        done
+}
 
-# The second kill, at another random moment while the rest are issued.
-sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
+# Restart; the rest are created while the first ones are resumed; the second kill -9 at another
+# random moment.
+start_daemon
+post_missing
+sleep "0.$((RANDOM % 4 + 1))"
 done_at_kill=$(n_monitoring)
 kill9_daemon
-echo "second kill -9: $done_at_kill of $N in MONITORING"
-start_daemon
+wait
+echo "second kill -9: $(grep -c ' \(201\|409\)$' "$T/posted") of $N created, $done_at_kill in MONITORING"
 
-wait_until ${CRASH_WAIT:-90} test "$(n_monitoring)" = $N
+start_daemon
+post_missing
+wait
+[ "$(grep -c ' \(201\|409\)$' "$T/posted")" = $N ] || fail "not all requests could be created: $(grep -v ' \(201\|409\)$' "$T/posted" | head -n 3)"
+[ "$(api GET "/api/v1/certificates?limit=1000" | head -n -1 | json_get "d['total']")" = $N ] ||
+        fail "not $N requests after the restarts"
+
+for _ in $(seq $((${CRASH_WAIT:-90} * 5))); do
+        [ "$(n_monitoring)" = $N ] && break
+        sleep 0.2
+done
+if [ "$(n_monitoring)" != $N ]; then
+        api GET "/api/v1/certificates?limit=1000" | head -n -1 | python3 -c "
+import json, sys
+for i in json.load(sys.stdin)['items']:
+    if i['state'] != 'MONITORING':
+        print(i['nickname'], i['state'], i['next_action_at'], i['backoff_step'], i['ca_error'])" | head -n 10 >&2
+        fail "not all $N requests reached MONITORING"
+fi
 grep -q "Resuming .* request(s) interrupted by the last stop" "$LOG" || fail "no resume after kill -9"
 
 # Every request: state, counts and history from the API, files from disk.
