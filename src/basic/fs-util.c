@@ -313,8 +313,7 @@ static int temp_file_move(TempFile *t, const char *target, bool noreplace) {
         return fsync_directory(t->dir);
 }
 
-static int write_file_full(const char *target, const void *data, size_t len, const FileAttrs *attrs, bool noreplace,
-                           bool sync) {
+static int write_file(const char *target, const void *data, size_t len, const FileAttrs *attrs, bool noreplace) {
         _cleanup_(temp_file_done) TempFile t = TEMP_FILE_NULL;
         int r;
 
@@ -329,23 +328,11 @@ static int write_file_full(const char *target, const void *data, size_t len, con
         if (r < 0)
                 return r;
 
-        if (!sync) {
-                t.fd = safe_close(t.fd);
-                if (rename(t.path, target) < 0)
-                        return negative_errno();
-                t.path = mfree(t.path);
-                return 0;
-        }
-
         r = temp_file_sync(&t);
         if (r < 0)
                 return r;
 
         return temp_file_move(&t, target, noreplace);
-}
-
-static int write_file(const char *target, const void *data, size_t len, const FileAttrs *attrs, bool noreplace) {
-        return write_file_full(target, data, len, attrs, noreplace, true);
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, const FileAttrs *attrs) {
@@ -371,15 +358,55 @@ int fs_stage(const char *path, const void *data, size_t len, const FileAttrs *at
         return write_file(staged, data, len, attrs, false);
 }
 
+/* The staged name is only ever a staging name, never read by anyone but us before the batch's
+ * sync: so it is written in place, without a temporary file and a rename. Still a new file (O_EXCL,
+ * after removing any earlier one), given its owner and final mode before any data, as
+ * temp_file_create() does. On failure nothing is left at the staged name. */
 int fs_stage_unsynced(const char *path, const void *data, size_t len, const FileAttrs *attrs) {
         _cleanup_free_ char *staged = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        mode_t mode = attrs && attrs->mode != 0 ? attrs->mode : DEFAULT_FILE_MODE;
+        int r;
 
-        if (isempty(path))
+        if (isempty(path) || (!data && len > 0))
                 return -EINVAL;
         staged = fs_staged_path(path);
         if (!staged)
                 return -ENOMEM;
-        return write_file_full(staged, data, len, attrs, false, false);
+
+        for (unsigned attempt = 0;; attempt++) {
+                fd = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, DEFAULT_FILE_MODE);
+                if (fd >= 0)
+                        break;
+                if (errno != EEXIST || attempt >= 3)
+                        return negative_errno();
+                if (unlink(staged) < 0 && errno != ENOENT)
+                        return negative_errno();
+        }
+
+        /* chown first: it may clear set-id bits that the mode below wants. */
+        if (attrs && (attrs->uid != (uid_t) -1 || attrs->gid != (gid_t) -1) &&
+            fchown(fd, attrs->uid, attrs->gid) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (fchmod(fd, mode & 07777) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        r = write_all(fd, data, len);
+        if (r < 0)
+                goto fail;
+        r = close(TAKE_FD(fd));
+        if (r < 0 && errno != EINTR) {
+                r = negative_errno();
+                goto fail;
+        }
+        return 0;
+
+fail:
+        (void) unlink(staged);
+        return r;
 }
 
 int fs_commit_staged_unsynced(const char *path) {

@@ -470,6 +470,11 @@ int local_ca_open(const char *dir, const LocalCAConfig *cfg, int64_t now, LocalC
 
 int local_ca_sign(LocalCA *ca, X509_REQ *csr, int64_t now, int64_t lifetime, X509 **ret, STACK_OF(X509) **ret_chain,
                   char **reterr) {
+        return local_ca_sign_full(ca, csr, 0, now, lifetime, ret, ret_chain, reterr);
+}
+
+int local_ca_sign_full(LocalCA *ca, X509_REQ *csr, PkiSignFlags flags, int64_t now, int64_t lifetime, X509 **ret,
+                       STACK_OF(X509) **ret_chain, char **reterr) {
         _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = NULL;
         _cleanup_(X509_freep) X509 *x = NULL;
         int r;
@@ -487,8 +492,8 @@ int local_ca_sign(LocalCA *ca, X509_REQ *csr, int64_t now, int64_t lifetime, X50
         }
 
         /* Backdated for clock skew, but by no more than a tenth of a short lifetime. */
-        r = pki_sign_csr(csr, ca->issuing, ca->issuing_key, now - MIN((int64_t) BACKDATE, lifetime / 10), now + lifetime,
-                         &x, reterr);
+        r = pki_sign_csr_full(csr, ca->issuing, ca->issuing_key, now - MIN((int64_t) BACKDATE, lifetime / 10),
+                              now + lifetime, flags, &x, reterr);
         if (r < 0)
                 return r;
 

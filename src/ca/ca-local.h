@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "macro.h"
+#include "pki-sign.h"
 
 /* certkeeper's local CA (INTERNAL:LOCAL): a persistent root and an issuing (intermediate) CA under
  * one directory:
@@ -37,6 +38,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(LocalCA *, local_ca_free);
  * the issuing CA certificate followed by the root. */
 int local_ca_sign(LocalCA *ca, X509_REQ *csr, int64_t now, int64_t lifetime, X509 **ret,
                   STACK_OF(X509) **ret_chain, char **reterr) _warn_unused_result_;
+/* The same with pki_sign_csr_full()'s flags (PKI_SIGN_CSR_TRUSTED for a CSR the caller just made). */
+int local_ca_sign_full(LocalCA *ca, X509_REQ *csr, PkiSignFlags flags, int64_t now, int64_t lifetime, X509 **ret,
+                       STACK_OF(X509) **ret_chain, char **reterr) _warn_unused_result_;
 
 /* Path of roots.pem. */
 const char *local_ca_roots_path(LocalCA *ca);

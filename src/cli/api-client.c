@@ -182,6 +182,7 @@ void api_response_done(ApiResponse *r) {
         if (!r)
                 return;
         json_decref(r->body);
+        free(r->raw);
         free(r->problem_type);
         free(r->detail);
         *r = (ApiResponse) {};
@@ -303,9 +304,17 @@ static int load_token(ApiClient *c, char **reterr) {
         return 0;
 }
 
-static int parse_answer(long status, DynBuf *b, ApiResponse *ret) {
+static int parse_answer(long status, DynBuf *b, bool raw, ApiResponse *ret) {
         ApiResponse a = { .status = status };
         json_error_t jerr;
+
+        if (raw && status < 400) {
+                a.raw = dynbuf_steal(b, &a.raw_len);
+                if (!a.raw)
+                        return -ENOMEM;
+                *ret = a;
+                return 0;
+        }
 
         if (b->len > 0) {
                 a.body = json_loadb(b->data, b->len, JSON_DECODE_ANY, &jerr);
@@ -348,7 +357,7 @@ oom:
 
 /* One attempt over one transport. Returns 0 with an answer, -ECONNREFUSED/-ENOENT/... otherwise. */
 static int call_once(ApiClient *c, ApiTransport t, const char *method, const char *path, const char *body,
-                     ApiResponse *ret, char **reterr) {
+                     bool raw, ApiResponse *ret, char **reterr) {
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
         _cleanup_free_ char *url = NULL, *auth = NULL;
         _cleanup_(dynbuf_done) DynBuf buf = DYNBUF_INIT(API_CLIENT_MAX_RESPONSE);
@@ -455,11 +464,11 @@ static int call_once(ApiClient *c, ApiTransport t, const char *method, const cha
         }
 
         (void) curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-        return parse_answer(status, &buf, ret);
+        return parse_answer(status, &buf, raw, ret);
 }
 
-int api_client_call(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
-                    char **reterr) {
+static int call(ApiClient *c, const char *method, const char *path, json_t *body, bool raw, ApiResponse *ret,
+                char **reterr) {
         _cleanup_free_ char *text = NULL, *err_unix = NULL;
         ApiResponse a = {};
         ApiTransport t;
@@ -477,11 +486,11 @@ int api_client_call(ApiClient *c, const char *method, const char *path, json_t *
 
         t = c->sticky != API_TRANSPORT_AUTO ? c->sticky : c->transport;
         if (t != API_TRANSPORT_AUTO)
-                return call_once(c, t, method, path, text, ret, reterr);
+                return call_once(c, t, method, path, text, raw, ret, reterr);
 
         /* Automatic: the socket first, unless it is not there. */
         if (c->endpoint.socket_path && stat(c->endpoint.socket_path, &st) >= 0 && S_ISSOCK(st.st_mode)) {
-                r = call_once(c, API_TRANSPORT_UNIX, method, path, text, &a, &err_unix);
+                r = call_once(c, API_TRANSPORT_UNIX, method, path, text, raw, &a, &err_unix);
                 if (r >= 0 && a.status != 403) {
                         c->sticky = API_TRANSPORT_UNIX;
                         *ret = a;
@@ -501,7 +510,7 @@ int api_client_call(ApiClient *c, const char *method, const char *path, json_t *
                         _cleanup_free_ char *e2 = NULL;
                         ApiResponse b = {};
 
-                        r = call_once(c, API_TRANSPORT_TCP, method, path, text, &b, &e2);
+                        r = call_once(c, API_TRANSPORT_TCP, method, path, text, raw, &b, &e2);
                         if (r >= 0) {
                                 api_response_done(&a);
                                 c->sticky = API_TRANSPORT_TCP;
@@ -514,10 +523,20 @@ int api_client_call(ApiClient *c, const char *method, const char *path, json_t *
                 }
         }
 
-        r = call_once(c, API_TRANSPORT_TCP, method, path, text, ret, reterr);
+        r = call_once(c, API_TRANSPORT_TCP, method, path, text, raw, ret, reterr);
         if (r >= 0)
                 c->sticky = API_TRANSPORT_TCP;
         else if (err_unix && reterr && !*reterr)
                 *reterr = TAKE_PTR(err_unix);
         return r;
+}
+
+int api_client_call(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
+                    char **reterr) {
+        return call(c, method, path, body, false, ret, reterr);
+}
+
+int api_client_call_raw(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
+                        char **reterr) {
+        return call(c, method, path, body, true, ret, reterr);
 }

@@ -53,6 +53,8 @@ typedef struct ApiResponse {
         json_t *body;         /* parsed JSON body, NULL if empty or not JSON */
         char *problem_type;   /* for errors: the suffix after "urn:certkeeper:problem:", or NULL */
         char *detail;         /* for errors (status >= 400): problem "detail" (or title, or a generic text) */
+        char *raw;            /* api_client_call_raw() with status < 400: the body, unparsed, NUL-terminated */
+        size_t raw_len;
 } ApiResponse;
 
 void api_response_done(ApiResponse *r);
@@ -62,6 +64,12 @@ void api_response_done(ApiResponse *r);
  * usable, with words in reterr that say what to do. */
 int api_client_call(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
                     char **reterr) _warn_unused_result_;
+
+/* The same, but a successful answer (status < 400) is not parsed: its bytes are in ret->raw and
+ * ret->body stays NULL. Error answers are parsed as above. For large lists, which jansson is slow
+ * to build objects of. */
+int api_client_call_raw(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
+                        char **reterr) _warn_unused_result_;
 
 /* Maps an HTTP error status to -errno: 400 -EINVAL, 401/403 -EACCES, 404 -ENOENT, 409 -EEXIST,
  * 413 -E2BIG, other 4xx -EINVAL, 5xx -EIO; 0 for 2xx/3xx. */

@@ -13,7 +13,8 @@
 #include "parse-util.h"
 #include "string-util.h"
 
-#define LIST_PAGE 1000
+/* The API's largest page (docs/API.md). */
+#define LIST_PAGE 10000
 
 int cli_common_option(CliContext *c, int opt, const char *arg) {
         switch (opt) {
@@ -80,7 +81,7 @@ void cli_warn(const CliContext *c, const char *fmt, ...) {
         va_end(ap);
 }
 
-int cli_call(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *ret) {
+static int call(CliContext *c, const char *method, const char *path, json_t *body, bool raw, ApiResponse *ret) {
         _cleanup_free_ char *err = NULL;
         int r;
 
@@ -98,7 +99,8 @@ int cli_call(CliContext *c, const char *method, const char *path, json_t *body, 
                 log_debug("%s %s", method, path);
         }
 
-        r = api_client_call(c->api, method, path, body, ret, &err);
+        r = raw ? api_client_call_raw(c->api, method, path, body, ret, &err)
+                : api_client_call(c->api, method, path, body, ret, &err);
         if (r < 0) {
                 (void) cli_fail(c, "%s", err ?: strerror(-r));
                 return r == -ENOMEM ? r : -ENOTCONN;
@@ -106,6 +108,10 @@ int cli_call(CliContext *c, const char *method, const char *path, json_t *body, 
         if (c->verbose > 1)
                 log_debug("HTTP %ld", ret->status);
         return 0;
+}
+
+int cli_call(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *ret) {
+        return call(c, method, path, body, false, ret);
 }
 
 /* The first sentence of a text: up to the first '.' that ends a word outside double quotes. */
@@ -210,17 +216,17 @@ int cli_file_path(const CliContext *c, const char *arg, char **ret) {
         return 0;
 }
 
-int cli_list_certs(CliContext *c, const char *query, json_t **ret_items, int64_t *ret_total) {
-        json_auto_t *all = json_array();
+/* Fetches the pages; each goes to f as a parsed array, or to f_raw as bytes (exactly one is set). */
+static int list_pages(CliContext *c, const char *query, CliListPageFunc f, CliListRawFunc f_raw, void *userdata) {
         int64_t after = 0, total = -1;
-
-        if (!all)
-                return -ENOMEM;
 
         for (;;) {
                 _cleanup_(api_response_done) ApiResponse a = {};
+                json_auto_t *body = NULL;
+                CliListPage page = {};
+                int64_t page_total, next;
+                size_t n_items;
                 char path[512];
-                json_t *items, *next;
                 int r;
 
                 if (after > 0)
@@ -234,7 +240,7 @@ int cli_list_certs(CliContext *c, const char *query, json_t **ret_items, int64_t
                         return -E2BIG;
                 }
 
-                r = cli_call(c, "GET", path, NULL, &a);
+                r = call(c, "GET", path, NULL, true, &a);
                 if (r < 0)
                         return r;
                 if (a.status >= 400) {
@@ -242,29 +248,85 @@ int cli_list_certs(CliContext *c, const char *query, json_t **ret_items, int64_t
                         return api_status_to_errno(a.status);
                 }
 
-                items = json_object_get(a.body, "items");
-                if (!json_is_array(items)) {
-                        (void) cli_fail(c, "The daemon's answer has no list of certificates.");
-                        return -EBADMSG;
-                }
-                if (total < 0) {
-                        json_t *t = json_object_get(a.body, "total");
-                        total = json_is_integer(t) ? json_integer_value(t) : (int64_t) json_array_size(items);
-                }
-                if (json_array_extend(all, items) < 0)
-                        return -ENOMEM;
+                if (f_raw) {
+                        /* list --json copies the items through: no objects built. */
+                        if (cli_list_page_scan(strempty(a.raw), a.raw_len, &page) < 0) {
+                                (void) cli_fail(c, "The daemon's answer has no list of certificates.");
+                                return -EBADMSG;
+                        }
+                        page_total = page.total;
+                        next = page.next_after;
+                        n_items = page.n_items;
+                } else {
+                        json_error_t jerr;
+                        json_t *t, *n;
 
-                next = json_object_get(a.body, "next_after");
-                if (!json_is_integer(next) || json_array_size(items) == 0)
-                        break;
-                if (json_integer_value(next) <= after) /* a daemon that does not move on: stop */
-                        break;
-                after = json_integer_value(next);
+                        /* One parse per page; the bytes go before the objects are used. */
+                        body = json_loadb(strempty(a.raw), a.raw_len, 0, &jerr);
+                        a.raw = mfree(a.raw);
+                        if (!json_is_array(json_object_get(body, "items"))) {
+                                (void) cli_fail(c, "The daemon's answer has no list of certificates.");
+                                return -EBADMSG;
+                        }
+                        n_items = json_array_size(json_object_get(body, "items"));
+                        t = json_object_get(body, "total");
+                        page_total = json_is_integer(t) ? json_integer_value(t) : -1;
+                        n = json_object_get(body, "next_after");
+                        next = json_is_integer(n) ? json_integer_value(n) : 0;
+                }
+
+                if (total < 0)
+                        total = MAX(page_total < 0 ? (int64_t) n_items : page_total, (int64_t) 0);
+
+                r = f_raw ? f_raw(c, &page, total, userdata) : f(c, json_object_get(body, "items"), total, userdata);
+                if (r != 0)
+                        return r;
+
+                if (next <= 0 || n_items == 0)
+                        return 0;
+                if (next <= after) /* a daemon that does not move on: stop */
+                        return 0;
+                after = next;
+                /* a and body are freed here, before the next page is fetched. */
         }
+}
 
-        if (ret_total)
-                *ret_total = total < 0 ? 0 : total;
-        *ret_items = TAKE_PTR(all);
+int cli_list_certs(CliContext *c, const char *query, CliListPageFunc f, void *userdata) {
+        if (!f)
+                return -EINVAL;
+        return list_pages(c, query, f, NULL, userdata);
+}
+
+int cli_list_certs_raw(CliContext *c, const char *query, CliListRawFunc f, void *userdata) {
+        if (!f)
+                return -EINVAL;
+        return list_pages(c, query, NULL, f, userdata);
+}
+
+typedef struct FindByFile {
+        const char *certfile;
+        const char *keyfile;
+        json_t *found;
+} FindByFile;
+
+static int find_by_file(CliContext *c, json_t *items, int64_t total, void *userdata) {
+        FindByFile *f = userdata;
+        size_t i;
+        json_t *v;
+
+        (void) c;
+        (void) total;
+        json_array_foreach(items, i, v) {
+                const char *cp = json_string_value(json_object_get(v, "cert_path"));
+                const char *kp = json_string_value(json_object_get(v, "key_path"));
+
+                if (f->certfile && !streq(strempty(cp), f->certfile))
+                        continue;
+                if (f->keyfile && !streq(strempty(kp), f->keyfile))
+                        continue;
+                f->found = json_incref(v);
+                return 1; /* found: no more pages */
+        }
         return 0;
 }
 
@@ -297,22 +359,13 @@ int cli_find_request(CliContext *c, const char *id, const char *certfile, const 
         }
 
         if (certfile || keyfile) {
-                json_auto_t *items = NULL;
-                size_t i;
-                json_t *v;
+                FindByFile f = { .certfile = certfile, .keyfile = keyfile };
 
-                r = cli_list_certs(c, NULL, &items, NULL);
+                r = cli_list_certs(c, NULL, find_by_file, &f);
                 if (r < 0)
                         return r;
-                json_array_foreach(items, i, v) {
-                        const char *cp = json_string_value(json_object_get(v, "cert_path"));
-                        const char *kp = json_string_value(json_object_get(v, "key_path"));
-
-                        if (certfile && !streq(strempty(cp), certfile))
-                                continue;
-                        if (keyfile && !streq(strempty(kp), keyfile))
-                                continue;
-                        *ret = json_incref(v);
+                if (f.found) {
+                        *ret = f.found;
                         return 0;
                 }
         }

@@ -66,9 +66,24 @@ int cli_print_json(json_t *j);
  * is writable. Prints and returns negative errno on failure. */
 int cli_file_path(const CliContext *c, const char *arg, char **ret);
 
-/* Fetches every certificate object (following pages). query is appended to the URL ("ca=x&..."),
- * may be NULL. ret_total gets the daemon's "total" of the first page. Errors printed. */
-int cli_list_certs(CliContext *c, const char *query, json_t **ret_items, int64_t *ret_total);
+/* Called by cli_list_certs() with each page of certificate objects (a JSON array, borrowed: it is
+ * freed once the callback returns) as soon as the page arrives. total is the daemon's "total" of the
+ * first page. Returns 0 to go on, a positive value to stop early (cli_list_certs() returns it), or a
+ * negative errno to stop with that error (the callback prints it). */
+typedef int (*CliListPageFunc)(CliContext *c, json_t *items, int64_t total, void *userdata);
+
+/* Fetches every certificate object, a page of up to 10000 (the API's maximum) at a time, and hands
+ * each page to f before the next is fetched, so memory does not grow with the number of
+ * certificates. query is appended to the URL ("ca=x&..."), may be NULL. Returns 0 after the last
+ * page, what f returned if it stopped early, or a negative errno (printed). */
+int cli_list_certs(CliContext *c, const char *query, CliListPageFunc f, void *userdata);
+
+/* The same without building JSON objects: f gets each page's bytes, checked and located by
+ * cli_list_page_scan() (certkeeper-format.h), valid only during the call. For list --json, which
+ * copies the items through; jansson needs about 0.5 s to build the objects of a 10000-item page. */
+typedef struct CliListPage CliListPage;
+typedef int (*CliListRawFunc)(CliContext *c, const CliListPage *page, int64_t total, void *userdata);
+int cli_list_certs_raw(CliContext *c, const char *query, CliListRawFunc f, void *userdata);
 
 /* Finds one request by nickname/id, or by certificate file (and key file). -ENOENT (not printed)
  * if there is no such request; other errors printed. certfile and keyfile must be absolute. */

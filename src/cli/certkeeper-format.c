@@ -6,6 +6,7 @@
 
 #include "certkeeper-format.h"
 #include "dynbuf.h"
+#include "parse-util.h"
 #include "string-util.h"
 #include "time-util.h"
 
@@ -258,29 +259,52 @@ int cli_format_ca(json_t *ca, bool verbose, char **ret) {
         return finish(&b, ret);
 }
 
-int cli_format_table(json_t *certs, bool utc, char **ret) {
+void cli_table_widths_fit(CliTableWidths *w, json_t *certs) {
+        size_t i;
+        json_t *c;
+
+        if (!w)
+                return;
+        /* Header words first. */
+        w->nick = MAX(w->nick, strlen("NICKNAME"));
+        w->state = MAX(w->state, strlen("STATE") + 1);
+        w->ca = MAX(w->ca, strlen("CA"));
+
+        if (!json_is_array(certs))
+                return;
+        json_array_foreach(certs, i, c) {
+                w->nick = MAX(w->nick, strlen(strempty(jstr(c, "nickname"))));
+                /* room for the "!" that marks a stuck entry */
+                w->state = MAX(w->state, strlen(strempty(jstr(c, "state"))) + 1);
+                w->ca = MAX(w->ca, strlen(strempty(jstr(c, "ca"))));
+        }
+        /* Keep absurdly long names from pushing every column off the screen. */
+        w->nick = MIN(w->nick, (size_t) 40);
+        w->ca = MIN(w->ca, (size_t) 24);
+}
+
+int cli_format_table_header(const CliTableWidths *w, char **ret) {
         _cleanup_(dynbuf_done) DynBuf b = DYNBUF_INIT(FORMAT_MAX);
-        size_t w_nick = strlen("NICKNAME"), w_state = strlen("STATE"), w_ca = strlen("CA"), i;
+        int r;
+
+        if (!w || !ret)
+                return -EINVAL;
+
+        r = dynbuf_printf(&b, "%-6s %-*s %-*s %-*s %-23s %s\n", "ID", (int) w->nick, "NICKNAME", (int) w->state,
+                          "STATE", (int) w->ca, "CA", "EXPIRES", "CERTIFICATE");
+        if (r < 0)
+                return r;
+        return finish(&b, ret);
+}
+
+int cli_format_table_rows(json_t *certs, const CliTableWidths *w, bool utc, char **ret) {
+        _cleanup_(dynbuf_done) DynBuf b = DYNBUF_INIT(FORMAT_MAX);
+        size_t i;
         json_t *c;
         int r;
 
-        if (!json_is_array(certs) || !ret)
+        if (!json_is_array(certs) || !w || !ret)
                 return -EINVAL;
-
-        json_array_foreach(certs, i, c) {
-                w_nick = MAX(w_nick, strlen(strempty(jstr(c, "nickname"))));
-                w_state = MAX(w_state, strlen(strempty(jstr(c, "state"))));
-                w_ca = MAX(w_ca, strlen(strempty(jstr(c, "ca"))));
-        }
-        /* Keep absurdly long names from pushing every column off the screen. */
-        w_nick = MIN(w_nick, (size_t) 40);
-        w_ca = MIN(w_ca, (size_t) 24);
-        w_state += 1; /* room for the "!" that marks a stuck entry */
-
-        r = dynbuf_printf(&b, "%-6s %-*s %-*s %-*s %-23s %s\n", "ID", (int) w_nick, "NICKNAME", (int) w_state,
-                          "STATE", (int) w_ca, "CA", "EXPIRES", "CERTIFICATE");
-        if (r < 0)
-                return r;
 
         json_array_foreach(certs, i, c) {
                 char when[64] = "-";
@@ -297,8 +321,8 @@ int cli_format_table(json_t *certs, bool utc, char **ret) {
                         state = st;
                 }
 
-                r = dynbuf_printf(&b, "%-6" PRIi64 " %-*s %-*s %-*s %-23s %s\n", jint(c, "id"), (int) w_nick,
-                                  strempty(jstr(c, "nickname")), (int) w_state, state, (int) w_ca,
+                r = dynbuf_printf(&b, "%-6" PRIi64 " %-*s %-*s %-*s %-23s %s\n", jint(c, "id"), (int) w->nick,
+                                  strempty(jstr(c, "nickname")), (int) w->state, state, (int) w->ca,
                                   isempty(jstr(c, "ca")) ? "-" : jstr(c, "ca"), when,
                                   isempty(jstr(c, "cert_path")) ? "-" : jstr(c, "cert_path"));
                 if (r < 0)
@@ -306,6 +330,284 @@ int cli_format_table(json_t *certs, bool utc, char **ret) {
         }
 
         return finish(&b, ret);
+}
+
+int cli_format_table(json_t *certs, bool utc, char **ret) {
+        _cleanup_free_ char *header = NULL, *rows = NULL;
+        CliTableWidths w = {};
+        char *s;
+        int r;
+
+        if (!json_is_array(certs) || !ret)
+                return -EINVAL;
+
+        cli_table_widths_fit(&w, certs);
+        r = cli_format_table_header(&w, &header);
+        if (r < 0)
+                return r;
+        r = cli_format_table_rows(certs, &w, utc, &rows);
+        if (r < 0)
+                return r;
+        s = strjoin(header, rows);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+#define SCAN_DEPTH_MAX 64U
+
+typedef struct Scanner {
+        const char *p;
+        const char *end;
+} Scanner;
+
+static void scan_blank(Scanner *s) {
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+                s->p++;
+}
+
+static bool scan_char(Scanner *s, char c) {
+        scan_blank(s);
+        if (s->p >= s->end || *s->p != c)
+                return false;
+        s->p++;
+        return true;
+}
+
+static bool is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+static bool is_hex(char c) {
+        return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string; ret/ret_len get its raw contents (escapes not decoded). */
+static int scan_string(Scanner *s, const char **ret, size_t *ret_len) {
+        const char *start;
+
+        if (!scan_char(s, '"'))
+                return -EBADMSG;
+        start = s->p;
+        while (s->p < s->end && *s->p != '"') {
+                unsigned char c = (unsigned char) *s->p;
+
+                if (c < 0x20)
+                        return -EBADMSG;
+                if (c != '\\') {
+                        s->p++;
+                        continue;
+                }
+                if (s->end - s->p < 2)
+                        return -EBADMSG;
+                if (s->p[1] == 'u') {
+                        if (s->end - s->p < 6 || !is_hex(s->p[2]) || !is_hex(s->p[3]) || !is_hex(s->p[4]) ||
+                            !is_hex(s->p[5]))
+                                return -EBADMSG;
+                        s->p += 6;
+                } else if (strchr("\"\\/bfnrt", s->p[1]) && s->p[1] != '\0')
+                        s->p += 2;
+                else
+                        return -EBADMSG;
+        }
+        if (s->p >= s->end)
+                return -EBADMSG;
+        if (ret)
+                *ret = start;
+        if (ret_len)
+                *ret_len = (size_t) (s->p - start);
+        s->p++;
+        return 0;
+}
+
+static void scan_digits(Scanner *s) {
+        while (s->p < s->end && is_digit(*s->p))
+                s->p++;
+}
+
+static int scan_number(Scanner *s, bool *ret_integer) {
+        bool integer = true;
+
+        if (s->p < s->end && *s->p == '-')
+                s->p++;
+        if (s->p >= s->end || !is_digit(*s->p))
+                return -EBADMSG;
+        if (*s->p == '0')
+                s->p++;
+        else
+                scan_digits(s);
+        if (s->p < s->end && *s->p == '.') {
+                integer = false;
+                s->p++;
+                if (s->p >= s->end || !is_digit(*s->p))
+                        return -EBADMSG;
+                scan_digits(s);
+        }
+        if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+                integer = false;
+                s->p++;
+                if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+                        s->p++;
+                if (s->p >= s->end || !is_digit(*s->p))
+                        return -EBADMSG;
+                scan_digits(s);
+        }
+        if (ret_integer)
+                *ret_integer = integer;
+        return 0;
+}
+
+static bool scan_word(Scanner *s, const char *w) {
+        size_t n = strlen(w);
+
+        if ((size_t) (s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+                return false;
+        s->p += n;
+        return true;
+}
+
+/* Skips one value of any type. */
+static int scan_value(Scanner *s, unsigned depth) {
+        int r;
+
+        scan_blank(s);
+        if (s->p >= s->end)
+                return -EBADMSG;
+
+        switch (*s->p) {
+        case '"':
+                return scan_string(s, NULL, NULL);
+        case '{':
+        case '[': {
+                char close = *s->p == '{' ? '}' : ']';
+                bool object = close == '}';
+
+                if (depth >= SCAN_DEPTH_MAX)
+                        return -EBADMSG;
+                s->p++;
+                if (scan_char(s, close))
+                        return 0;
+                for (;;) {
+                        if (object) {
+                                r = scan_string(s, NULL, NULL);
+                                if (r < 0)
+                                        return r;
+                                if (!scan_char(s, ':'))
+                                        return -EBADMSG;
+                        }
+                        r = scan_value(s, depth + 1);
+                        if (r < 0)
+                                return r;
+                        if (scan_char(s, close))
+                                return 0;
+                        if (!scan_char(s, ','))
+                                return -EBADMSG;
+                }
+        }
+        case 't':
+                return scan_word(s, "true") ? 0 : -EBADMSG;
+        case 'f':
+                return scan_word(s, "false") ? 0 : -EBADMSG;
+        case 'n':
+                return scan_word(s, "null") ? 0 : -EBADMSG;
+        default:
+                return scan_number(s, NULL);
+        }
+}
+
+static int scan_int64(Scanner *s, int64_t *ret) {
+        const char *start;
+        char buf[32];
+        bool integer;
+        int r;
+
+        scan_blank(s);
+        start = s->p;
+        r = scan_number(s, &integer);
+        if (r < 0)
+                return r;
+        if (!integer || (size_t) (s->p - start) >= sizeof(buf))
+                return -EBADMSG;
+        memcpy(buf, start, (size_t) (s->p - start));
+        buf[s->p - start] = '\0';
+        return safe_atoi64(buf, ret) < 0 ? -EBADMSG : 0;
+}
+
+static bool key_is(const char *k, size_t n, const char *word) {
+        return n == strlen(word) && memcmp(k, word, n) == 0;
+}
+
+int cli_list_page_scan(const char *data, size_t len, CliListPage *ret) {
+        Scanner s = { .p = data, .end = data + len };
+        CliListPage page = { .total = -1 };
+        bool have_items = false;
+        int r;
+
+        if (!data || !ret)
+                return -EINVAL;
+
+        if (!scan_char(&s, '{'))
+                return -EBADMSG;
+        if (!scan_char(&s, '}'))
+                for (;;) {
+                        const char *k;
+                        size_t n;
+
+                        r = scan_string(&s, &k, &n);
+                        if (r < 0)
+                                return r;
+                        if (!scan_char(&s, ':'))
+                                return -EBADMSG;
+
+                        if (key_is(k, n, "items")) {
+                                if (have_items || !scan_char(&s, '['))
+                                        return -EBADMSG;
+                                have_items = true;
+                                page.items = s.p;
+                                page.n_items = 0;
+                                if (!scan_char(&s, ']'))
+                                        for (;;) {
+                                                r = scan_value(&s, 2);
+                                                if (r < 0)
+                                                        return r;
+                                                page.n_items++;
+                                                if (scan_char(&s, ']'))
+                                                        break;
+                                                if (!scan_char(&s, ','))
+                                                        return -EBADMSG;
+                                        }
+                                page.items_len = (size_t) (s.p - 1 - page.items);
+                        } else if (key_is(k, n, "total")) {
+                                r = scan_int64(&s, &page.total);
+                                if (r < 0)
+                                        return r;
+                        } else if (key_is(k, n, "next_after")) {
+                                scan_blank(&s);
+                                if (scan_word(&s, "null"))
+                                        page.next_after = 0;
+                                else {
+                                        r = scan_int64(&s, &page.next_after);
+                                        if (r < 0)
+                                                return r;
+                                }
+                        } else {
+                                r = scan_value(&s, 1);
+                                if (r < 0)
+                                        return r;
+                        }
+
+                        if (scan_char(&s, '}'))
+                                break;
+                        if (!scan_char(&s, ','))
+                                return -EBADMSG;
+                }
+        scan_blank(&s);
+        if (s.p != s.end || !have_items)
+                return -EBADMSG;
+
+        *ret = page;
+        return 0;
 }
 
 int cli_status_code(const char *state, bool stuck) {

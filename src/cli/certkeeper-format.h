@@ -24,6 +24,35 @@ int cli_format_ca(json_t *ca, bool verbose, char **ret) _warn_unused_result_;
  * certificate: ID, NICKNAME, STATE, CA, EXPIRES (UTC date or "-"), CERTIFICATE path. */
 int cli_format_table(json_t *certs, bool utc, char **ret) _warn_unused_result_;
 
+/* The same table, a page at a time (certkeeper list prints each page as it arrives). The widths of
+ * the NICKNAME, STATE and CA columns; start from {} and widen with each page. */
+typedef struct CliTableWidths {
+        size_t nick, state, ca;
+} CliTableWidths;
+
+/* Widens w for the header words and every certificate of the array (capped as cli_format_table does). */
+void cli_table_widths_fit(CliTableWidths *w, json_t *certs);
+/* The header line of the table. */
+int cli_format_table_header(const CliTableWidths *w, char **ret) _warn_unused_result_;
+/* One line per certificate of the array (may be empty: ""). */
+int cli_format_table_rows(json_t *certs, const CliTableWidths *w, bool utc, char **ret) _warn_unused_result_;
+
+/* A page of GET /api/v1/certificates ({"items": [...], "total": N, "next_after": ID or null}) read
+ * from its bytes without building JSON objects, for list --json, which copies the items through.
+ * Pointers point into the scanned text. */
+typedef struct CliListPage {
+        const char *items;     /* the bytes between the brackets of "items" (may be empty or blank) */
+        size_t items_len;
+        size_t n_items;        /* elements of "items" */
+        int64_t total;         /* -1 when absent */
+        int64_t next_after;    /* 0 when null or absent */
+} CliListPage;
+
+/* Checks that data is one JSON object (strict syntax, nesting at most 64 deep; UTF-8 is not checked)
+ * with an "items" array and, if present, integer "total" and integer-or-null "next_after". -EBADMSG
+ * if not. */
+int cli_list_page_scan(const char *data, size_t len, CliListPage *ret) _warn_unused_result_;
+
 /* getcert status exit code of a state and its stuck flag (certmonger's evaluate_status): 0 MONITORING,
  * 2 CA_REJECTED, 3 CA_UNREACHABLE, 5 CA_WORKING, 4 any other stuck state, 5 anything else. */
 int cli_status_code(const char *state, bool stuck);

@@ -136,6 +136,29 @@ static int refresh_one(CliContext *c, json_t *obj, json_t *results) {
         return 0;
 }
 
+typedef struct RefreshAll {
+        json_t *results;
+        bool failed;
+} RefreshAll;
+
+static int refresh_page(CliContext *c, json_t *items, int64_t total, void *userdata) {
+        RefreshAll *ra = userdata;
+        json_t *v;
+        size_t i;
+
+        (void) total;
+        json_array_foreach(items, i, v) {
+                const char *state = json_string_value(json_object_get(v, "state"));
+
+                /* Entries that will not contact the CA again by themselves are left alone. */
+                if (!state || streq(state, "MONITORING") || json_is_true(json_object_get(v, "stuck")))
+                        continue;
+                if (refresh_one(c, v, ra->results) < 0)
+                        ra->failed = true;
+        }
+        return 0;
+}
+
 int verb_refresh(CliContext *c, int argc, char *argv[]) {
         _cleanup_(cli_selector_done) CliSelector sel = {};
         json_auto_t *results = NULL;
@@ -162,26 +185,14 @@ int verb_refresh(CliContext *c, int argc, char *argv[]) {
         }
 
         if (all) {
-                json_auto_t *items = NULL;
-                json_t *v;
-                size_t i;
-                int ret = CLI_EXIT_OK;
+                RefreshAll ra = { .results = results };
 
-                r = cli_list_certs(c, NULL, &items, NULL);
+                r = cli_list_certs(c, NULL, refresh_page, &ra);
                 if (r < 0)
                         return CLI_EXIT_FAILURE;
-                json_array_foreach(items, i, v) {
-                        const char *state = json_string_value(json_object_get(v, "state"));
-
-                        /* Entries that will not contact the CA again by themselves are left alone. */
-                        if (!state || streq(state, "MONITORING") || json_is_true(json_object_get(v, "stuck")))
-                                continue;
-                        if (refresh_one(c, v, results) < 0)
-                                ret = CLI_EXIT_FAILURE;
-                }
                 if (results && cli_print_json(results) != 0)
                         return CLI_EXIT_FAILURE;
-                return ret;
+                return ra.failed ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
         }
 
         {

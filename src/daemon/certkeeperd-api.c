@@ -52,6 +52,7 @@ typedef struct ApiListener {
 
 struct Api {
         Manager *manager;
+        struct Request *held; /* suspended connections waiting for the commit */
         ApiListener unix_listener;
         ApiListener tcp_listener;
         char *socket_path;
@@ -74,7 +75,16 @@ typedef struct Request {
         DynBuf body;
         bool too_big;
         bool answered;
+        /* A reply held back until the manager's transaction is committed (group commit): the
+         * connection is suspended meanwhile. */
+        struct MHD_Response *held;
+        unsigned held_status;
+        struct MHD_Connection *connection;
+        struct Request *next_held;
 } Request;
+
+/* Set while a state-changing request is routed: replies are held instead of queued. */
+static Request *holding = NULL;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct MHD_Response *, MHD_destroy_response);
 
@@ -117,6 +127,11 @@ static enum MHD_Result reply_raw(struct MHD_Connection *c, unsigned status, char
         if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES)
                 return MHD_NO;
 
+        if (holding && holding->connection == c && !holding->held) {
+                holding->held = TAKE_PTR(resp);
+                holding->held_status = status;
+                return MHD_YES;
+        }
         return MHD_queue_response(c, status, resp);
 }
 
@@ -1124,6 +1139,14 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES;
         }
 
+        if (req->held) {
+                /* Resumed after the commit: now the answer may go out. */
+                enum MHD_Result m = MHD_queue_response(c, req->held_status, req->held);
+                MHD_destroy_response(req->held);
+                req->held = NULL;
+                return m;
+        }
+
         if (req->answered) {
                 *upload_data_size = 0;
                 return MHD_YES;
@@ -1148,7 +1171,54 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
                 return reply_problemf(c, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
                                       "The body is larger than %zu bytes, the most that is accepted.", a->max_body);
 
-        return api_route(a, c, url, method, req->body.data, req->body.len);
+        if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+                return api_route(a, c, url, method, req->body.data, req->body.len);
+
+        /* A change is answered only once it is durable: hold the reply, suspend the connection,
+         * and let api_release_held() send it after the commit at the end of this loop iteration,
+         * which many requests share. */
+        req->connection = c;
+        holding = req;
+        enum MHD_Result m = api_route(a, c, url, method, req->body.data, req->body.len);
+        holding = NULL;
+        if (m != MHD_YES || !req->held)
+                return m;
+        req->next_held = a->held;
+        a->held = req;
+        MHD_suspend_connection(c);
+        return MHD_YES;
+}
+
+bool api_has_held(Api *a) {
+        return a->held != NULL;
+}
+
+void api_release_held(Api *a, int commit_result) {
+        Request *req;
+
+        while ((req = a->held)) {
+                a->held = req->next_held;
+                req->next_held = NULL;
+                if (commit_result < 0) {
+                        /* Not durable: say so instead of the success that was prepared. */
+                        _cleanup_free_ char *body = NULL;
+                        int n = asprintf(&body,
+                                         "{\"type\":\"urn:certkeeper:problem:internal\",\"title\":\"Internal error\","
+                                         "\"status\":500,\"detail\":\"The change could not be committed to the database: "
+                                         "%s. Nothing was changed; try again, and see the daemon's log.\"}",
+                                         strerror(-commit_result));
+                        struct MHD_Response *resp = n < 0 ? NULL :
+                                MHD_create_response_from_buffer((size_t) n, TAKE_PTR(body), MHD_RESPMEM_MUST_FREE);
+                        if (resp) {
+                                (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                                               "application/problem+json");
+                                MHD_destroy_response(req->held);
+                                req->held = resp;
+                                req->held_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+                        }
+                }
+                MHD_resume_connection(req->connection);
+        }
 }
 
 static void api_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -1157,6 +1227,8 @@ static void api_request_completed(void *cls, struct MHD_Connection *c, void **re
 
         if (!req)
                 return;
+        if (req->held)
+                MHD_destroy_response(req->held);
         dynbuf_done(&req->body);
         free(req);
         *req_cls = NULL;
@@ -1393,7 +1465,7 @@ static int api_json_write(Api *a, const ApiConfig *cfg, uint16_t port, char **re
 }
 
 static int listener_start(ApiListener *l, int fd, char **reterr) {
-        unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
         l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_access, l,
                                      MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "certkeeperd-manager.h"
@@ -27,6 +28,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Api *, api_free);
 /* fds to watch for input (EPOLLIN) in the manager's epoll: up to 2 (one per listening daemon).
  * Returns the count. */
 unsigned api_get_fds(Api *a, int fds[static 2]);
+/* Replies to state-changing requests are held (their connections suspended) until the manager has
+ * committed its transaction; this sends them, or a 500 problem if commit_result < 0. */
+void api_release_held(Api *a, int commit_result);
+bool api_has_held(Api *a);
+
 /* Runs whatever is ready. */
 int api_process(Api *a);
 /* Time in usec until api_process() must run even without input (connection timeouts), or

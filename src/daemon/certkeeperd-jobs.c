@@ -24,10 +24,19 @@
 static LocalCA *local_ca = NULL;
 static char *local_ca_dir = NULL;
 static int64_t local_ca_opened = 0;
+/* The CA certificates of the chains this worker saw, parsed once. */
+static PkiCertCache *cert_cache = NULL;
 
 void job_cleanup(void) {
         local_ca = local_ca_free(local_ca);
         local_ca_dir = mfree(local_ca_dir);
+        cert_cache = pki_cert_cache_free(cert_cache);
+}
+
+static PkiCertCache *get_cert_cache(void) {
+        if (!cert_cache)
+                cert_cache = pki_cert_cache_new(); /* NULL on OOM: parse without */
+        return cert_cache;
 }
 
 static const char *jstr(json_t *o, const char *k) {
@@ -162,7 +171,8 @@ static int local_ca_get(json_t *job, int64_t now, LocalCA **ret, char **reterr) 
                 *ret = local_ca;
                 return 0;
         }
-        job_cleanup();
+        local_ca = local_ca_free(local_ca);
+        local_ca_dir = mfree(local_ca_dir);
         r = local_ca_open(dir, &cfg, now, &local_ca, reterr);
         if (r < 0)
                 return r;
@@ -381,14 +391,15 @@ static int issue_one(json_t *item, SyncSet *sync, json_t **ret) {
                 return reply_error(ret, "failed", r, "cannot encode the CSR: %s", strerror(-r));
 
         if (streq(ca_type, "INTERNAL:SELF"))
-                r = pki_sign_csr(req, NULL, key, now - MIN((int64_t) 60, validity / 10), now + validity, &cert, &err);
+                r = pki_sign_csr_full(req, NULL, key, now - MIN((int64_t) 60, validity / 10), now + validity,
+                                      PKI_SIGN_CSR_TRUSTED, &cert, &err);
         else if (streq(ca_type, "INTERNAL:LOCAL")) {
                 LocalCA *ca;
                 r = local_ca_get(item, now, &ca, &err);
                 if (r < 0)
                         return reply_error(ret, "unreachable", r, "the local CA cannot be opened: %s",
                                            err ? err : strerror(-r));
-                r = local_ca_sign(ca, req, now, validity, &cert, &chain, &err);
+                r = local_ca_sign_full(ca, req, PKI_SIGN_CSR_TRUSTED, now, validity, &cert, &chain, &err);
         } else
                 return reply_error(ret, "guidance", -EOPNOTSUPP,
                                    "CA type '%s' cannot issue certificates in this version", ca_type);
@@ -505,9 +516,25 @@ static int save_prepare(SaveItem *s, SyncSet *sync) {
         if (!key_path || !cert_path || !issued)
                 return reply_error(&s->reply, "guidance", -EINVAL, "invalid save job");
 
-        r = pki_cert_parse(issued, strlen(issued), &s->cert, &s->chain);
+        r = pki_cert_parse_cached(issued, strlen(issued), get_cert_cache(), &s->cert, &s->chain);
         if (r < 0)
                 return reply_error(&s->reply, "guidance", r, "the issued certificate cannot be parsed");
+
+        /* Temporary files left by an earlier save, issue or keygen of this request that was killed
+         * (a crash): that job is being done again, so they are nobody's. */
+        {
+                const char *paths[] = { key_path, cert_path, jstr(item, "chain_path"), jstr(item, "fullchain_path"),
+                                        jstr(item, "ca_file") };
+                for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                        _cleanup_free_ char *sp = NULL;
+                        if (isempty(paths[i]))
+                                continue;
+                        (void) fs_remove_stale_temps(paths[i]);
+                        sp = fs_staged_path(paths[i]);
+                        if (sp)
+                                (void) fs_remove_stale_temps(sp);
+                }
+        }
 
         /* Which key does it belong to: the staged new key, or the current one (also after a crash
          * between the renames below, when the new key is already in place). */

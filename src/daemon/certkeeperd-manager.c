@@ -94,6 +94,9 @@ int manager_tx_commit(Manager *m) {
                 }
         }
 
+        if (m->api)
+                api_release_held(m->api, r);
+
         for (unsigned i = 0; i < m->n_queued; i++) {
                 QueuedJob *q = &m->queue[i];
                 int k = worker_pool_submit(m->pool, q->job, q->cookie);
@@ -383,6 +386,11 @@ int manager_run(Manager *m) {
                 run_due(m);
                 maybe_backup(m);
                 (void) manager_tx_commit(m);
+                /* Answers released by the commit go out now: a resumed connection does not wake
+                 * the epoll fd of libmicrohttpd by itself. */
+                (void) api_process(m->api);
+                if (api_has_held(m->api))
+                        continue; /* requests that came in just now: commit and answer them */
 
                 r = arm_timer(m);
                 if (r < 0)

@@ -208,11 +208,9 @@ static int make_nickname(Manager *m, CertRecord *r) {
         return -EEXIST;
 }
 
+/* The loop commits at the end of its iteration, and the API holds the answer until then. */
 static int commit_and_schedule(Manager *m, const CertRecord *r) {
-        int k = manager_schedule(m, r->id, r->next_action_at);
-        if (k < 0)
-                return k;
-        return manager_tx_commit(m);
+        return manager_schedule(m, r->id, r->next_action_at);
 }
 
 int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) {
@@ -291,7 +289,7 @@ int manager_cert_remove(Manager *m, int64_t id, char **reterr) {
         if (k < 0)
                 return k;
         scheduler_remove(m->scheduler, id);
-        return manager_tx_commit(m);
+        return 0;
 }
 
 int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **reterr) {
@@ -380,10 +378,7 @@ int manager_ca_add(Manager *m, CARecord *r, char **reterr) {
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
-        k = store_ca_insert(m->store, r, reterr);
-        if (k < 0)
-                return k;
-        return manager_tx_commit(m);
+        return store_ca_insert(m->store, r, reterr);
 }
 
 int manager_ca_modify(Manager *m, CARecord *r, char **reterr) {
@@ -395,10 +390,7 @@ int manager_ca_modify(Manager *m, CARecord *r, char **reterr) {
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
-        k = store_ca_update(m->store, r);
-        if (k < 0)
-                return k;
-        return manager_tx_commit(m);
+        return store_ca_update(m->store, r);
 }
 
 typedef struct UsersCtx {
@@ -453,9 +445,7 @@ int manager_ca_remove(Manager *m, const char *name, char **reterr) {
                         k = store_cert_update(m->store, r, NULL);
         }
         free(c.ids);
-        if (k < 0)
-                return k;
-        return manager_tx_commit(m);
+        return k;
 }
 
 const char *manager_ca_roots_path(Manager *m, const char *name) {

@@ -18,6 +18,7 @@
 #include "fs-util.h"
 #include "pki-cert.h"
 #include "pki-csr.h"
+#include "pki-key.h"
 #include "string-util.h"
 
 #define PKI_CERT_FILE_MAX (16U * 1024U * 1024U)
@@ -112,7 +113,72 @@ static int pkcs7_take_certs(PKCS7 *p7, STACK_OF(X509) *certs) {
         return 0;
 }
 
-static int parse_pem(const void *data, size_t len, STACK_OF(X509) *certs) {
+/* ---- a cache of parsed CA certificates ---- */
+
+/* OpenSSL 3.0 decodes the public key of every certificate it parses through a decoder context,
+ * which costs several times the rest of the parse. The CA certificates of a chain come back
+ * again and again: a long-lived caller keeps them parsed here, by their DER. */
+#define PKI_CERT_CACHE_SIZE 8
+
+struct PkiCertCache {
+        struct {
+                unsigned char *der;
+                size_t len;
+                X509 *cert;
+        } e[PKI_CERT_CACHE_SIZE];
+        size_t next; /* the slot to replace next, round robin */
+};
+
+PkiCertCache *pki_cert_cache_new(void) {
+        return calloc(1, sizeof(PkiCertCache));
+}
+
+PkiCertCache *pki_cert_cache_free(PkiCertCache *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < PKI_CERT_CACHE_SIZE; i++) {
+                free(c->e[i].der);
+                X509_free(c->e[i].cert);
+        }
+        free(c);
+        return NULL;
+}
+
+static X509 *cache_get(PkiCertCache *c, const unsigned char *der, size_t len) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < PKI_CERT_CACHE_SIZE; i++)
+                if (c->e[i].cert && c->e[i].len == len && memcmp(c->e[i].der, der, len) == 0)
+                        return X509_up_ref(c->e[i].cert) ? c->e[i].cert : NULL;
+        return NULL;
+}
+
+static void cache_put(PkiCertCache *c, const unsigned char *der, size_t len, X509 *x) {
+        unsigned char *copy;
+        size_t i;
+
+        /* Only CA certificates: leaves come once each. Only those with a decoded key, as a fresh
+         * parse would give. */
+        if (!c || len == 0 || !(X509_get_extension_flags(x) & EXFLAG_CA) || !X509_get0_pubkey(x)) {
+                ERR_clear_error();
+                return;
+        }
+        copy = malloc(len);
+        if (!copy || !X509_up_ref(x)) {
+                free(copy);
+                return;
+        }
+        memcpy(copy, der, len);
+        i = c->next;
+        c->next = (c->next + 1) % PKI_CERT_CACHE_SIZE;
+        free(c->e[i].der);
+        X509_free(c->e[i].cert);
+        c->e[i].der = copy;
+        c->e[i].len = len;
+        c->e[i].cert = x;
+}
+
+static int parse_pem(const void *data, size_t len, PkiCertCache *cache, STACK_OF(X509) *certs) {
         _cleanup_(BIO_freep) BIO *b = NULL;
         int r;
 
@@ -136,10 +202,16 @@ static int parse_pem(const void *data, size_t len, STACK_OF(X509) *certs) {
                 const unsigned char *p = der;
 
                 if (streq(name, PEM_STRING_X509) || streq(name, PEM_STRING_X509_OLD)) {
-                        X509 *x = d2i_X509(NULL, &p, derlen);
+                        X509 *x = cache_get(cache, der, (size_t) derlen);
                         if (!x) {
-                                ERR_clear_error();
-                                continue;
+                                x = d2i_X509(NULL, &p, derlen);
+                                if (!x) {
+                                        ERR_clear_error();
+                                        continue;
+                                }
+                                /* Only a certificate that is all of the PEM block, to be found again by it. */
+                                if (p == der + derlen)
+                                        cache_put(cache, der, (size_t) derlen, x);
                         }
                         r = certs_push(certs, x);
                         if (r < 0)
@@ -205,6 +277,11 @@ static bool cert_is_ca(X509 *x) {
 }
 
 int pki_cert_parse(const void *data, size_t len, X509 **ret, STACK_OF(X509) **ret_chain) {
+        return pki_cert_parse_cached(data, len, NULL, ret, ret_chain);
+}
+
+int pki_cert_parse_cached(const void *data, size_t len, PkiCertCache *cache, X509 **ret,
+                          STACK_OF(X509) **ret_chain) {
         _cleanup_(pki_chain_freep) STACK_OF(X509) *certs = NULL;
         int leaf = 0, r;
 
@@ -218,7 +295,7 @@ int pki_cert_parse(const void *data, size_t len, X509 **ret, STACK_OF(X509) **re
                 return -ENOMEM;
 
         if (looks_like_pem(data, len))
-                r = parse_pem(data, len, certs);
+                r = parse_pem(data, len, cache, certs);
         else
                 r = parse_der(data, len, certs);
         ERR_clear_error();
@@ -568,10 +645,15 @@ int pki_cert_key_match(X509 *cert, EVP_PKEY *key) {
         if (!cert || !key)
                 return -EINVAL;
 
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *made = NULL;
         pub = X509_get0_pubkey(cert);
         if (!pub) {
+                /* No cached key (e.g. made by pki_sign_csr_full(PKI_SIGN_CSR_TRUSTED)): from the SPKI. */
                 ERR_clear_error();
-                return -EBADMSG;
+                r = pki_key_from_x509_pubkey(X509_get_X509_PUBKEY(cert), &made);
+                if (r < 0)
+                        return r == -ENOMEM ? r : -EBADMSG;
+                pub = made;
         }
 
         r = EVP_PKEY_eq(pub, key);

@@ -36,6 +36,16 @@ void cert_info_done(CertInfo *i);
  * allowed), DER, PKCS#7 (PEM or DER, certs-only). The first leaf-looking certificate becomes *ret;
  * any others go into *ret_chain (optional), in order. -EBADMSG if no certificate is found. */
 int pki_cert_parse(const void *data, size_t len, X509 **ret, STACK_OF(X509) **ret_chain) _warn_unused_result_;
+
+/* The same, taking CA certificates already parsed from cache and keeping new ones there (by their
+ * DER; at most a few, replaced round robin). The certificates returned may be shared with the
+ * cache: do not modify them. cache may be NULL. Not thread-safe: one cache per thread. */
+typedef struct PkiCertCache PkiCertCache;
+PkiCertCache *pki_cert_cache_new(void);
+PkiCertCache *pki_cert_cache_free(PkiCertCache *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PkiCertCache *, pki_cert_cache_free);
+int pki_cert_parse_cached(const void *data, size_t len, PkiCertCache *cache, X509 **ret,
+                          STACK_OF(X509) **ret_chain) _warn_unused_result_;
 int pki_cert_load(const char *path, X509 **ret) _warn_unused_result_;
 
 int pki_cert_info(X509 *cert, CertInfo *ret) _warn_unused_result_;

@@ -1000,10 +1000,20 @@ int pki_csr_build(EVP_PKEY *key, const CertTemplate *t, const char *nickname, X5
         if (!req)
                 return -ENOMEM;
 
-        if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, subject) || !X509_REQ_set_pubkey(req, key)) {
+        if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, subject)) {
                 ERR_clear_error();
                 return -ENOMEM;
         }
+        /* Without OpenSSL 3.0's encoder/decoder round trip where we can (the request then holds no
+         * cached EVP_PKEY: pki_sign_csr() copes). */
+        r = pki_key_set_x509_pubkey(key, X509_REQ_get_X509_PUBKEY(req));
+        if (r == -EOPNOTSUPP) {
+                if (!X509_REQ_set_pubkey(req, key)) {
+                        ERR_clear_error();
+                        return -ENOMEM;
+                }
+        } else if (r < 0)
+                return r;
 
         if (!isempty(nickname) &&
             !X509_REQ_add1_attr_by_NID(req, NID_friendlyName, MBSTRING_UTF8, (const unsigned char *) nickname, -1)) {

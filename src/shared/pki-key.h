@@ -2,6 +2,7 @@
 #pragma once
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,5 +42,20 @@ const EVP_MD *pki_key_digest(EVP_PKEY *key);
 
 /* Key identifier (RFC 5280 4.2.1.2 method 1): SHA-1 of the subjectPublicKey BIT STRING. */
 int pki_key_id(EVP_PKEY *key, unsigned char ret[static 20]);
+/* The same from the BIT STRING's content (X509_PUBKEY_get0_param()). */
+int pki_key_id_from_bits(const unsigned char *bits, size_t len, unsigned char ret[static 20]);
+
+/* Fills spki (e.g. X509_REQ_get_X509_PUBKEY()) with the public key of an EC (P-256/384/521) or
+ * Ed25519 key, without OpenSSL 3.0's encoder and decoder round trip that X509_PUBKEY_set() makes.
+ * The X509_PUBKEY then holds no cached EVP_PKEY (X509_PUBKEY_get0() returns NULL): use
+ * pki_key_from_x509_pubkey(). -EOPNOTSUPP for other keys: use X509_PUBKEY_set() and friends. */
+int pki_key_set_x509_pubkey(EVP_PKEY *key, X509_PUBKEY *spki) _warn_unused_result_;
+
+/* The public key of a SubjectPublicKeyInfo, also one without a cached EVP_PKEY. */
+int pki_key_from_x509_pubkey(const X509_PUBKEY *spki, EVP_PKEY **ret) _warn_unused_result_;
+
+/* SHA-1 and SHA-256, fetched once per thread (EVP_sha1()/EVP_sha256() fetch at every use). */
+const EVP_MD *pki_digest_sha1(void);
+const EVP_MD *pki_digest_sha256(void);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);

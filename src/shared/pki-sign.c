@@ -22,6 +22,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_INTEGER *, ASN1_INTEGER_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(AUTHORITY_KEYID *, AUTHORITY_KEYID_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_EXTENSION *, X509_EXTENSION_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OCTET_STRING *, ASN1_OCTET_STRING_free);
 
 static void extension_stack_free(STACK_OF(X509_EXTENSION) *s) {
         sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
@@ -97,9 +98,38 @@ static int set_time(ASN1_TIME *t, int64_t v) {
         return 0;
 }
 
-/* A certificate with everything but extensions: version 3, random serial, names, validity, key. */
-static int cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pub, int64_t not_before,
-                    int64_t not_after, X509 **ret) {
+/* Copies a SubjectPublicKeyInfo field by field: no EVP_PKEY, so no encoder or decoder. */
+static int spki_copy(const X509_PUBKEY *from, X509_PUBKEY *to) {
+        ASN1_OBJECT *obj = NULL;
+        const unsigned char *pk = NULL;
+        X509_ALGOR *salg = NULL, *dalg = NULL;
+        unsigned char *copy;
+        int pklen = 0;
+
+        if (!X509_PUBKEY_get0_param(&obj, &pk, &pklen, &salg, from) || !obj || !salg || !pk || pklen <= 0 ||
+            !X509_PUBKEY_get0_param(NULL, NULL, NULL, &dalg, to) || !dalg) {
+                ERR_clear_error();
+                return -EBADMSG;
+        }
+        copy = OPENSSL_memdup(pk, (size_t) pklen);
+        if (!copy)
+                return -ENOMEM;
+        if (!X509_PUBKEY_set0_param(to, OBJ_dup(obj), V_ASN1_UNDEF, NULL, copy, pklen)) {
+                OPENSSL_free(copy);
+                ERR_clear_error();
+                return -ENOMEM;
+        }
+        if (!X509_ALGOR_copy(dalg, salg)) {
+                ERR_clear_error();
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* A certificate with everything but extensions: version 3, random serial, names, validity, key
+ * (pub, or else copied from spki). */
+static int cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pub, const X509_PUBKEY *spki,
+                    int64_t not_before, int64_t not_after, X509 **ret) {
         _cleanup_(X509_freep) X509 *x = NULL;
         int r;
 
@@ -108,9 +138,14 @@ static int cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_
                 return -ENOMEM;
 
         if (!X509_set_version(x, 2) || !X509_set_subject_name(x, subject) || !X509_set_issuer_name(x, issuer_name) ||
-            !X509_set_pubkey(x, pub)) {
+            (pub && !X509_set_pubkey(x, pub))) {
                 ERR_clear_error();
                 return -ENOMEM;
+        }
+        if (!pub) {
+                r = spki_copy(spki, X509_get_X509_PUBKEY(x));
+                if (r < 0)
+                        return r;
         }
 
         r = random_serial(x);
@@ -127,17 +162,24 @@ static int cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_
         return 0;
 }
 
-/* SKI from the subject key, AKI from the issuer's SKI (or its key), or our own for self-signed. */
-static int add_key_ids(X509 *x, EVP_PKEY *pub, X509 *issuer) {
+/* SKI from the certificate's own public key, AKI from the issuer's SKI (or its key), or our own for
+ * self-signed. */
+static int add_key_ids(X509 *x, X509 *issuer) {
         _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *akid = NULL;
-        unsigned char id[20];
-        X509_EXTENSION *ext;
+        _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *os = NULL;
+        const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+        unsigned char ski[20], id[20];
         int r;
 
-        r = pki_ext_subject_key_id(pub, &ext);
+        if (!bits || ASN1_STRING_length(bits) <= 0)
+                return -EBADMSG;
+        r = pki_key_id_from_bits(ASN1_STRING_get0_data(bits), (size_t) ASN1_STRING_length(bits), ski);
         if (r < 0)
                 return r;
-        r = add_ext(x, ext);
+        os = ASN1_OCTET_STRING_new();
+        if (!os || !ASN1_OCTET_STRING_set(os, ski, sizeof(ski)))
+                return -ENOMEM;
+        r = add_ext(x, X509V3_EXT_i2d(NID_subject_key_identifier, 0, os));
         if (r < 0)
                 return r;
 
@@ -152,8 +194,8 @@ static int add_key_ids(X509 *x, EVP_PKEY *pub, X509 *issuer) {
         if (iski && ASN1_STRING_length(iski) > 0) {
                 if (!ASN1_OCTET_STRING_set(akid->keyid, ASN1_STRING_get0_data(iski), ASN1_STRING_length(iski)))
                         return -ENOMEM;
-        } else {
-                EVP_PKEY *ikey = issuer ? X509_get0_pubkey(issuer) : pub;
+        } else if (issuer) {
+                EVP_PKEY *ikey = X509_get0_pubkey(issuer);
                 if (!ikey)
                         return -EBADMSG;
                 r = pki_key_id(ikey, id);
@@ -161,7 +203,8 @@ static int add_key_ids(X509 *x, EVP_PKEY *pub, X509 *issuer) {
                         return r;
                 if (!ASN1_OCTET_STRING_set(akid->keyid, id, sizeof(id)))
                         return -ENOMEM;
-        }
+        } else if (!ASN1_OCTET_STRING_set(akid->keyid, ski, sizeof(ski)))
+                return -ENOMEM;
 
         return add_ext(x, X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid));
 }
@@ -222,21 +265,38 @@ static int sign_cert(X509 *x, EVP_PKEY *key, char **reterr) {
 
 int pki_sign_csr(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_before, int64_t not_after,
                  X509 **ret, char **reterr) {
+        return pki_sign_csr_full(csr, issuer, issuer_key, not_before, not_after, 0, ret, reterr);
+}
+
+int pki_sign_csr_full(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_before, int64_t not_after,
+                      PkiSignFlags flags, X509 **ret, char **reterr) {
         _cleanup_(extension_stack_freep) STACK_OF(X509_EXTENSION) *exts = NULL;
         _cleanup_(ASN1_OBJECT_freep) ASN1_OBJECT *template_obj = NULL;
         _cleanup_(X509_freep) X509 *x = NULL;
-        EVP_PKEY *pub;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *made = NULL;
+        bool trusted = flags & PKI_SIGN_CSR_TRUSTED;
+        const X509_PUBKEY *spki;
+        EVP_PKEY *cached, *pub;
         int r;
 
         if (!csr || !ret)
                 return -EINVAL;
 
-        pub = X509_REQ_get0_pubkey(csr);
-        if (!pub) {
-                ERR_clear_error();
-                return errorf(reterr, -EBADMSG, "The request has no usable public key.");
+        /* A request made by pki_csr_build() may hold no cached EVP_PKEY: then the key is made from
+         * its SubjectPublicKeyInfo, and only when needed (to verify, or to compare for self-signing). */
+        spki = X509_REQ_get_X509_PUBKEY(csr);
+        cached = X509_REQ_get0_pubkey(csr);
+        ERR_clear_error();
+        pub = cached;
+        if (!pub && (!trusted || !issuer)) {
+                r = spki ? pki_key_from_x509_pubkey(spki, &made) : -EBADMSG;
+                if (r == -ENOMEM)
+                        return r;
+                pub = made;
         }
-        if (X509_REQ_verify(csr, pub) <= 0) {
+        if (!pub && (!trusted || !issuer || !spki))
+                return errorf(reterr, -EBADMSG, "The request has no usable public key.");
+        if (!trusted && X509_REQ_verify(csr, pub) <= 0) {
                 ERR_clear_error();
                 return errorf(reterr, -EBADMSG,
                               "The request's signature does not verify: it was altered, or not signed with its own key.");
@@ -247,7 +307,10 @@ int pki_sign_csr(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_
                 return r;
 
         const X509_NAME *subject = X509_REQ_get_subject_name(csr);
-        r = cert_new(subject, issuer ? X509_get_subject_name(issuer) : subject, pub, not_before, not_after, &x);
+        /* Trusted: the key is copied as it is in the request, and the certificate then holds no
+         * cached EVP_PKEY unless the request did. Otherwise as always, through the EVP_PKEY. */
+        r = cert_new(subject, issuer ? X509_get_subject_name(issuer) : subject, trusted ? cached : pub, spki,
+                     not_before, not_after, &x);
         if (r < 0)
                 return errorf(reterr, r, "Could not set up the certificate (validity out of range?).");
 
@@ -270,7 +333,7 @@ int pki_sign_csr(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_
                 }
         }
 
-        r = add_key_ids(x, pub, issuer);
+        r = add_key_ids(x, issuer);
         if (r < 0)
                 return r;
 
@@ -302,7 +365,7 @@ int pki_make_ca_cert(EVP_PKEY *key, const char *subject, X509 *issuer, EVP_PKEY 
         if (r < 0)
                 return r;
 
-        r = cert_new(name, issuer ? X509_get_subject_name(issuer) : name, key, not_before, not_after, &x);
+        r = cert_new(name, issuer ? X509_get_subject_name(issuer) : name, key, NULL, not_before, not_after, &x);
         if (r < 0)
                 return r;
 
@@ -320,7 +383,7 @@ int pki_make_ca_cert(EVP_PKEY *key, const char *subject, X509 *issuer, EVP_PKEY 
         if (r < 0)
                 return r;
 
-        r = add_key_ids(x, key, issuer);
+        r = add_key_ids(x, issuer);
         if (r < 0)
                 return r;
 

@@ -14,6 +14,18 @@
 int pki_sign_csr(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_before, int64_t not_after,
                  X509 **ret, char **reterr) _warn_unused_result_;
 
+typedef enum PkiSignFlags {
+        /* The caller made the CSR itself with pki_csr_build() (with the key it holds) just before:
+         * its signature is not verified again. Never for a CSR that came from elsewhere. The
+         * certificate's public key is then copied from the request as it is, and the certificate
+         * returned may hold no cached EVP_PKEY (X509_get0_pubkey() NULL): it is meant to be
+         * encoded (pki_cert_key_match() copes). */
+        PKI_SIGN_CSR_TRUSTED = 1 << 0,
+} PkiSignFlags;
+
+int pki_sign_csr_full(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_before, int64_t not_after,
+                      PkiSignFlags flags, X509 **ret, char **reterr) _warn_unused_result_;
+
 /* Makes a CA certificate: self-signed root (issuer == NULL) or an intermediate signed by issuer.
  * basicConstraints CA:TRUE (critical, pathlen as given, -1 none), KU keyCertSign|cRLSign. */
 int pki_make_ca_cert(EVP_PKEY *key, const char *subject, X509 *issuer, EVP_PKEY *issuer_key, int path_len,

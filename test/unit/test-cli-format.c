@@ -154,6 +154,77 @@ TEST(table) {
         ASSERT_ERROR(cli_format_table(json_object_get(json_array_get(a, 0), "cert"), true, &t), EINVAL);
 }
 
+TEST(table_in_pages) {
+        json_auto_t *a = json_array(), *p1 = json_array(), *p2 = json_array();
+        _cleanup_free_ char *whole = NULL, *header = NULL, *rows1 = NULL, *rows2 = NULL, *joined = NULL,
+                            *empty = NULL;
+        CliTableWidths w = {};
+
+        ASSERT_OK(json_array_append_new(a, load_json("monitoring.json")));
+        ASSERT_OK(json_array_append_new(a, load_json("need-guidance.json")));
+        ASSERT_OK(json_array_append(p1, json_array_get(a, 0)));
+        ASSERT_OK(json_array_append(p2, json_array_get(a, 1)));
+        set_utc();
+        ASSERT_OK(cli_format_table(a, true, &whole));
+
+        /* Widths fitted to all pages give the same text as the whole table. */
+        cli_table_widths_fit(&w, p1);
+        cli_table_widths_fit(&w, p2);
+        ASSERT_OK(cli_format_table_header(&w, &header));
+        ASSERT_OK(cli_format_table_rows(p1, &w, true, &rows1));
+        ASSERT_OK(cli_format_table_rows(p2, &w, true, &rows2));
+        joined = strjoin(header, rows1, rows2);
+        ASSERT_NOT_NULL(joined);
+        ASSERT_STREQ(joined, whole);
+
+        json_array_clear(p1);
+        ASSERT_OK(cli_format_table_rows(p1, &w, true, &empty));
+        ASSERT_STREQ(empty, "");
+}
+
+TEST(list_page_scan) {
+        static const char page[] =
+                " {\"items\": [{\"id\":1,\"a\":[1,-2.5e3,true,false,null,{}],\"s\":\"x\\\"\\u00e9]\"}, {\"id\":2}],"
+                "\"total\": 7, \"next_after\": 2} ";
+        static const char *const bad[] = {
+                "",
+                "[]",
+                "{}",
+                "{\"items\":{}}",
+                "{\"items\":[1,]}",
+                "{\"items\":[01]}",
+                "{\"items\":[\"a\\x\"]}",
+                "{\"items\":[],\"total\":1.5}",
+                "{\"items\":[],\"total\":\"7\"}",
+                "{\"items\":[]} x",
+                "{\"items\":[tru]}",
+                "{\"items\":[{\"a\" 1}]}",
+                "{\"items\":[\"\n\"]}",
+        };
+        static const char empty_page[] = "{\"items\":[ ],\"next_after\":null}";
+        char deep[200];
+        CliListPage p = {};
+
+        ASSERT_OK(cli_list_page_scan(page, strlen(page), &p));
+        ASSERT_EQ(p.n_items, (size_t) 2);
+        ASSERT_EQ(p.total, (int64_t) 7);
+        ASSERT_EQ(p.next_after, (int64_t) 2);
+        ASSERT_TRUE(p.items_len > 0 && p.items[0] == '{' && p.items[p.items_len - 1] == '}');
+
+        ASSERT_OK(cli_list_page_scan(empty_page, strlen(empty_page), &p));
+        ASSERT_EQ(p.n_items, (size_t) 0);
+        ASSERT_EQ(p.total, (int64_t) -1);
+        ASSERT_EQ(p.next_after, (int64_t) 0);
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                ASSERT_ERROR(cli_list_page_scan(bad[i], strlen(bad[i]), &p), EBADMSG);
+
+        /* Nesting is capped. */
+        memset(deep, '[', sizeof(deep));
+        memcpy(deep, "{\"items\":", 9);
+        ASSERT_ERROR(cli_list_page_scan(deep, sizeof(deep), &p), EBADMSG);
+}
+
 TEST(status_codes) {
         ASSERT_EQ(cli_status_code("MONITORING", false), 0);
         ASSERT_EQ(cli_status_code("CA_REJECTED", true), 2);
