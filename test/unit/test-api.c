@@ -23,6 +23,8 @@
 #include "fs-util.h"
 #include "parse-util.h"
 #include "string-util.h"
+#include <stdlib.h>
+
 #include "tests.h"
 
 /* ---- A fake Manager ----
@@ -994,7 +996,8 @@ static int fill_store(Store *s, unsigned n) {
 }
 
 TEST(list_paging_100k) {
-        const unsigned n = 100000;
+        /* Smaller under valgrind (CERTKEEPER_TEST_QUICK), where the full size takes minutes. */
+        const unsigned n = getenv("CERTKEEPER_TEST_QUICK") ? 2000 : 100000;
         int64_t after = 0, seen = 0, last = 0;
         unsigned pages = 0;
         double elapsed;
@@ -1033,7 +1036,7 @@ TEST(list_paging_100k) {
         elapsed = transfer_seconds;
         fprintf(stderr, "served %" PRIi64 " certificates in %u pages in %.3f s\n", seen, pages, elapsed);
         ASSERT_EQ(seen, n);
-        ASSERT_EQ(pages, 10);
+        ASSERT_EQ(pages, (n + 9999) / 10000);
 
         /* A filtered page counts only the matches. */
         {
