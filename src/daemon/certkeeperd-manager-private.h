@@ -77,6 +77,8 @@ struct Manager {
         bool exit_requested;
 
         pid_t backup_pid;
+        pid_t check_pid;         /* the background integrity check */
+        bool restart_requested;  /* the check found damage: restart to restore */
         int64_t next_backup_at;
 
         gid_t admin_gid;

@@ -294,6 +294,20 @@ static void maybe_backup(Manager *m) {
 static void reap_children(Manager *m) {
         int status;
 
+        if (m->check_pid > 0 && waitpid(m->check_pid, &status, WNOHANG) == m->check_pid) {
+                m->check_pid = 0;
+                if (WIFEXITED(status) && WEXITSTATUS(status) == DATABASE_CHECK_DAMAGED) {
+                        log_crit("The background integrity check found the database damaged; restarting to "
+                                 "restore it from the backup.");
+                        m->restart_requested = true;
+                        m->exit_requested = true;
+                } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        log_warning("The background integrity check of '%s' did not complete; see the "
+                                    "message above.", m->db_path);
+                else
+                        log_debug("Database integrity check passed.");
+        }
+
         if (m->backup_pid > 0 && waitpid(m->backup_pid, &status, WNOHANG) == m->backup_pid) {
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                         _cleanup_free_ char *v = NULL;
@@ -547,10 +561,18 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", m->certs_dir);
 
-        r = database_open(m->db_path, &m->store);
+        r = database_open(m->db_path, false, &m->store);
         if (r < 0)
                 return r;
         r = ensure_builtin_cas(m);
+        if (r == -EBADMSG) {
+                /* Damage that the quick open did not see: check in full, restore or refuse. */
+                m->store = store_free(m->store);
+                r = database_open(m->db_path, true, &m->store);
+                if (r < 0)
+                        return r;
+                r = ensure_builtin_cas(m);
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to record the built-in CAs: %m");
 
@@ -635,7 +657,13 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         if (r < 0)
                 return r;
 
-        /* Back up at start-up (in the background), then every backup_interval. */
+        /* Check the whole file in the background, so that a large store is ready at once. */
+        r = database_check_start(m->db_path, &m->check_pid);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start the database integrity check, ignoring: %m");
+
+        /* Back up (in the background; the backup checks the file itself) every backup_interval,
+         * starting now. */
         m->next_backup_at = now_sec();
         *ret = TAKE_PTR(m);
         return 0;
@@ -654,6 +682,10 @@ Manager *manager_free(Manager *m) {
         worker_pool_free(m->pool);
         if (m->backup_pid > 0)
                 (void) waitpid(m->backup_pid, NULL, 0);
+        if (m->check_pid > 0) {
+                (void) kill(m->check_pid, SIGTERM);
+                (void) waitpid(m->check_pid, NULL, 0);
+        }
         scheduler_free(m->scheduler);
         store_free(m->store);
         safe_close(m->epoll_fd);
@@ -667,6 +699,10 @@ Manager *manager_free(Manager *m) {
         free(m->archive_dir);
         free(m);
         return NULL;
+}
+
+bool manager_restart_requested(Manager *m) {
+        return m->restart_requested;
 }
 
 size_t manager_scheduled(Manager *m) {

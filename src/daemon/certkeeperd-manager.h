@@ -20,6 +20,8 @@ int manager_run(Manager *m);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 size_t manager_scheduled(Manager *m);
+/* The daemon must start again (e.g. to restore a database found damaged). */
+bool manager_restart_requested(Manager *m);
 
 Store *manager_store(Manager *m);
 const char *manager_state_dir(Manager *m);

@@ -22,6 +22,7 @@ static char *arg_state_dir = NULL;
 static char *arg_run_dir = NULL;
 static char *arg_log_level = NULL;
 static char *arg_backup_database = NULL;
+static char *arg_check_database = NULL;
 
 static void help(void) {
         printf("certkeeperd [OPTIONS]\n\n"
@@ -38,7 +39,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_DUMP_CONFIG, ARG_BACKUP_DATABASE };
+        enum { ARG_VERSION = 0x100, ARG_STATE_DIR, ARG_RUN_DIR, ARG_DUMP_CONFIG, ARG_BACKUP_DATABASE, ARG_CHECK_DATABASE };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -49,6 +50,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-level", required_argument, NULL, 'd' },
                 { "dump-config", no_argument, NULL, ARG_DUMP_CONFIG },
                 { "backup-database", required_argument, NULL, ARG_BACKUP_DATABASE }, /* internal */
+                { "check-database", required_argument, NULL, ARG_CHECK_DATABASE },   /* internal */
                 {},
         };
         int c;
@@ -82,6 +84,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_BACKUP_DATABASE:
                         arg_backup_database = optarg;
+                        break;
+                case ARG_CHECK_DATABASE:
+                        arg_check_database = optarg;
                         break;
                 case ':':
                         fprintf(stderr, "Option '%s' needs a value; see --help.\n", argv[optind - 1]);
@@ -187,6 +192,10 @@ int main(int argc, char *argv[]) {
         umask(0022);
         if (arg_backup_database)
                 return database_backup_run(arg_backup_database) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (arg_check_database) {
+                r = database_check_run(arg_check_database);
+                return r < 0 ? EXIT_FAILURE : r;
+        }
 
         r = load_config(&cfg);
         if (r < 0) {
@@ -211,6 +220,13 @@ int main(int argc, char *argv[]) {
         notify_ready();
 
         r = manager_run(m);
+        if (r >= 0 && manager_restart_requested(m)) {
+                m = manager_free(m);
+                log_notice("certkeeperd restarting.");
+                execv("/proc/self/exe", argv);
+                log_error_errno(-errno, "Failed to restart: %m");
+                return EXIT_FAILURE;
+        }
         log_info("certkeeperd stopped.");
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
