@@ -1468,12 +1468,13 @@ static int listener_start(ApiListener *l, int fd, char **reterr) {
         unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
         l->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_access, l,
+                                     /* first, so that every message goes through it */
+                                     MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
                                      MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_SEC,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTION_LIMIT,
                                      MHD_OPTION_NOTIFY_COMPLETED, api_request_completed, NULL,
                                      MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, l,
-                                     MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
                                      MHD_OPTION_END);
         if (!l->daemon)
                 return errf(reterr, -EIO, "Failed to start the HTTP server (libmicrohttpd) on the %s listener.",
