@@ -234,6 +234,16 @@ static void temp_file_done(TempFile *t) {
         t->dir = NULL;
 }
 
+/* Owner, then mode (chown first: it may clear set-id bits that the mode wants), on a new file
+ * before any data is written to it. */
+static int apply_attrs(int fd, const FileAttrs *attrs, mode_t mode) {
+        if (attrs && (attrs->uid != (uid_t) -1 || attrs->gid != (gid_t) -1) && fchown(fd, attrs->uid, attrs->gid) < 0)
+                return negative_errno();
+        if (fchmod(fd, mode & 07777) < 0)
+                return negative_errno();
+        return 0;
+}
+
 static int temp_file_create(const char *target, const FileAttrs *attrs, mode_t default_mode, TempFile *ret) {
         _cleanup_free_ char *dir = NULL, *base = NULL, *tmpl = NULL;
         _cleanup_close_ int fd = -EBADF;
@@ -253,16 +263,9 @@ static int temp_file_create(const char *target, const FileAttrs *attrs, mode_t d
         if (fd < 0)
                 return negative_errno();
 
-        /* chown first: it may clear set-id bits that the mode below wants. */
-        if (attrs && (attrs->uid != (uid_t) -1 || attrs->gid != (gid_t) -1) &&
-            fchown(fd, attrs->uid, attrs->gid) < 0) {
-                r = negative_errno();
+        r = apply_attrs(fd, attrs, mode);
+        if (r < 0)
                 goto fail;
-        }
-        if (fchmod(fd, mode & 07777) < 0) {
-                r = negative_errno();
-                goto fail;
-        }
 
         *ret = (TempFile) {
                 .fd = TAKE_FD(fd),
@@ -384,16 +387,9 @@ int fs_stage_unsynced(const char *path, const void *data, size_t len, const File
                         return negative_errno();
         }
 
-        /* chown first: it may clear set-id bits that the mode below wants. */
-        if (attrs && (attrs->uid != (uid_t) -1 || attrs->gid != (gid_t) -1) &&
-            fchown(fd, attrs->uid, attrs->gid) < 0) {
-                r = negative_errno();
+        r = apply_attrs(fd, attrs, mode);
+        if (r < 0)
                 goto fail;
-        }
-        if (fchmod(fd, mode & 07777) < 0) {
-                r = negative_errno();
-                goto fail;
-        }
         r = write_all(fd, data, len);
         if (r < 0)
                 goto fail;

@@ -12,6 +12,7 @@
 #include "ca-local.h"
 #include "certkeeperd-manager-private.h"
 #include "fs-util.h"
+#include "id-list.h"
 #include "log.h"
 #include "parse-util.h"
 #include "pki-key.h"
@@ -393,27 +394,12 @@ int manager_ca_modify(Manager *m, CARecord *r, char **reterr) {
         return store_ca_update(m->store, r);
 }
 
-typedef struct UsersCtx {
-        int64_t *ids;
-        size_t n, allocated;
-} UsersCtx;
-
 static int collect_cb(const CertRecord *r, void *userdata) {
-        UsersCtx *c = userdata;
-        if (c->n == c->allocated) {
-                size_t n = MAX(c->allocated * 2, (size_t) 16);
-                int64_t *p = realloc(c->ids, n * sizeof(int64_t));
-                if (!p)
-                        return -ENOMEM;
-                c->ids = p;
-                c->allocated = n;
-        }
-        c->ids[c->n++] = r->id;
-        return 0;
+        return id_list_push(userdata, r->id);
 }
 
 int manager_ca_remove(Manager *m, const char *name, char **reterr) {
-        UsersCtx c = {};
+        IdList c = {};
         CertFilter f = { .ca = name };
         int k;
 
@@ -444,7 +430,7 @@ int manager_ca_remove(Manager *m, const char *name, char **reterr) {
                 if (k >= 0)
                         k = store_cert_update(m->store, r, NULL);
         }
-        free(c.ids);
+        id_list_done(&c);
         return k;
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cert-state.h"
+#include "id-list.h"
 #include "certkeeperd-manager-private.h"
 #include "log.h"
 #include "renew-policy.h"
@@ -536,33 +537,17 @@ void cert_job_done(Manager *m, int64_t cookie, json_t *reply, const char *failur
                 job_done_one(m, ids[i], op, failure ? NULL : json_array_get(items, i), failure ?: "no reply", now);
 }
 
-typedef struct ResumeCtx {
-        int64_t *ids;
-        size_t n, allocated;
-} ResumeCtx;
-
 static int collect_transient(const CertRecord *r, void *userdata) {
-        ResumeCtx *c = userdata;
-
         if (!cert_state_is_transient(r->state))
                 return 0;
-        if (c->n == c->allocated) {
-                size_t n = MAX(c->allocated * 2, (size_t) 64);
-                int64_t *p = realloc(c->ids, n * sizeof(int64_t));
-                if (!p)
-                        return -ENOMEM;
-                c->ids = p;
-                c->allocated = n;
-        }
-        c->ids[c->n++] = r->id;
-        return 0;
+        return id_list_push(userdata, r->id);
 }
 
 int cert_resume_all(Manager *m, int64_t now) {
         static const CertState transient[] = {
                 CERT_GENERATING_KEY_PAIR, CERT_GENERATING_CSR, CERT_SUBMITTING, CERT_SAVING_CERT,
         };
-        ResumeCtx c = {};
+        IdList c = {};
         int k = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(transient) && k >= 0; i++) {
@@ -583,13 +568,11 @@ int cert_resume_all(Manager *m, int64_t now) {
         }
         if (c.n > 0 && k >= 0)
                 log_info("Resuming %zu request(s) interrupted by the last stop.", c.n);
-        free(c.ids);
+        id_list_done(&c);
         return k;
 }
 
 static int collect_noticed(const CertRecord *r, void *userdata) {
-        ResumeCtx *c = userdata;
-
         /* The states whose step gives expiry notices: MONITORING and the parked ones. */
         switch (r->state) {
         case CERT_MONITORING:
@@ -601,21 +584,12 @@ static int collect_noticed(const CertRecord *r, void *userdata) {
         default:
                 return 0;
         }
-        if (c->n == c->allocated) {
-                size_t n = MAX(c->allocated * 2, (size_t) 64);
-                int64_t *p = realloc(c->ids, n * sizeof(int64_t));
-                if (!p)
-                        return -ENOMEM;
-                c->ids = p;
-                c->allocated = n;
-        }
-        c->ids[c->n++] = r->id;
-        return 0;
+        return id_list_push(userdata, r->id);
 }
 
 int cert_notices_reschedule(Manager *m, int64_t now) {
         CertFilter f = {};
-        ResumeCtx c = {};
+        IdList c = {};
         int k;
 
         k = store_cert_foreach(m->store, &f, collect_noticed, &c);
@@ -641,6 +615,6 @@ int cert_notices_reschedule(Manager *m, int64_t now) {
                 r->next_action_at = MAX(next, now);
                 k = save_record(m, r, now);
         }
-        free(c.ids);
+        id_list_done(&c);
         return k;
 }

@@ -1054,7 +1054,7 @@ static int store_set_pragmas(sqlite3 *db, const char *path, char **reterr) {
                                  "Check that its directory is writable and on a local file system.",
                                  path, strna(mode));
 
-        r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;", &err);
+        r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;", &err);
         if (r < 0)
                 return set_error(reterr, r, "Failed to configure database '%s': %s", path, strna(err));
 
