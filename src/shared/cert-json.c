@@ -451,10 +451,13 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
         if (r < 0)
                 return r;
         {
-                json_auto_t *c = parse_stored_object(rec->cert_info_json);
-
-                /* Valid stored JSON is copied as it is. */
-                r = c ? append_str(out, rec->cert_info_json) : append_str(out, "null");
+                /* The daemon writes this column from jansson, so it is copied as it is; the cheap
+                 * check of its ends only guards against a hand-edited or damaged row. (Parsing it
+                 * for every row was a third of the time of a list.) */
+                size_t l = rec->cert_info_json ? strlen(rec->cert_info_json) : 0;
+                bool ok = l >= 2 && rec->cert_info_json[0] == '{' && rec->cert_info_json[l - 1] == '}' &&
+                          utf8_is_valid(rec->cert_info_json);
+                r = append_str(out, ok ? rec->cert_info_json : "null");
                 if (r < 0)
                         return r;
         }
