@@ -540,6 +540,10 @@ int verb_request(CliContext *c, int argc, char *argv[]) {
                 return cli_fail(c, "The key file (-k) is only valid together with a certificate file (-f). Give "
                                 "-f FILE too.");
 
+        /* certmonger makes RSA 2048 keys unless told otherwise, and getcert keeps that; certkeeper
+         * leaves the choice to the daemon's key_type setting (EC P-256 by default). */
+        if (c->getcert && !o.key_type)
+                o.key_type = "RSA";
         if (check_key(c, &o, NULL) < 0)
                 return CLI_EXIT_FAILURE;
         if (o.ca && cli_check_ca(c, o.ca) < 0)
