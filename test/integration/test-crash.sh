@@ -44,6 +44,17 @@ post_missing() {
         done
 }
 
+# Waits (up to 2 s) until a worker is busy, so that the kill lands in the middle of a job.
+wait_busy() {
+        local b
+        for _ in $(seq 200); do
+                b=$(api GET /api/v1/system/health 2>/dev/null | head -n -1 | json_get "d['busy_workers']" 2>/dev/null || echo 0)
+                [ "${b:-0}" -gt 0 ] 2>/dev/null && return 0
+                sleep 0.01
+        done
+        return 0
+}
+
 # The posting loops only: a bare 'wait' would wait for the daemon too.
 wait_posters() {
         wait "${POSTERS[@]}" || true
@@ -60,6 +71,7 @@ for k in 0 1 2 3; do
 done
 sleep "0.$((RANDOM % 6 + 2))"
 done_at_kill=$(n_monitoring)
+wait_busy
 kill9_daemon
 wait_posters # they end quickly once the socket is gone
 echo "first kill -9: $(grep -c ' 201$' "$T/posted") of $N created, $done_at_kill in MONITORING"
@@ -70,6 +82,7 @@ start_daemon
 post_missing
 sleep "0.$((RANDOM % 4 + 1))"
 done_at_kill=$(n_monitoring)
+wait_busy
 kill9_daemon
 wait_posters
 echo "second kill -9: $(grep -c ' \(201\|409\)$' "$T/posted") of $N created, $done_at_kill in MONITORING"
