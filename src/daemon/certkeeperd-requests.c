@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ca-local.h"
+#include "cert-json.h"
 #include "certkeeperd-manager-private.h"
 #include "fs-util.h"
 #include "id-list.h"
@@ -149,9 +150,12 @@ static int default_template(CertRecord *r) {
                 json_object_set_new(t, "dns", json_pack("[s]", host));
         if (!json_object_get(t, "eku"))
                 json_object_set_new(t, "eku", json_pack("[s]", "id-kp-serverAuth"));
+        _cleanup_free_ char *partial = json_dumps(t, JSON_COMPACT);
+        if (!partial)
+                return -ENOMEM;
         free(r->template_json);
-        r->template_json = json_dumps(t, JSON_COMPACT);
-        return r->template_json ? 0 : -ENOMEM;
+        r->template_json = NULL;
+        return cert_template_normalize(partial, &r->template_json);
 }
 
 static int default_paths(Manager *m, CertRecord *r) {

@@ -91,6 +91,14 @@ static bool utf8_is_valid(const char *s) {
         return true;
 }
 
+/* JSON text the daemon itself stored from jansson: a cheap check of its ends guards against a
+ * hand-edited or damaged row without parsing every row of a list. */
+static bool stored_object_looks_whole(const char *s) {
+        size_t l = s ? strlen(s) : 0;
+
+        return l >= 2 && s[0] == '{' && s[l - 1] == '}' && utf8_is_valid(s);
+}
+
 /* A JSON string for a stored text that may not be UTF-8 (hook output, paths): invalid bytes become
  * '?'. NULL -> JSON null. Returns NULL only on OOM. */
 json_t *cert_json_text(const char *s) {
@@ -180,6 +188,21 @@ static int template_to_json(const char *template_json, json_t **ret) {
         }
 
         *ret = TAKE_PTR(t);
+        return 0;
+}
+
+int cert_template_normalize(const char *template_json, char **ret) {
+        json_auto_t *t = NULL;
+        char *out;
+        int r;
+
+        r = template_to_json(template_json, &t);
+        if (r < 0)
+                return r;
+        out = json_dumps(t, JSON_COMPACT);
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
         return 0;
 }
 
@@ -436,6 +459,9 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
         if (!rec->template_json)
                 r = append_str(out, "{\"subject\":null,\"dns\":[],\"ip\":[],\"email\":[],\"principal\":[],"
                                     "\"key_usage\":[],\"eku\":[],\"is_ca\":false,\"path_len\":-1,\"profile\":null}");
+        else if (stored_object_looks_whole(rec->template_json) && strstr(rec->template_json, "\"profile\":"))
+                /* Stored normalized (cert_template_normalize()): copied as it is. */
+                r = append_str(out, rec->template_json);
         else {
                 json_auto_t *t = NULL;
 
@@ -450,17 +476,11 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
         r = APPEND_LIT(",\"cert\":");
         if (r < 0)
                 return r;
-        {
-                /* The daemon writes this column from jansson, so it is copied as it is; the cheap
-                 * check of its ends only guards against a hand-edited or damaged row. (Parsing it
-                 * for every row was a third of the time of a list.) */
-                size_t l = rec->cert_info_json ? strlen(rec->cert_info_json) : 0;
-                bool ok = l >= 2 && rec->cert_info_json[0] == '{' && rec->cert_info_json[l - 1] == '}' &&
-                          utf8_is_valid(rec->cert_info_json);
-                r = append_str(out, ok ? rec->cert_info_json : "null");
-                if (r < 0)
-                        return r;
-        }
+        /* Written by the daemon from jansson, so copied as it is (parsing it for every row was a
+         * third of the time of a list). */
+        r = append_str(out, stored_object_looks_whole(rec->cert_info_json) ? rec->cert_info_json : "null");
+        if (r < 0)
+                return r;
 
         return dynbuf_append(out, "}", 1);
 }
@@ -1275,9 +1295,11 @@ int cert_record_apply_json(CertRecord *rec, json_t *body, char **reterr) {
         }
 
         if (a.template_changed) {
-                char *s = json_dumps(a.template, JSON_COMPACT);
+                _cleanup_free_ char *partial = json_dumps(a.template, JSON_COMPACT);
+                char *s = NULL;
 
-                if (!s)
+                /* Stored with every key, so that lists can copy it as it is. */
+                if (!partial || cert_template_normalize(partial, &s) < 0)
                         return -ENOMEM;
                 free(a.rec.template_json);
                 a.rec.template_json = s;

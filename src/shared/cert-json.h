@@ -39,6 +39,9 @@ int cert_record_append_json(const CertRecord *r, DynBuf *out) _warn_unused_resul
  * fields change. */
 int cert_record_apply_json(CertRecord *r, json_t *body, char **reterr) _warn_unused_result_;
 
+/* The requested template with every key present (defaults for the missing ones), as stored. */
+int cert_template_normalize(const char *template_json, char **ret) _warn_unused_result_;
+
 /* The CA object; roots_path may be NULL. */
 int ca_record_to_json(const CARecord *r, const char *roots_path, json_t **ret) _warn_unused_result_;
 
