@@ -431,18 +431,11 @@ int fs_syncfs(const char *path) {
 }
 
 int fs_commit_staged(const char *path) {
-        _cleanup_free_ char *staged = NULL;
+        int r;
 
-        if (isempty(path))
-                return -EINVAL;
-
-        staged = fs_staged_path(path);
-        if (!staged)
-                return -ENOMEM;
-
-        if (rename(staged, path) < 0)
-                return negative_errno();
-
+        r = fs_commit_staged_unsynced(path);
+        if (r < 0)
+                return r;
         return fs_fsync_parent(path);
 }
 
