@@ -74,6 +74,7 @@ typedef struct PeerInfo {
 typedef struct Request {
         DynBuf body;
         bool too_big;
+        uint64_t declared_len; /* Content-Length, when it was too big */
         bool answered;
         /* A reply held back until the manager's transaction is committed (group commit): the
          * connection is suspended meanwhile. */
@@ -1131,10 +1132,11 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
 
                 cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl && safe_atou64(cl, &len) >= 0 && len > a->max_body) {
-                        req->answered = true;
-                        return reply_problemf(c, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
-                                              "The body is %" PRIu64 " bytes; at most %zu are accepted.", len,
-                                              a->max_body);
+                        /* Nothing of it is kept, but it is read to its end before the 413, so that
+                         * the client, still sending, sees the answer instead of a broken pipe. */
+                        req->too_big = true;
+                        req->declared_len = len;
+                        dynbuf_done(&req->body);
                 }
                 return MHD_YES;
         }
@@ -1167,6 +1169,10 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
         }
 
         req->answered = true;
+        if (req->too_big && req->declared_len > 0)
+                return reply_problemf(c, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
+                                      "The body is %" PRIu64 " bytes; at most %zu are accepted.", req->declared_len,
+                                      a->max_body);
         if (req->too_big)
                 return reply_problemf(c, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
                                       "The body is larger than %zu bytes, the most that is accepted.", a->max_body);
