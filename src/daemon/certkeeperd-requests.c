@@ -367,7 +367,7 @@ static int check_ca_type(const CARecord *r, char **reterr) {
         if (streq_ptr(r->type, "INTERNAL:SELF") || streq_ptr(r->type, "INTERNAL:LOCAL"))
                 return 0;
         if (streq_ptr(r->type, "EXTERNAL"))
-                return errf(reterr, -EOPNOTSUPP,
+                return errf(reterr, -EINVAL,
                             "CAs reached through helper programs (EXTERNAL) are not available in this version; "
                             "use the built-in CAs 'local' or 'SelfSign'.");
         return errf(reterr, -EINVAL, "Unknown CA type '%s': use INTERNAL:SELF or INTERNAL:LOCAL.", strna(r->type));
@@ -378,7 +378,7 @@ int manager_ca_add(Manager *m, CARecord *r, char **reterr) {
 
         k = check_ca_type(r, reterr);
         if (k < 0)
-                return k == -EOPNOTSUPP ? -EINVAL : k;
+                return k;
         r->created_at = now_sec();
         k = manager_tx_begin(m);
         if (k < 0)
@@ -391,7 +391,7 @@ int manager_ca_modify(Manager *m, CARecord *r, char **reterr) {
 
         k = check_ca_type(r, reterr);
         if (k < 0)
-                return k == -EOPNOTSUPP ? -EINVAL : k;
+                return k;
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;

@@ -59,7 +59,7 @@ static int set_strf(char **field, const char *fmt, ...) {
         return 0;
 }
 
-static json_t *record_paths_json(Manager *m, const CertRecord *r) {
+static json_t *record_paths_json(const CertRecord *r) {
         return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:I, s:s?}", "nickname", r->nickname,
                          "cert_path", r->cert_path, "key_path", r->key_path, "chain_path", r->chain_path,
                          "fullchain_path", r->fullchain_path, "key_owner", r->key_owner, "key_mode",
@@ -67,8 +67,8 @@ static json_t *record_paths_json(Manager *m, const CertRecord *r) {
                          (json_int_t) r->cert_mode, "ca_file", r->ca_file);
 }
 
-static int start_job(Manager *m, CertRecord *r, JobOp op, int64_t now) {
-        json_auto_t *job = record_paths_json(m, r);
+static int start_job(Manager *m, CertRecord *r, JobOp op) {
+        json_auto_t *job = record_paths_json(r);
         json_t *tmpl = NULL;
         int k = 0;
 
@@ -123,7 +123,6 @@ static int start_job(Manager *m, CertRecord *r, JobOp op, int64_t now) {
                 return k;
         r->state = job_op_state[op];
         r->next_action_at = 0;
-        (void) now;
         return 0;
 }
 
@@ -213,7 +212,7 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
                     r->next_action_at - now);
 }
 
-static int apply_facts(Manager *m, CertRecord *r, json_t *facts, int64_t now) {
+static int apply_facts(CertRecord *r, json_t *facts) {
         json_t *info = json_object_get(facts, "info");
         const char *sha256 = json_string_value(json_object_get(facts, "sha256"));
         bool changed = !streq_ptr(sha256, r->sha256);
@@ -238,7 +237,6 @@ static int apply_facts(Manager *m, CertRecord *r, json_t *facts, int64_t now) {
                         r->renew_at = r->not_after; /* a certificate without a lifetime */
                 r->last_notified_at = 0;
         }
-        (void) now;
         return 0;
 }
 
@@ -281,7 +279,7 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                         fail(m, r, "guidance", msg, now);
                         return;
                 }
-                if (apply_facts(m, r, json_object_get(reply, "facts"), now) < 0) {
+                if (apply_facts(r, json_object_get(reply, "facts")) < 0) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
@@ -351,27 +349,27 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
 
         switch (r->state) {
         case CERT_NEWLY_ADDED:
-                return start_job(m, r, JOB_READ, now);
+                return start_job(m, r, JOB_READ);
         case CERT_NEED_KEY_PAIR:
                 /* The new key is made by the issue job and staged until its certificate is saved. */
                 r->rekey_pending = true;
-                return start_job(m, r, JOB_ISSUE, now);
+                return start_job(m, r, JOB_ISSUE);
         case CERT_NEED_CSR:
         case CERT_NEED_TO_SUBMIT:
         case CERT_CA_WORKING:
         case CERT_CA_UNREACHABLE:
                 if (r->next_action_at > now && r->state != CERT_NEED_CSR)
                         return 0;
-                return start_job(m, r, JOB_ISSUE, now);
+                return start_job(m, r, JOB_ISSUE);
         case CERT_NEED_TO_SAVE_CERT:
                 if (r->next_action_at > now)
                         return 0;
-                return start_job(m, r, JOB_SAVE, now);
+                return start_job(m, r, JOB_SAVE);
         case CERT_MONITORING:
                 if (renewal_due(r, now)) {
                         /* Look at the files first: a renewal starts from what is really there. */
                         r->state = CERT_NEWLY_ADDED;
-                        return start_job(m, r, JOB_READ, now);
+                        return start_job(m, r, JOB_READ);
                 }
                 expiry_notices(m, r, now);
                 monitor(m, r, now);
@@ -445,7 +443,7 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 r->next_action_at = now;
                 break;
         case JOB_SAVE:
-                if (apply_facts(m, r, json_object_get(reply, "facts"), now) < 0) {
+                if (apply_facts(r, json_object_get(reply, "facts")) < 0) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }

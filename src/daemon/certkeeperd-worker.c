@@ -171,10 +171,6 @@ unsigned worker_pool_busy(WorkerPool *p) {
         return p->busy;
 }
 
-bool worker_pool_has_idle(WorkerPool *p) {
-        return p->busy < p->n;
-}
-
 bool worker_pool_running(WorkerPool *p, int64_t id, int64_t modulus) {
         for (unsigned i = 0; i < p->n; i++)
                 if (p->workers[i].busy && p->workers[i].cookie / modulus == id)

@@ -22,7 +22,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(WorkerPool *, worker_pool_free);
 
 unsigned worker_pool_size(WorkerPool *p);
 unsigned worker_pool_busy(WorkerPool *p);
-bool worker_pool_has_idle(WorkerPool *p);
 
 /* Sends a job to an idle worker. -EBUSY if none is idle. */
 int worker_pool_submit(WorkerPool *p, json_t *job, int64_t cookie) _warn_unused_result_;
