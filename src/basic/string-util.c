@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,4 +435,19 @@ int hex_encode(const void *data, size_t len, bool upper, char **ret) {
 
         *ret = r;
         return 0;
+}
+
+int errorf(char **reterr, int r, const char *fmt, ...) {
+        va_list ap;
+        char *m = NULL;
+
+        if (!reterr)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        free(*reterr);
+        *reterr = m;
+        return r;
 }

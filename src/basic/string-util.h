@@ -37,3 +37,8 @@ bool base64url_is_valid(const char *s);
 int hex_encode(const void *data, size_t len, bool upper, char **ret) _warn_unused_result_;
 
 #define STRV_FOREACH(s, l) for (char *const *s = (l); s && *s; s++)
+
+/* Sets *reterr (when reterr is not NULL) to the formatted words, freeing what it held, and returns
+ * r: "return errorf(reterr, -EINVAL, "...", ...);". If the words cannot be allocated *reterr
+ * becomes NULL; the error code still tells what happened. */
+int errorf(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);

@@ -52,22 +52,6 @@ struct LocalCA {
         X509 *issuing;
 };
 
-static int errorf(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int errorf(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        if (reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*reterr);
-                *reterr = m;
-        }
-        return r;
-}
-
 static void erase_and_freep(char **p) {
         if (*p) {
                 OPENSSL_cleanse(*p, strlen(*p));

@@ -1252,61 +1252,44 @@ _printf_(2, 0) static void api_mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- setup ---- */
 
-static int errf(char **reterr, int error, const char *fmt, ...) _printf_(3, 4);
-static int errf(char **reterr, int error, const char *fmt, ...) {
-        va_list ap;
-
-        if (reterr) {
-                char *s = NULL;
-
-                va_start(ap, fmt);
-                if (vasprintf(&s, fmt, ap) < 0)
-                        s = NULL;
-                va_end(ap);
-                free(*reterr);
-                *reterr = s;
-        }
-        return error;
-}
-
 static int unix_listen(const char *path, int *ret_fd, char **reterr) {
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
 
         if (strlen(path) >= sizeof(sa.sun_path))
-                return errf(reterr, -ENAMETOOLONG,
+                return errorf(reterr, -ENAMETOOLONG,
                             "The API socket path '%s' is longer than %zu bytes. Choose a shorter run directory.",
                             path, sizeof(sa.sun_path) - 1);
         memcpy(sa.sun_path, path, strlen(path) + 1);
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return errf(reterr, negative_errno(), "Failed to create the API socket: %m");
+                return errorf(reterr, negative_errno(), "Failed to create the API socket: %m");
 
         if (lstat(path, &st) >= 0) {
                 _cleanup_close_ int probe = -EBADF;
 
                 if (!S_ISSOCK(st.st_mode))
-                        return errf(reterr, -EEXIST,
+                        return errorf(reterr, -EEXIST,
                                     "'%s' exists and is not a socket. Remove it or choose another run directory.", path);
 
                 /* A socket someone still answers on belongs to a running daemon. */
                 probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (probe >= 0 && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) >= 0)
-                        return errf(reterr, -EADDRINUSE,
+                        return errorf(reterr, -EADDRINUSE,
                                     "Another daemon is listening on '%s'. Stop it first (systemctl stop certkeeperd).",
                                     path);
                 if (unlink(path) < 0 && errno != ENOENT)
-                        return errf(reterr, negative_errno(), "Failed to remove the stale socket '%s': %m", path);
+                        return errorf(reterr, negative_errno(), "Failed to remove the stale socket '%s': %m", path);
         }
 
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return errf(reterr, negative_errno(), "Failed to bind the API socket '%s': %m", path);
+                return errorf(reterr, negative_errno(), "Failed to bind the API socket '%s': %m", path);
         if (chmod(path, 0666) < 0)
-                return errf(reterr, negative_errno(), "Failed to make the API socket '%s' mode 0666: %m", path);
+                return errorf(reterr, negative_errno(), "Failed to make the API socket '%s' mode 0666: %m", path);
         if (listen(fd, SOMAXCONN) < 0)
-                return errf(reterr, negative_errno(), "Failed to listen on the API socket '%s': %m", path);
+                return errorf(reterr, negative_errno(), "Failed to listen on the API socket '%s': %m", path);
 
         *ret_fd = TAKE_FD(fd);
         return 0;
@@ -1324,20 +1307,20 @@ static int tcp_address_parse(const char *address, SockaddrIn *ret, socklen_t *re
 
         if (inet_pton(AF_INET, address, &sa.in.sin_addr) == 1) {
                 if ((ntohl(sa.in.sin_addr.s_addr) >> 24) != 127)
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "The API TCP address '%s' is not a loopback address. Use 127.0.0.1: the API is for local clients only.",
                                     address);
                 sa.in.sin_family = AF_INET;
                 *ret_len = sizeof(sa.in);
         } else if (inet_pton(AF_INET6, address, &sa.in6.sin6_addr) == 1) {
                 if (!IN6_IS_ADDR_LOOPBACK(&sa.in6.sin6_addr))
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "The API TCP address '%s' is not a loopback address. Use 127.0.0.1 or ::1: the API is for local clients only.",
                                     address);
                 sa.in6.sin6_family = AF_INET6;
                 *ret_len = sizeof(sa.in6);
         } else
-                return errf(reterr, -EINVAL, "The API TCP address '%s' is not an IP address. Use 127.0.0.1.", address);
+                return errorf(reterr, -EINVAL, "The API TCP address '%s' is not an IP address. Use 127.0.0.1.", address);
 
         *ret = sa;
         return 0;
@@ -1364,7 +1347,7 @@ static int tcp_listen(const char *address, uint16_t first_port, int *ret_fd, uin
 
                 fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (fd < 0)
-                        return errf(reterr, negative_errno(), "Failed to create the API TCP socket: %m");
+                        return errorf(reterr, negative_errno(), "Failed to create the API TCP socket: %m");
                 (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
                 if (family == AF_INET6)
                         (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -1377,21 +1360,21 @@ static int tcp_listen(const char *address, uint16_t first_port, int *ret_fd, uin
                 if (bind(fd, &sa.sa, salen) < 0) {
                         if (errno == EADDRINUSE)
                                 continue;
-                        return errf(reterr, negative_errno(), "Failed to bind the API to %s port %u: %m", address, port);
+                        return errorf(reterr, negative_errno(), "Failed to bind the API to %s port %u: %m", address, port);
                 }
                 if (listen(fd, SOMAXCONN) < 0)
-                        return errf(reterr, negative_errno(), "Failed to listen on %s port %u: %m", address, port);
+                        return errorf(reterr, negative_errno(), "Failed to listen on %s port %u: %m", address, port);
 
                 salen = sizeof(sa);
                 if (getsockname(fd, &sa.sa, &salen) < 0)
-                        return errf(reterr, negative_errno(), "Failed to read the API's TCP port: %m");
+                        return errorf(reterr, negative_errno(), "Failed to read the API's TCP port: %m");
 
                 *ret_port = ntohs(family == AF_INET ? sa.in.sin_port : sa.in6.sin6_port);
                 *ret_fd = TAKE_FD(fd);
                 return 0;
         }
 
-        return errf(reterr, -EADDRINUSE,
+        return errorf(reterr, -EADDRINUSE,
                     "Ports %u to %u on %s are all in use. Set another api_port in certkeeper.conf.",
                     (unsigned) first_port, MIN((unsigned) first_port + tries - 1, (unsigned) UINT16_MAX), address);
 }
@@ -1408,17 +1391,17 @@ static int token_load(const char *path, char **ret, char **reterr) {
                 if (r >= 0) {
                         strstrip(data);
                         if (isempty(data))
-                                return errf(reterr, -EBADMSG,
+                                return errorf(reterr, -EBADMSG,
                                             "The API token file '%s' is empty. Remove it; a new token is made at the next start.",
                                             path);
                         *ret = TAKE_PTR(data);
                         return 0;
                 }
                 if (r != -ENOENT)
-                        return errf(reterr, r, "Failed to read the API token file '%s': %s", path, strerror(-r));
+                        return errorf(reterr, r, "Failed to read the API token file '%s': %s", path, strerror(-r));
 
                 if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw))
-                        return errf(reterr, -EIO, "Failed to get random bytes for the API token.");
+                        return errorf(reterr, -EIO, "Failed to get random bytes for the API token.");
                 r = hex_encode(raw, sizeof(raw), false, &data);
                 explicit_bzero(raw, sizeof(raw));
                 if (r < 0)
@@ -1432,11 +1415,11 @@ static int token_load(const char *path, char **ret, char **reterr) {
                 explicit_bzero(data, strlen(data));
                 data = mfree(data);
                 if (r != -EEXIST)
-                        return errf(reterr, r, "Failed to create the API token file '%s': %s", path, strerror(-r));
+                        return errorf(reterr, r, "Failed to create the API token file '%s': %s", path, strerror(-r));
                 /* Someone else just created it: read theirs. */
         }
 
-        return errf(reterr, -EEXIST, "The API token file '%s' could not be read or created.", path);
+        return errorf(reterr, -EEXIST, "The API token file '%s' could not be read or created.", path);
 }
 
 static int api_json_write(Api *a, const ApiConfig *cfg, uint16_t port, char **reterr) {
@@ -1466,7 +1449,7 @@ static int api_json_write(Api *a, const ApiConfig *cfg, uint16_t port, char **re
 
         r = fs_write_atomic(cfg->api_json_path, text, strlen(text), &attrs);
         if (r < 0)
-                return errf(reterr, r, "Failed to write '%s': %s", cfg->api_json_path, strerror(-r));
+                return errorf(reterr, r, "Failed to write '%s': %s", cfg->api_json_path, strerror(-r));
         return 0;
 }
 
@@ -1483,7 +1466,7 @@ static int listener_start(ApiListener *l, int fd, char **reterr) {
                                      MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, l,
                                      MHD_OPTION_END);
         if (!l->daemon)
-                return errf(reterr, -EIO, "Failed to start the HTTP server (libmicrohttpd) on the %s listener.",
+                return errorf(reterr, -EIO, "Failed to start the HTTP server (libmicrohttpd) on the %s listener.",
                             l->is_unix ? "Unix socket" : "TCP");
         return 0;
 }
@@ -1501,7 +1484,7 @@ int api_new(Manager *m, const ApiConfig *cfg, Api **ret, char **reterr) {
                 socklen_t salen;
 
                 if (isempty(cfg->token_path))
-                        return errf(reterr, -EINVAL, "The API over TCP needs a token file path.");
+                        return errorf(reterr, -EINVAL, "The API over TCP needs a token file path.");
                 /* Configuration errors first, before anything is created. */
                 r = tcp_address_parse(cfg->tcp_address, &sa, &salen, reterr);
                 if (r < 0)

@@ -24,19 +24,6 @@ static int64_t now_sec(void) {
         return (int64_t) time(NULL);
 }
 
-static int errf(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int errf(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(reterr, fmt, ap) < 0)
-                        *reterr = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 typedef struct DefaultCA {
         char *name;
 } DefaultCA;
@@ -66,7 +53,7 @@ static int check_ca(Manager *m, CertRecord *r, char **reterr) {
         k = store_ca_get(m->store, r->ca, &ca);
         ca_record_done(&ca);
         if (k == -ENOENT)
-                return errf(reterr, -ENOENT, "No CA with name \"%s\" found.", r->ca);
+                return errorf(reterr, -ENOENT, "No CA with name \"%s\" found.", r->ca);
         return k;
 }
 
@@ -76,10 +63,10 @@ static int check_path(const char *what, const char *path, char **reterr) {
         if (isempty(path))
                 return 0;
         if (path[0] != '/')
-                return errf(reterr, -EINVAL, "The %s path '%s' is not absolute; give a full path.", what, path);
+                return errorf(reterr, -EINVAL, "The %s path '%s' is not absolute; give a full path.", what, path);
         k = fs_check_writable(path);
         if (k < 0)
-                return errf(reterr, -EINVAL, "The %s file '%s' cannot be written (%s); create its directory or "
+                return errorf(reterr, -EINVAL, "The %s file '%s' cannot be written (%s); create its directory or "
                             "fix its permissions, or choose another location.", what, path, strerror(-k));
         return 0;
 }
@@ -101,17 +88,17 @@ static int check_record(Manager *m, CertRecord *r, char **reterr) {
         }
         t = key_type_from_string(r->key_type);
         if (t < 0)
-                return errf(reterr, -EINVAL, "Unknown key type '%s': use RSA, EC or ED25519.", r->key_type);
+                return errorf(reterr, -EINVAL, "Unknown key type '%s': use RSA, EC or ED25519.", r->key_type);
         k = pki_key_params_check(t, (unsigned) MAX(r->key_bits, (int64_t) 0), &bits, &err);
         if (k < 0)
-                return errf(reterr, -EINVAL, "%s", strna(err));
+                return errorf(reterr, -EINVAL, "%s", strna(err));
         r->key_bits = bits;
 
         k = renew_before_check(r->renew_before, reterr);
         if (k < 0)
                 return k;
         if (r->validity < 0)
-                return errf(reterr, -EINVAL, "validity must be a positive number of seconds.");
+                return errorf(reterr, -EINVAL, "validity must be a positive number of seconds.");
 
         k = check_path("certificate", r->cert_path, reterr);
         if (k >= 0)
@@ -223,7 +210,7 @@ int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) 
         int k;
 
         if (track_only && isempty(r->cert_path))
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "start-tracking needs the location of the certificate: give cert_path (-f FILE).");
         if (!track_only) {
                 k = default_template(r);
@@ -236,14 +223,14 @@ int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) 
                 return k;
         k = make_nickname(m, r);
         if (k < 0)
-                return errf(reterr, k, "Cannot choose a nickname: give one with -I NAME.");
+                return errorf(reterr, k, "Cannot choose a nickname: give one with -I NAME.");
         k = check_record(m, r, reterr);
         if (k < 0)
                 return k;
         if (!track_only) {
                 k = default_paths(m, r);
                 if (k < 0)
-                        return errf(reterr, k, "Cannot create the certificate's directory under '%s': %s",
+                        return errorf(reterr, k, "Cannot create the certificate's directory under '%s': %s",
                                     m->certs_dir, strerror(-k));
         }
 
@@ -290,7 +277,7 @@ int manager_cert_remove(Manager *m, int64_t id, char **reterr) {
                 return k;
         k = store_cert_delete(m->store, id);
         if (k == -ENOENT)
-                return errf(reterr, k, "No request found that matched arguments.");
+                return errorf(reterr, k, "No request found that matched arguments.");
         if (k < 0)
                 return k;
         scheduler_remove(m->scheduler, id);
@@ -304,14 +291,14 @@ int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **ret
 
         k = store_cert_get(m->store, id, &r);
         if (k == -ENOENT)
-                return errf(reterr, k, "No request found that matched arguments.");
+                return errorf(reterr, k, "No request found that matched arguments.");
         if (k < 0)
                 return k;
 
         switch (action) {
         case MANAGER_ACTION_RESUBMIT:
                 if (!r->key_path)
-                        return errf(reterr, -EINVAL, "Request '%s' has no key location, so a new certificate "
+                        return errorf(reterr, -EINVAL, "Request '%s' has no key location, so a new certificate "
                                     "cannot be requested for it. Give one with start-tracking -i %s -k FILE.",
                                     r->nickname, r->nickname);
                 r->state = CERT_NEED_CSR;
@@ -319,7 +306,7 @@ int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **ret
                 break;
         case MANAGER_ACTION_REKEY:
                 if (!r->key_path)
-                        return errf(reterr, -EINVAL, "Request '%s' has no key location; give one with "
+                        return errorf(reterr, -EINVAL, "Request '%s' has no key location; give one with "
                                     "start-tracking -i %s -k FILE.", r->nickname, r->nickname);
                 r->state = CERT_NEED_KEY_PAIR;
                 break;
@@ -367,10 +354,10 @@ static int check_ca_type(const CARecord *r, char **reterr) {
         if (streq_ptr(r->type, "INTERNAL:SELF") || streq_ptr(r->type, "INTERNAL:LOCAL"))
                 return 0;
         if (streq_ptr(r->type, "EXTERNAL"))
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "CAs reached through helper programs (EXTERNAL) are not available in this version; "
                             "use the built-in CAs 'local' or 'SelfSign'.");
-        return errf(reterr, -EINVAL, "Unknown CA type '%s': use INTERNAL:SELF or INTERNAL:LOCAL.", strna(r->type));
+        return errorf(reterr, -EINVAL, "Unknown CA type '%s': use INTERNAL:SELF or INTERNAL:LOCAL.", strna(r->type));
 }
 
 int manager_ca_add(Manager *m, CARecord *r, char **reterr) {
@@ -408,13 +395,13 @@ int manager_ca_remove(Manager *m, const char *name, char **reterr) {
         int k;
 
         if (ca_is_builtin(name))
-                return errf(reterr, -EBUSY, "The built-in CA '%s' cannot be removed.", name);
+                return errorf(reterr, -EBUSY, "The built-in CA '%s' cannot be removed.", name);
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
         k = store_ca_delete(m->store, name);
         if (k == -ENOENT)
-                return errf(reterr, k, "No CA with name \"%s\" found.", name);
+                return errorf(reterr, k, "No CA with name \"%s\" found.", name);
         if (k < 0)
                 return k;
 

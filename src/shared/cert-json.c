@@ -18,23 +18,6 @@
 
 /* ---- error words ---- */
 
-static int errf(char **reterr, int error, const char *fmt, ...) _printf_(3, 4);
-static int errf(char **reterr, int error, const char *fmt, ...) {
-        va_list ap;
-
-        if (reterr) {
-                char *s = NULL;
-
-                va_start(ap, fmt);
-                if (vasprintf(&s, fmt, ap) < 0)
-                        s = NULL;
-                va_end(ap);
-                free(*reterr);
-                *reterr = s;
-        }
-        return error;
-}
-
 /* A bad value as it is echoed in words: printable ASCII only, truncated. Never NULL (falls back to
  * a static string on OOM, so the caller frees only what it got from here). */
 static char *value_quote(const char *s) {
@@ -581,17 +564,17 @@ int cert_json_parse_body(const void *data, size_t size, json_t **ret, char **ret
         }
 
         if (!json_depth_ok(data, size, CERT_JSON_MAX_DEPTH))
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "The JSON body is nested deeper than %u levels. Send a flat object of request fields.",
                             CERT_JSON_MAX_DEPTH);
 
         v = json_loadb(data, size, JSON_REJECT_DUPLICATES, &error);
         if (!v)
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Malformed JSON at line %d, column %d: %s. Send one JSON object, e.g. {\"nickname\": \"web\"}.",
                             error.line, error.column, error.text);
         if (!json_is_object(v))
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "The body must be a JSON object of request fields, e.g. {\"nickname\": \"web\"}, not a JSON %s.",
                             json_is_array(v) ? "array" : json_is_string(v) ? "string" : "scalar");
 
@@ -610,7 +593,7 @@ static int get_string(json_t *v, const char *field, bool nullable, size_t max, c
                 return 0;
         }
         if (!json_is_string(v))
-                return errf(reterr, -EINVAL, "Field '%s' must be a string%s, not %s.", field,
+                return errorf(reterr, -EINVAL, "Field '%s' must be a string%s, not %s.", field,
                             nullable ? " or null" : "",
                             json_is_null(v) ? "null" : json_is_array(v) ? "an array" :
                             json_is_object(v) ? "an object" : json_is_boolean(v) ? "a boolean" : "a number");
@@ -618,15 +601,15 @@ static int get_string(json_t *v, const char *field, bool nullable, size_t max, c
         s = json_string_value(v);
         n = json_string_length(v);
         if (n != strlen(s))
-                return errf(reterr, -EINVAL, "Field '%s' contains a NUL character. Remove it.", field);
+                return errorf(reterr, -EINVAL, "Field '%s' contains a NUL character. Remove it.", field);
         if (n == 0)
-                return errf(reterr, -EINVAL, "Field '%s' must not be empty%s.", field,
+                return errorf(reterr, -EINVAL, "Field '%s' must not be empty%s.", field,
                             nullable ? "; send null to unset it" : "");
         if (n > max)
-                return errf(reterr, -EINVAL, "Field '%s' is %zu bytes long; at most %zu are allowed.", field, n, max);
+                return errorf(reterr, -EINVAL, "Field '%s' is %zu bytes long; at most %zu are allowed.", field, n, max);
         for (size_t i = 0; i < n; i++)
                 if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "Field '%s' contains a control character at position %zu. Remove it.", field, i);
 
         *ret = s;
@@ -637,11 +620,11 @@ static int get_integer(json_t *v, const char *field, json_int_t min, json_int_t 
         json_int_t i = 0;
 
         if (!json_is_integer(v))
-                return errf(reterr, -EINVAL, "Field '%s' must be an integer%s.", field,
+                return errorf(reterr, -EINVAL, "Field '%s' must be an integer%s.", field,
                             json_is_string(v) ? " (without quotes)" : "");
         i = json_integer_value(v);
         if (i < min || i > max)
-                return errf(reterr, -EINVAL, "Field '%s' is %" JSON_INTEGER_FORMAT "; it must be between %"
+                return errorf(reterr, -EINVAL, "Field '%s' is %" JSON_INTEGER_FORMAT "; it must be between %"
                             JSON_INTEGER_FORMAT " and %" JSON_INTEGER_FORMAT ".", field, i, min, max);
         *ret = i;
         return 0;
@@ -649,7 +632,7 @@ static int get_integer(json_t *v, const char *field, json_int_t min, json_int_t 
 
 static int get_boolean(json_t *v, const char *field, bool *ret, char **reterr) {
         if (!json_is_boolean(v))
-                return errf(reterr, -EINVAL, "Field '%s' must be true or false%s.", field,
+                return errorf(reterr, -EINVAL, "Field '%s' must be true or false%s.", field,
                             json_is_string(v) ? " (without quotes)" : "");
         *ret = json_is_true(v);
         return 0;
@@ -700,11 +683,11 @@ static int field_nickname(Apply *a, const char *field, json_t *v, char **reterr)
 
         q = value_quote(s);
         if (safe_atoi64(s, &dummy) >= 0)
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field 'nickname' is '%s', a number; numbers name certificates by id. Use a name with at least one letter, e.g. 'web-%s'.",
                             strna(q), strna(q));
         if (strchr(s, '/') || s[0] == ' ' || s[strlen(s) - 1] == ' ')
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field 'nickname' is '%s'; a nickname must not contain '/' or start or end with a space. Choose another.",
                             strna(q));
         return set_text(&a->rec.nickname, s);
@@ -724,7 +707,7 @@ static int apply_path(char **dst, const char *field, json_t *v, bool nullable, c
                 return r;
         if (s && s[0] != '/') {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' is '%s', a relative path. Give an absolute path (starting with '/').",
                             field, strna(q));
         }
@@ -759,7 +742,7 @@ static int field_key_type(Apply *a, const char *field, json_t *v, char **reterr)
         t = key_type_from_string(s);
         if (t < 0) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL, "Field 'key_type' is '%s'. Use \"RSA\", \"EC\" or \"ED25519\".", strna(q));
+                return errorf(reterr, -EINVAL, "Field 'key_type' is '%s'. Use \"RSA\", \"EC\" or \"ED25519\".", strna(q));
         }
         a->key_changed = true;
         return set_text(&a->rec.key_type, key_type_to_string(t));
@@ -793,7 +776,7 @@ static int apply_owner(char **dst, const char *field, json_t *v, char **reterr) 
                         return r;
                 if (r < 0) {
                         q = value_quote(s);
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "Field '%s' is '%s', which is not a known \"user[:group]\" on this host. Give an existing user name or number, optionally with ':group'.",
                                     field, strna(q));
                 }
@@ -812,7 +795,7 @@ static int apply_mode(int64_t *dst, const char *field, json_t *v, char **reterr)
         json_int_t i = 0;
 
         if (json_is_integer(v) && (json_integer_value(v) < 0 || json_integer_value(v) > 07777))
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' is %" JSON_INTEGER_FORMAT "; a file mode is a number from 0 to 4095 (07777), e.g. 384 for 0600.",
                             field, json_integer_value(v));
         if (get_integer(v, field, 0, 07777, &i, reterr) < 0)
@@ -841,7 +824,7 @@ static int apply_command(char **dst, const char *field, json_t *v, char **reterr
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 || strv_length(argv) == 0)
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "Field '%s' is not a usable command line (an unterminated quote, or no command). Quote arguments with '...' or \"...\"; no shell is run.",
                                     field);
         }
@@ -868,7 +851,7 @@ static int field_validity(Apply *a, const char *field, json_t *v, char **reterr)
                 return 0;
         }
         if (json_is_integer(v) && json_integer_value(v) <= 0)
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field 'validity' is %" JSON_INTEGER_FORMAT "; give the requested lifetime in seconds (> 0), e.g. 7776000 for 90 days, or null for the CA's default.",
                             json_integer_value(v));
         r = get_integer(v, field, 1, (json_int_t) 100 * 366 * 24 * 3600, &i, reterr);
@@ -905,7 +888,7 @@ static int field_renew_before(Apply *a, const char *field, json_t *v, char **ret
                 }
                 if (!ok) {
                         q = value_quote(s);
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "Field 'renew_before' is '%s'. Use a time before expiry such as \"14d\" or \"12h\", or a share of the lifetime from \"1%%\" to \"99%%\", or null for the default rule.",
                                     strna(q));
                 }
@@ -939,7 +922,7 @@ static int field_subject(Apply *a, const char *field, json_t *v, char **reterr) 
                         return r;
                 if (r < 0) {
                         q = value_quote(s);
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "Field 'subject' is '%s', which is not a distinguished name%s%s. Write it as \"CN=web,O=Example\".",
                                     strna(q), words ? ": " : "", strempty(words));
                 }
@@ -954,7 +937,7 @@ static int item_dns(const char *field, size_t idx, const char *s, char **ret, ch
 
         if (!dns_name_is_valid(s)) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' item %zu '%s' is not a valid DNS name. Use letters, digits and hyphens in dot-separated labels (e.g. \"www.example.com\"), optionally starting with \"*.\", without a trailing dot.",
                             field, idx, strna(q));
         }
@@ -971,7 +954,7 @@ static int item_ip(const char *field, size_t idx, const char *s, char **ret, cha
                 return r;
         if (r < 0) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' item %zu '%s' is not an IP address. Give an IPv4 (\"192.0.2.1\") or IPv6 (\"2001:db8::1\") address.",
                             field, idx, strna(q));
         }
@@ -983,7 +966,7 @@ static int item_email(const char *field, size_t idx, const char *s, char **ret, 
 
         if (!email_is_valid(s)) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' item %zu '%s' is not an e-mail address. Give one like \"admin@example.com\".",
                             field, idx, strna(q));
         }
@@ -996,7 +979,7 @@ static int item_principal(const char *field, size_t idx, const char *s, char **r
 
         if (strpbrk(s, " \t") || !strchr(s, '@') || s[0] == '@' || endswith(s, "@")) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' item %zu '%s' is not a Kerberos principal. Give one like \"host/web.example.com@EXAMPLE.COM\".",
                             field, idx, strna(q));
         }
@@ -1011,7 +994,7 @@ static int item_key_usage(const char *field, size_t idx, const char *s, char **r
         ku = key_usage_from_string(s);
         if (ku == 0) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' item %zu '%s' is not a key usage. Use digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign, encipherOnly or decipherOnly.",
                             field, idx, strna(q));
         }
@@ -1028,7 +1011,7 @@ static int item_eku(const char *field, size_t idx, const char *s, char **ret, ch
                 return r;
         if (r < 0) {
                 q = value_quote(s);
-                return errf(reterr, -EINVAL,
+                return errorf(reterr, -EINVAL,
                             "Field '%s' item %zu '%s' is not an extended key usage. Use a name such as id-kp-serverAuth or id-kp-clientAuth, or a dotted OID such as 1.3.6.1.5.5.7.3.1.",
                             field, idx, strna(q));
         }
@@ -1048,10 +1031,10 @@ static int apply_array(Apply *a, const char *field, json_t *v, ItemCheck check, 
         if (json_is_null(v))
                 return template_set(a, field, TAKE_PTR(out));
         if (!json_is_array(v))
-                return errf(reterr, -EINVAL, "Field '%s' must be an array of strings, e.g. [\"%s\"].", field,
+                return errorf(reterr, -EINVAL, "Field '%s' must be an array of strings, e.g. [\"%s\"].", field,
                             streq(field, "dns") ? "www.example.com" : "...");
         if (json_array_size(v) > CERT_JSON_MAX_ITEMS)
-                return errf(reterr, -EINVAL, "Field '%s' has %zu items; at most %u are allowed.", field,
+                return errorf(reterr, -EINVAL, "Field '%s' has %zu items; at most %u are allowed.", field,
                             json_array_size(v), CERT_JSON_MAX_ITEMS);
 
         json_array_foreach(v, idx, item) {
@@ -1256,11 +1239,11 @@ int cert_record_apply_json(CertRecord *rec, json_t *body, char **reterr) {
 
                         for (size_t i = 0; i < ELEMENTSOF(cert_read_only); i++)
                                 if (streq(cert_read_only[i], key))
-                                        return errf(reterr, -EINVAL,
+                                        return errorf(reterr, -EINVAL,
                                                     "Field '%s' is set by the daemon and cannot be changed. Remove it from the request.",
                                                     key);
                         known = known_fields_list();
-                        return errf(reterr, -ENOENT, "Unknown field '%s'. The request fields are: %s.", strna(q),
+                        return errorf(reterr, -ENOENT, "Unknown field '%s'. The request fields are: %s.", strna(q),
                                     strna(known));
                 }
 
@@ -1276,7 +1259,7 @@ int cert_record_apply_json(CertRecord *rec, json_t *body, char **reterr) {
 
                 if (!a.rec.key_type) {
                         if (a.rec.key_bits != 0)
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field 'key_bits' is %" PRIi64 " but no key type is set. Add \"key_type\": \"RSA\", \"EC\" or \"ED25519\".",
                                             a.rec.key_bits);
                 } else {
@@ -1285,7 +1268,7 @@ int cert_record_apply_json(CertRecord *rec, json_t *body, char **reterr) {
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0)
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Fields 'key_type'/'key_bits' (%s, %" PRIi64 ") do not fit%s%s. RSA takes 2048 to 8192 bits, EC 256, 384 or 521, ED25519 none (0).",
                                             a.rec.key_type, a.rec.key_bits, words ? ": " : "", strempty(words));
                         /* ED25519 has no size choice; keep what is stored meaningful. */
@@ -1340,7 +1323,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
 
                                 if (!cur || !streq(cur, s)) {
                                         _cleanup_free_ char *q = value_quote(s);
-                                        return errf(reterr, -EINVAL,
+                                        return errorf(reterr, -EINVAL,
                                                     "Field '%s' of an existing CA cannot be changed (to '%s'). Remove the CA and add it again instead.",
                                                     key, strna(q));
                                 }
@@ -1348,7 +1331,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         }
                         if (streq(key, "name") && (strchr(s, '/') || s[0] == ' ')) {
                                 _cleanup_free_ char *q = value_quote(s);
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field 'name' is '%s'; a CA name must not contain '/' or start with a space.",
                                             strna(q));
                         }
@@ -1381,7 +1364,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         if (json_is_null(v))
                                 config = mfree(config);
                         else if (!json_is_object(v))
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field 'config' must be a JSON object of CA settings, e.g. {\"url\": \"...\"}.");
                         else {
                                 config = json_dumps(v, JSON_COMPACT);
@@ -1393,10 +1376,10 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         _cleanup_free_ char *q = value_quote(key);
 
                         if (streq(key, "roots_path") || streq(key, "created_at"))
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field '%s' is set by the daemon and cannot be changed. Remove it from the request.",
                                             key);
-                        return errf(reterr, -ENOENT,
+                        return errorf(reterr, -ENOENT,
                                     "Unknown field '%s'. The CA fields are: name, type, helper, aka, is_default, config.",
                                     strna(q));
                 }
@@ -1404,9 +1387,9 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
 
         if (create) {
                 if (!name)
-                        return errf(reterr, -ENODATA, "Field 'name' is missing. Name the new CA, e.g. {\"name\": \"corp\", ...}.");
+                        return errorf(reterr, -ENODATA, "Field 'name' is missing. Name the new CA, e.g. {\"name\": \"corp\", ...}.");
                 if (!type)
-                        return errf(reterr, -ENODATA,
+                        return errorf(reterr, -ENODATA,
                                     "Field 'type' is missing. Use \"INTERNAL:SELF\", \"INTERNAL:LOCAL\" or \"EXTERNAL\".");
         }
 
@@ -1421,7 +1404,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                                         known = true;
                         if (!known) {
                                 _cleanup_free_ char *q = value_quote(type);
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field 'type' is '%s'. Use \"INTERNAL:SELF\", \"INTERNAL:LOCAL\" or \"EXTERNAL\".",
                                             strna(q));
                         }
@@ -1431,22 +1414,22 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         _cleanup_strv_free_ char **argv = NULL;
 
                         if (!h)
-                                return errf(reterr, create ? -ENODATA : -EINVAL,
+                                return errorf(reterr, create ? -ENODATA : -EINVAL,
                                             "Field 'helper' is required for an EXTERNAL CA: give the helper's command line, e.g. \"/usr/libexec/certmonger/ipa-submit -k EXAMPLE.COM\".");
                         r = strv_split_shell(h, &argv);
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0 || strv_length(argv) == 0)
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field 'helper' is not a usable command line (an unterminated quote, or no command). Quote arguments with '...' or \"...\"; no shell is run.");
                         if (argv[0][0] != '/') {
                                 _cleanup_free_ char *q = value_quote(argv[0]);
-                                return errf(reterr, -EINVAL,
+                                return errorf(reterr, -EINVAL,
                                             "Field 'helper' starts with '%s', which is not an absolute path. Give the helper's full path.",
                                             strna(q));
                         }
                 } else if (helper_set && helper)
-                        return errf(reterr, -EINVAL,
+                        return errorf(reterr, -EINVAL,
                                     "Field 'helper' is only used by EXTERNAL CAs, and this CA is of type '%s'. Remove it.",
                                     strna(t));
         }

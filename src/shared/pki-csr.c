@@ -46,22 +46,6 @@ static void extension_stack_free(STACK_OF(X509_EXTENSION) *s) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(STACK_OF(X509_EXTENSION) *, extension_stack_free);
 
-static int errorf(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int errorf(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        if (reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*reterr);
-                *reterr = m;
-        }
-        return r;
-}
-
 /* ---- key usage ---- */
 
 static const char *const key_usage_names[] = {

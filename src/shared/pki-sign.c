@@ -16,6 +16,7 @@
 #include "pki-csr.h"
 #include "pki-key.h"
 #include "pki-sign.h"
+#include "string-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_INTEGER *, ASN1_INTEGER_free);
@@ -28,22 +29,6 @@ static void extension_stack_free(STACK_OF(X509_EXTENSION) *s) {
         sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(STACK_OF(X509_EXTENSION) *, extension_stack_free);
-
-static int errorf(char **reterr, int r, const char *fmt, ...) _printf_(3, 4);
-static int errorf(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        if (reterr) {
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                free(*reterr);
-                *reterr = m;
-        }
-        return r;
-}
 
 static int add_ext(X509 *x, X509_EXTENSION *ext_owned) {
         _cleanup_(X509_EXTENSION_freep) X509_EXTENSION *ext = ext_owned;

@@ -30,24 +30,6 @@ static char *mfree_str(char *p) {
  * Errors
  * ---------------------------------------------------------------------------------------------- */
 
-/* Sets *reterr (if reterr is not NULL) to a formatted message and returns r. The caller's pointer is
- * expected to be NULL: every path below sets it at most once. */
-_printf_(3, 4) static int set_error(char **reterr, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m;
-
-        if (!reterr)
-                return r;
-
-        va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
-        va_end(ap);
-
-        *reterr = m;
-        return r;
-}
-
 static int sqlite_errno(int rc) {
         switch (rc & 0xff) {
         case SQLITE_OK:
@@ -504,7 +486,7 @@ static int db_open_raw(const char *path, int flags, sqlite3 **ret, char **reterr
                 int sys = db ? sqlite3_system_errno(db) : 0;
                 int r = sys > 0 ? -sys : sqlite_errno(rc);
 
-                return set_error(reterr, r ?: -EIO, "Failed to open database '%s': %s", path,
+                return errorf(reterr, r ?: -EIO, "Failed to open database '%s': %s", path,
                                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         }
 
@@ -526,12 +508,12 @@ static int db_probe(sqlite3 *db, const char *path, char **reterr) {
 
         r = sqlite_errno(sqlite3_extended_errcode(db));
         if (r == -EBADMSG)
-                return set_error(reterr, r,
+                return errorf(reterr, r,
                                  "'%s' is not a database or is damaged (%s). Restore it from the backup "
                                  "with 'certkeeper db restore', or salvage what is readable with "
                                  "'certkeeper db recover'.",
                                  path, sqlite3_errmsg(db));
-        return set_error(reterr, r ?: -EIO, "Failed to read database '%s': %s", path, sqlite3_errmsg(db));
+        return errorf(reterr, r ?: -EIO, "Failed to read database '%s': %s", path, sqlite3_errmsg(db));
 }
 
 /* Opens an existing database file (never creates one) and checks that it is one. */
@@ -543,11 +525,11 @@ static int db_open_existing(const char *path, bool readonly, sqlite3 **ret, char
         if (stat(path, &st) < 0) {
                 r = negative_errno();
                 if (r == -ENOENT)
-                        return set_error(reterr, r, "Database '%s' does not exist.", path);
-                return set_error(reterr, r, "Failed to access database '%s': %s", path, strerror(-r));
+                        return errorf(reterr, r, "Database '%s' does not exist.", path);
+                return errorf(reterr, r, "Failed to access database '%s': %s", path, strerror(-r));
         }
         if (S_ISDIR(st.st_mode))
-                return set_error(reterr, -EISDIR, "'%s' is a directory, not a database file.", path);
+                return errorf(reterr, -EISDIR, "'%s' is a directory, not a database file.", path);
 
         r = db_open_raw(path, readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE, &db, reterr);
         if (r < 0)
@@ -576,7 +558,7 @@ static int db_integrity_check(sqlite3 *db, const char *pragma, char **ret_msg) {
         rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK) {
                 r = sqlite_errno(sqlite3_extended_errcode(db));
-                return set_error(ret_msg, r ?: -EIO, "Integrity check could not run: %s", sqlite3_errmsg(db));
+                return errorf(ret_msg, r ?: -EIO, "Integrity check could not run: %s", sqlite3_errmsg(db));
         }
 
         for (;;) {
@@ -589,7 +571,7 @@ static int db_integrity_check(sqlite3 *db, const char *pragma, char **ret_msg) {
                         r = sqlite_errno(sqlite3_extended_errcode(db));
                         if (r == -EBADMSG)
                                 break; /* reported below as a finding */
-                        return set_error(ret_msg, r ?: -EIO, "Integrity check could not run: %s",
+                        return errorf(ret_msg, r ?: -EIO, "Integrity check could not run: %s",
                                          sqlite3_errmsg(db));
                 }
 
@@ -636,7 +618,7 @@ static int db_integrity_check(sqlite3 *db, const char *pragma, char **ret_msg) {
         joined = strv_join(findings, "; ");
         if (!joined)
                 return -ENOMEM;
-        return set_error(ret_msg, -EBADMSG, "Integrity check failed (%u finding%s): %s%s", n,
+        return errorf(ret_msg, -EBADMSG, "Integrity check failed (%u finding%s): %s%s", n,
                          n == 1 ? "" : "s", joined, n > STORE_CHECK_MAX_FINDINGS ? "; ..." : "");
 }
 
@@ -656,7 +638,7 @@ static int db_backup_to_tmp(sqlite3 *src, const char *dest, char **ret_tmp, char
         unlink_db_files(tmp); /* leftovers of an interrupted run */
         r = precreate_file(tmp);
         if (r < 0)
-                return set_error(reterr, r, "Failed to create '%s': %s", tmp, strerror(-r));
+                return errorf(reterr, r, "Failed to create '%s': %s", tmp, strerror(-r));
 
         r = db_open_raw(tmp, SQLITE_OPEN_READWRITE, &d, reterr);
         if (r < 0)
@@ -665,7 +647,7 @@ static int db_backup_to_tmp(sqlite3 *src, const char *dest, char **ret_tmp, char
         b = sqlite3_backup_init(d, "main", src, "main");
         if (!b) {
                 r = sqlite_errno(sqlite3_extended_errcode(d)) ?: -EIO;
-                set_error(reterr, r, "Failed to start the backup into '%s': %s", tmp, sqlite3_errmsg(d));
+                errorf(reterr, r, "Failed to start the backup into '%s': %s", tmp, sqlite3_errmsg(d));
                 goto fail;
         }
         for (;;) {
@@ -682,7 +664,7 @@ static int db_backup_to_tmp(sqlite3 *src, const char *dest, char **ret_tmp, char
         (void) sqlite3_backup_finish(b);
         if (rc != SQLITE_DONE) {
                 r = sqlite_errno(rc) ?: -EIO;
-                set_error(reterr, r, "Failed to write the backup '%s': %s", tmp, sqlite3_errstr(rc));
+                errorf(reterr, r, "Failed to write the backup '%s': %s", tmp, sqlite3_errstr(rc));
                 goto fail;
         }
 
@@ -691,7 +673,7 @@ static int db_backup_to_tmp(sqlite3 *src, const char *dest, char **ret_tmp, char
 
         r = fsync_path(tmp, false);
         if (r < 0) {
-                set_error(reterr, r, "Failed to sync '%s': %s", tmp, strerror(-r));
+                errorf(reterr, r, "Failed to sync '%s': %s", tmp, strerror(-r));
                 goto fail;
         }
 
@@ -916,18 +898,18 @@ static int store_migrate(sqlite3 *db, const char *path, int *ret_version, char *
 
         r = db_query_int(db, "PRAGMA user_version", &v);
         if (r < 0)
-                return set_error(reterr, r, "Failed to read the schema version of '%s': %s", path,
+                return errorf(reterr, r, "Failed to read the schema version of '%s': %s", path,
                                  sqlite3_errmsg(db));
 
         if (v > STORE_SCHEMA_LATEST)
-                return set_error(reterr, -EPROTONOSUPPORT,
+                return errorf(reterr, -EPROTONOSUPPORT,
                                  "Database '%s' has schema version %" PRId64 ", which is newer than this "
                                  "version of certkeeper understands (%d). It was written by a newer "
                                  "certkeeper: upgrade certkeeper again, or restore a backup made by this "
                                  "version.",
                                  path, v, STORE_SCHEMA_LATEST);
         if (v < 0)
-                return set_error(reterr, -EBADMSG, "Database '%s' has an invalid schema version %" PRId64 ".",
+                return errorf(reterr, -EBADMSG, "Database '%s' has an invalid schema version %" PRId64 ".",
                                  path, v);
 
         for (size_t i = 0; i < ELEMENTSOF(migrations); i++) {
@@ -940,13 +922,13 @@ static int store_migrate(sqlite3 *db, const char *path, int *ret_version, char *
 
                 r = db_exec(db, "BEGIN IMMEDIATE", &err);
                 if (r < 0)
-                        return set_error(reterr, r, "Failed to upgrade database '%s': %s", path, err);
+                        return errorf(reterr, r, "Failed to upgrade database '%s': %s", path, err);
 
                 /* Another process may have migrated between our read and our lock. */
                 r = db_query_int(db, "PRAGMA user_version", &v);
                 if (r < 0) {
                         (void) db_exec(db, "ROLLBACK", NULL);
-                        return set_error(reterr, r, "Failed to read the schema version of '%s'.", path);
+                        return errorf(reterr, r, "Failed to read the schema version of '%s'.", path);
                 }
                 if (m->version <= v) {
                         (void) db_exec(db, "ROLLBACK", NULL);
@@ -961,7 +943,7 @@ static int store_migrate(sqlite3 *db, const char *path, int *ret_version, char *
                         r = db_exec(db, "COMMIT", &err);
                 if (r < 0) {
                         (void) db_exec(db, "ROLLBACK", NULL);
-                        return set_error(reterr, r,
+                        return errorf(reterr, r,
                                          "Failed to upgrade database '%s' to schema version %d (%s): %s",
                                          path, m->version, m->name, strna(err));
                 }
@@ -981,7 +963,7 @@ static int store_add_missing_columns(sqlite3 *db, const char *path, char **reter
 
         rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('certs')", -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return set_error(reterr, sqlite_errno(rc) ?: -EIO, "Failed to read the columns of '%s': %s",
+                return errorf(reterr, sqlite_errno(rc) ?: -EIO, "Failed to read the columns of '%s': %s",
                                  path, sqlite3_errmsg(db));
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *n = (const char *) sqlite3_column_text(st, 0);
@@ -991,7 +973,7 @@ static int store_add_missing_columns(sqlite3 *db, const char *path, char **reter
                                 present[i] = true;
         }
         if (rc != SQLITE_DONE)
-                return set_error(reterr, sqlite_errno(sqlite3_extended_errcode(db)) ?: -EIO,
+                return errorf(reterr, sqlite_errno(sqlite3_extended_errcode(db)) ?: -EIO,
                                  "Failed to read the columns of '%s': %s", path, sqlite3_errmsg(db));
 
         for (size_t i = 0; i < ELEMENTSOF(cert_columns); i++)
@@ -1001,7 +983,7 @@ static int store_add_missing_columns(sqlite3 *db, const char *path, char **reter
 
         r = db_exec(db, "BEGIN IMMEDIATE", NULL);
         if (r < 0)
-                return set_error(reterr, r, "Failed to upgrade database '%s': %s", path, sqlite3_errmsg(db));
+                return errorf(reterr, r, "Failed to upgrade database '%s': %s", path, sqlite3_errmsg(db));
         for (size_t i = 0; i < ELEMENTSOF(cert_columns); i++) {
                 _cleanup_free_ char *sql = NULL, *err = NULL;
 
@@ -1015,14 +997,14 @@ static int store_add_missing_columns(sqlite3 *db, const char *path, char **reter
                 r = db_exec(db, sql, &err);
                 if (r < 0) {
                         (void) db_exec(db, "ROLLBACK", NULL);
-                        return set_error(reterr, r, "Failed to add column '%s' to database '%s': %s",
+                        return errorf(reterr, r, "Failed to add column '%s' to database '%s': %s",
                                          cert_columns[i].name, path, strna(err));
                 }
         }
         r = db_exec(db, "COMMIT", NULL);
         if (r < 0) {
                 (void) db_exec(db, "ROLLBACK", NULL);
-                return set_error(reterr, r, "Failed to upgrade database '%s': %s", path, sqlite3_errmsg(db));
+                return errorf(reterr, r, "Failed to upgrade database '%s': %s", path, sqlite3_errmsg(db));
         }
         return 0;
 }
@@ -1039,24 +1021,24 @@ static int store_set_pragmas(sqlite3 *db, const char *path, char **reterr) {
         if (rc != SQLITE_ROW) {
                 r = sqlite_errno(sqlite3_extended_errcode(db)) ?: -EIO;
                 if (r == -EBADMSG)
-                        return set_error(reterr, r,
+                        return errorf(reterr, r,
                                          "'%s' is not a database or is damaged (%s). Restore it from the "
                                          "backup with 'certkeeper db restore', or salvage what is readable "
                                          "with 'certkeeper db recover'.",
                                          path, sqlite3_errmsg(db));
-                return set_error(reterr, r, "Failed to switch database '%s' to WAL mode: %s", path,
+                return errorf(reterr, r, "Failed to switch database '%s' to WAL mode: %s", path,
                                  sqlite3_errmsg(db));
         }
         mode = (const char *) sqlite3_column_text(st, 0);
         if (!mode || strcasecmp(mode, "wal") != 0)
-                return set_error(reterr, -EIO,
+                return errorf(reterr, -EIO,
                                  "Database '%s' could not be switched to WAL mode (it stays in '%s' mode). "
                                  "Check that its directory is writable and on a local file system.",
                                  path, strna(mode));
 
         r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;", &err);
         if (r < 0)
-                return set_error(reterr, r, "Failed to configure database '%s': %s", path, strna(err));
+                return errorf(reterr, r, "Failed to configure database '%s': %s", path, strna(err));
 
         return 0;
 }
@@ -1073,16 +1055,16 @@ int store_open(const char *path, bool create, Store **ret, char **reterr) {
         if (stat(path, &st) < 0) {
                 r = negative_errno();
                 if (r != -ENOENT)
-                        return set_error(reterr, r, "Failed to access database '%s': %s", path, strerror(-r));
+                        return errorf(reterr, r, "Failed to access database '%s': %s", path, strerror(-r));
                 if (!create)
-                        return set_error(reterr, -ENOENT, "Database '%s' does not exist.", path);
+                        return errorf(reterr, -ENOENT, "Database '%s' does not exist.", path);
 
                 r = precreate_file(path);
                 if (r < 0)
-                        return set_error(reterr, r, "Failed to create database '%s': %s", path, strerror(-r));
+                        return errorf(reterr, r, "Failed to create database '%s': %s", path, strerror(-r));
                 created = r > 0;
         } else if (S_ISDIR(st.st_mode))
-                return set_error(reterr, -EISDIR, "'%s' is a directory, not a database file.", path);
+                return errorf(reterr, -EISDIR, "'%s' is a directory, not a database file.", path);
 
         s = calloc(1, sizeof(Store));
         if (!s)
@@ -1164,7 +1146,7 @@ int store_backup_to(Store *s, const char *dest, char **reterr) {
         if (!s || !dest)
                 return -EINVAL;
         if (!sqlite3_get_autocommit(s->db))
-                return set_error(reterr, -EBUSY,
+                return errorf(reterr, -EBUSY,
                                  "A transaction is open on the database; back up after it is committed.");
 
         r = db_backup_to_tmp(s->db, dest, &tmp, reterr);
@@ -1174,13 +1156,13 @@ int store_backup_to(Store *s, const char *dest, char **reterr) {
         if (rename(tmp, dest) < 0) {
                 r = negative_errno();
                 unlink_db_files(tmp);
-                return set_error(reterr, r, "Failed to move the backup into place as '%s': %s", dest,
+                return errorf(reterr, r, "Failed to move the backup into place as '%s': %s", dest,
                                  strerror(-r));
         }
 
         r = fsync_parent_dir(dest);
         if (r < 0)
-                return set_error(reterr, r, "Failed to sync the directory of '%s': %s", dest, strerror(-r));
+                return errorf(reterr, r, "Failed to sync the directory of '%s': %s", dest, strerror(-r));
         return 0;
 }
 
@@ -1198,7 +1180,7 @@ int store_file_check(const char *path, char **ret_msg) {
 
         r = db_integrity_check(db, "integrity_check", &findings);
         if (r < 0)
-                return set_error(ret_msg, r, "Database '%s' is damaged. %s", path, strna(findings));
+                return errorf(ret_msg, r, "Database '%s' is damaged. %s", path, strna(findings));
         return 0;
 }
 
@@ -1217,7 +1199,7 @@ int store_file_backup(const char *path, const char *bak_path, char **reterr) {
         /* Never rotate a good backup away in favour of a copy of a damaged database. */
         r = db_integrity_check(db, "quick_check", &findings);
         if (r < 0)
-                return set_error(reterr, r,
+                return errorf(reterr, r,
                                  "Database '%s' is damaged, so it was not backed up (the backup '%s' is "
                                  "left as it is): %s",
                                  path, bak_path, strna(findings));
@@ -1236,20 +1218,20 @@ int store_file_backup(const char *path, const char *bak_path, char **reterr) {
         if (r > 0 && rename(bak_path, previous) < 0) {
                 r = negative_errno();
                 unlink_db_files(tmp);
-                return set_error(reterr, r, "Failed to keep the previous backup as '%s': %s", previous,
+                return errorf(reterr, r, "Failed to keep the previous backup as '%s': %s", previous,
                                  strerror(-r));
         }
 
         if (rename(tmp, bak_path) < 0) {
                 r = negative_errno();
                 unlink_db_files(tmp);
-                return set_error(reterr, r, "Failed to move the backup into place as '%s': %s", bak_path,
+                return errorf(reterr, r, "Failed to move the backup into place as '%s': %s", bak_path,
                                  strerror(-r));
         }
 
         r = fsync_parent_dir(bak_path);
         if (r < 0)
-                return set_error(reterr, r, "Failed to sync the directory of '%s': %s", bak_path, strerror(-r));
+                return errorf(reterr, r, "Failed to sync the directory of '%s': %s", bak_path, strerror(-r));
         return 0;
 }
 
@@ -1300,7 +1282,7 @@ static int move_db_aside(const char *path, const char *aside, char **reterr) {
                         r = negative_errno();
                         if (r == -ENOENT)
                                 continue;
-                        return set_error(reterr, r, "Failed to move '%s' aside to '%s': %s", from, to,
+                        return errorf(reterr, r, "Failed to move '%s' aside to '%s': %s", from, to,
                                          strerror(-r));
                 }
                 moved = true;
@@ -1318,16 +1300,16 @@ int store_file_restore(const char *path, const char *bak_path, char **ret_moved_
 
         r = db_open_existing(bak_path, false, &bak, &err);
         if (r == -ENOENT)
-                return set_error(reterr, r,
+                return errorf(reterr, r,
                                  "There is no backup at '%s' to restore from. Salvage what is readable "
                                  "with 'certkeeper db recover' instead.",
                                  bak_path);
         if (r < 0)
-                return set_error(reterr, r, "The backup cannot be used: %s", strna(err));
+                return errorf(reterr, r, "The backup cannot be used: %s", strna(err));
 
         r = db_integrity_check(bak, "integrity_check", &findings);
         if (r < 0)
-                return set_error(reterr, r,
+                return errorf(reterr, r,
                                  "The backup '%s' is damaged too, so nothing was restored: %s. Salvage what is "
                                  "readable from '%s' with 'certkeeper db recover' instead.",
                                  bak_path, strna(findings), path);
@@ -1341,7 +1323,7 @@ int store_file_restore(const char *path, const char *bak_path, char **ret_moved_
         r = corrupt_aside_name(path, &aside);
         if (r < 0) {
                 unlink_db_files(tmp);
-                return set_error(reterr, r, "Failed to choose a name to move '%s' aside: %s", path, strerror(-r));
+                return errorf(reterr, r, "Failed to choose a name to move '%s' aside: %s", path, strerror(-r));
         }
 
         r = move_db_aside(path, aside, reterr);
@@ -1355,14 +1337,14 @@ int store_file_restore(const char *path, const char *bak_path, char **ret_moved_
         if (rename(tmp, path) < 0) {
                 r = negative_errno();
                 unlink_db_files(tmp);
-                return set_error(reterr, r, "Failed to move the restored database into place as '%s': %s%s%s",
+                return errorf(reterr, r, "Failed to move the restored database into place as '%s': %s%s%s",
                                  path, strerror(-r), aside ? ". The damaged file is now at " : "",
                                  strempty(aside));
         }
 
         r = fsync_parent_dir(path);
         if (r < 0)
-                return set_error(reterr, r, "Failed to sync the directory of '%s': %s", path, strerror(-r));
+                return errorf(reterr, r, "Failed to sync the directory of '%s': %s", path, strerror(-r));
 
         if (ret_moved_aside)
                 *ret_moved_aside = TAKE_PTR(aside);
@@ -1603,9 +1585,9 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
 
         r = path_exists(dest);
         if (r < 0)
-                return set_error(reterr, r, "Failed to access '%s': %s", dest, strerror(-r));
+                return errorf(reterr, r, "Failed to access '%s': %s", dest, strerror(-r));
         if (r > 0)
-                return set_error(reterr, -EEXIST,
+                return errorf(reterr, -EEXIST,
                                  "'%s' already exists. Recovery writes a new database: choose another file "
                                  "name, or remove that file first.",
                                  dest);
@@ -1618,7 +1600,7 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
                 r = db_open_existing(path, false, &src, &err);
         }
         if (r < 0)
-                return set_error(reterr, r, "Nothing could be recovered: %s", strna(err));
+                return errorf(reterr, r, "Nothing could be recovered: %s", strna(err));
 
         r = store_open(dest, true, &d, reterr);
         if (r < 0)
@@ -1652,7 +1634,7 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
         tidy_readonly_side_files(path, had_wal, had_shm);
 
         if (readable == 0) {
-                r = set_error(reterr, -EBADMSG,
+                r = errorf(reterr, -EBADMSG,
                               "Nothing could be read from '%s': even its list of tables is damaged. Restore "
                               "from a backup instead.",
                               path);
@@ -1665,7 +1647,7 @@ int store_file_recover(const char *path, const char *dest, unsigned *ret_rows, c
         return 0;
 
 fail_msg:
-        r = set_error(reterr, r, "Failed to write the recovered database '%s': %s", dest, strna(err));
+        r = errorf(reterr, r, "Failed to write the recovered database '%s': %s", dest, strna(err));
 fail:
         (void) sqlite3_close_v2(TAKE_PTR(src));
         tidy_readonly_side_files(path, had_wal, had_shm);
@@ -1710,7 +1692,7 @@ int store_rollback(Store *s) {
  * been released: it queries the store. */
 static int cert_conflict_error(Store *s, const char *errmsg, const CertRecord *r, char **reterr) {
         if (strstr(errmsg, "certs.nickname"))
-                return set_error(reterr, -EEXIST, "There is already a request with the nickname \"%s\".",
+                return errorf(reterr, -EEXIST, "There is already a request with the nickname \"%s\".",
                                  strempty(r->nickname));
 
         if (strstr(errmsg, "certs.cert_path")) {
@@ -1721,12 +1703,12 @@ static int cert_conflict_error(Store *s, const char *errmsg, const CertRecord *r
                     bind_text_or_null(q.st, 1, r->cert_path) == SQLITE_OK && stmt_step(&q) > 0)
                         (void) column_strdup(q.st, 0, &holder);
 
-                return set_error(reterr, -EEXIST,
+                return errorf(reterr, -EEXIST,
                                  "Certificate at same location is already used by request with nickname \"%s\".",
                                  strempty(holder));
         }
 
-        return set_error(reterr, -EEXIST, "The request conflicts with an existing one: %s", errmsg);
+        return errorf(reterr, -EEXIST, "The request conflicts with an existing one: %s", errmsg);
 }
 
 static int cert_write(Store *s, StoreStmtId id, const CertRecord *r, char **reterr) {
@@ -1736,11 +1718,11 @@ static int cert_write(Store *s, StoreStmtId id, const CertRecord *r, char **rete
 
         k = stmt_acquire(s, id, &q);
         if (k < 0)
-                return set_error(reterr, k, "Failed to prepare a database statement: %s", sqlite3_errmsg(s->db));
+                return errorf(reterr, k, "Failed to prepare a database statement: %s", sqlite3_errmsg(s->db));
 
         k = cert_bind(q.st, r);
         if (k < 0)
-                return set_error(reterr, k, "Invalid certificate record (state %d).", (int) r->state);
+                return errorf(reterr, k, "Invalid certificate record (state %d).", (int) r->state);
         if (id == STMT_CERT_UPDATE && sqlite3_bind_int64(q.st, CERT_N_COLUMNS + 1, r->id) != SQLITE_OK)
                 return -ENOMEM;
 
@@ -1753,7 +1735,7 @@ static int cert_write(Store *s, StoreStmtId id, const CertRecord *r, char **rete
                 return cert_conflict_error(s, errmsg, r, reterr);
         }
         if (k < 0)
-                return set_error(reterr, k, "Failed to write the request to the database: %s",
+                return errorf(reterr, k, "Failed to write the request to the database: %s",
                                  sqlite3_errmsg(s->db));
         return 0;
 }
@@ -1783,7 +1765,7 @@ int store_cert_update(Store *s, const CertRecord *r, char **reterr) {
                 return k;
 
         if (sqlite3_changes(s->db) == 0)
-                return set_error(reterr, -ENOENT, "There is no request with id %" PRId64 ".", r->id);
+                return errorf(reterr, -ENOENT, "There is no request with id %" PRId64 ".", r->id);
         return 0;
 }
 
@@ -1966,7 +1948,7 @@ int store_ca_insert(Store *s, const CARecord *r, char **reterr) {
         if (!s || !r)
                 return -EINVAL;
         if (isempty(r->name))
-                return set_error(reterr, -EINVAL, "A CA needs a name.");
+                return errorf(reterr, -EINVAL, "A CA needs a name.");
 
         k = stmt_acquire(s, STMT_CA_INSERT, &q);
         if (k < 0)
@@ -1976,9 +1958,9 @@ int store_ca_insert(Store *s, const CARecord *r, char **reterr) {
                 return k;
         k = stmt_run(&q);
         if (k == -EEXIST)
-                return set_error(reterr, k, "There is already a CA with the name \"%s\".", r->name);
+                return errorf(reterr, k, "There is already a CA with the name \"%s\".", r->name);
         if (k < 0)
-                return set_error(reterr, k, "Failed to write the CA to the database: %s", sqlite3_errmsg(s->db));
+                return errorf(reterr, k, "Failed to write the CA to the database: %s", sqlite3_errmsg(s->db));
         return 0;
 }
 
