@@ -30,6 +30,8 @@ void spawn_result_done(SpawnResult *r) {
                 return;
         r->output = mfree(r->output);
         r->output_len = 0;
+        r->err_output = mfree(r->err_output);
+        r->err_output_len = 0;
 }
 
 /* Finds the program to run the way execvp() would, but in the PATH of the child's environment and
@@ -94,6 +96,7 @@ _noreturn_ static void child_exec(
                 char *const envp[],
                 int null_fd,
                 int out_fd,
+                int err_fd,
                 int error_fd) {
 
         struct sigaction sa = { .sa_handler = SIG_DFL };
@@ -122,12 +125,15 @@ _noreturn_ static void child_exec(
         out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
         if (out_fd < 0)
                 goto fail;
+        err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 3);
+        if (err_fd < 0)
+                goto fail;
         error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, 3);
         if (error_fd < 0)
                 goto fail;
 
         if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-            dup2(out_fd, STDERR_FILENO) < 0)
+            dup2(err_fd, STDERR_FILENO) < 0)
                 goto fail;
 
         if (chdir("/") < 0)
@@ -204,33 +210,52 @@ static int reap(pid_t pid, bool block, SpawnResult *r) {
         return 1;
 }
 
-/* Reads what is available. Returns 0 on EOF, 1 after reading data, 2 if nothing was ready. */
-static int read_output(int fd, DynBuf *buf, bool *truncated) {
+/* One captured output stream of the child. */
+typedef struct SpawnStream {
+        int fd;
+        DynBuf buf;
+        bool truncated;
+} SpawnStream;
+
+#define SPAWN_STREAMS_MAX 2
+
+static void spawn_streams_done(SpawnStream (*st)[SPAWN_STREAMS_MAX]) {
+        for (size_t i = 0; i < SPAWN_STREAMS_MAX; i++) {
+                (*st)[i].fd = safe_close((*st)[i].fd);
+                dynbuf_done(&(*st)[i].buf);
+        }
+}
+
+/* Reads what is available. Returns 0 on EOF (and closes the fd), 1 after reading data, 2 if
+ * nothing was ready. */
+static int read_output(SpawnStream *st) {
         char chunk[SPAWN_READ_CHUNK];
         ssize_t n;
         int r;
 
-        n = read(fd, chunk, sizeof(chunk));
+        n = read(st->fd, chunk, sizeof(chunk));
         if (n < 0) {
                 if (IN_SET(errno, EINTR, EAGAIN))
                         return 2;
                 return negative_errno();
         }
-        if (n == 0)
+        if (n == 0) {
+                st->fd = safe_close(st->fd);
                 return 0;
+        }
 
         /* Beyond the cap the data is read and dropped, so that the child never blocks on a full
          * pipe. */
-        if (buf->len < buf->cap) {
-                size_t k = MIN((size_t) n, buf->cap - buf->len);
+        if (st->buf.len < st->buf.cap) {
+                size_t k = MIN((size_t) n, st->buf.cap - st->buf.len);
 
-                r = dynbuf_append(buf, chunk, k);
+                r = dynbuf_append(&st->buf, chunk, k);
                 if (r < 0)
                         return r;
                 if (k < (size_t) n)
-                        *truncated = true;
+                        st->truncated = true;
         } else
-                *truncated = true;
+                st->truncated = true;
 
         return 1;
 }
@@ -251,22 +276,27 @@ static int msec_until(usec_t now, usec_t deadline) {
         return d > INT_MAX ? INT_MAX : (int) d;
 }
 
-int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t output_cap, SpawnResult *ret) {
-        _cleanup_close_ int null_fd = -EBADF, out_read = -EBADF, out_write = -EBADF, err_read = -EBADF,
-                            err_write = -EBADF, pidfd = -EBADF;
-        _cleanup_(dynbuf_done) DynBuf buf = DYNBUF_INIT(output_cap);
+int spawn_run_full(char *const argv[], char *const envp[], const SpawnOptions *opts, SpawnResult *ret) {
+        _cleanup_close_ int null_fd = -EBADF, out_write = -EBADF, err_write = -EBADF, exec_err_read = -EBADF,
+                            exec_err_write = -EBADF, pidfd = -EBADF;
+        _cleanup_(spawn_streams_done) SpawnStream streams[SPAWN_STREAMS_MAX] = {
+                { .fd = -EBADF, .buf = DYNBUF_INIT(opts ? opts->output_cap : 0) },
+                { .fd = -EBADF, .buf = DYNBUF_INIT(opts ? opts->output_cap : 0) },
+        };
         _cleanup_free_ char *path = NULL;
         SpawnResult result = { .exit_status = 0 };
         usec_t start, deadline, kill_deadline = USEC_INFINITY;
         bool reaped = false, killed = false;
         char *const empty_env[] = { NULL };
+        size_t n_streams;
         int pipefd[2], r;
         pid_t pid;
 
-        if (!argv || isempty(argv[0]) || !ret)
+        if (!argv || isempty(argv[0]) || !opts || !ret)
                 return -EINVAL;
         if (!envp)
                 envp = empty_env;
+        n_streams = opts->separate_stderr ? 2 : 1;
 
         r = find_executable(argv[0], envp, &path);
         if (r < 0)
@@ -278,50 +308,64 @@ int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t out
 
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return negative_errno();
-        out_read = pipefd[0];
+        streams[0].fd = pipefd[0];
         out_write = pipefd[1];
 
+        if (opts->separate_stderr) {
+                if (pipe2(pipefd, O_CLOEXEC) < 0)
+                        return negative_errno();
+                streams[1].fd = pipefd[0];
+                err_write = pipefd[1];
+        }
+
+        /* Closes on a successful execve(); carries the errno otherwise. */
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return negative_errno();
-        err_read = pipefd[0];
-        err_write = pipefd[1];
+        exec_err_read = pipefd[0];
+        exec_err_write = pipefd[1];
 
         start = now_usec(CLOCK_MONOTONIC);
-        deadline = timeout == 0 || timeout == USEC_INFINITY || timeout > USEC_INFINITY - start ? USEC_INFINITY
-                                                                                                : start + timeout;
+        deadline = opts->timeout == 0 || opts->timeout == USEC_INFINITY || opts->timeout > USEC_INFINITY - start
+                           ? USEC_INFINITY
+                           : start + opts->timeout;
 
         pid = fork();
         if (pid < 0)
                 return negative_errno();
         if (pid == 0)
-                child_exec(path, argv, envp, null_fd, out_write, err_write);
+                child_exec(path, argv, envp, null_fd, out_write, err_write >= 0 ? err_write : out_write,
+                           exec_err_write);
 
         null_fd = safe_close(null_fd);
         out_write = safe_close(out_write);
         err_write = safe_close(err_write);
+        exec_err_write = safe_close(exec_err_write);
 
-        r = read_exec_error(err_read);
+        r = read_exec_error(exec_err_read);
         if (r < 0) {
                 /* The child never ran the program; it exits right away. */
                 (void) reap(pid, true, &result);
                 return r;
         }
-        err_read = safe_close(err_read);
+        exec_err_read = safe_close(exec_err_read);
 
         /* A pidfd makes the child's exit pollable; without one (old kernel, seccomp) we check with
          * WNOHANG on a short tick. Either way the specific pid is waited for, so this works with
          * SIGCHLD blocked for a signalfd and never reaps anyone else's children. */
         pidfd = pidfd_open(pid, 0);
 
-        if (fcntl(out_read, F_SETFL, O_NONBLOCK) < 0) {
-                r = negative_errno();
-                goto kill_and_reap;
-        }
+        for (size_t i = 0; i < n_streams; i++)
+                if (fcntl(streams[i].fd, F_SETFL, O_NONBLOCK) < 0) {
+                        r = negative_errno();
+                        goto kill_and_reap;
+                }
 
         for (;;) {
-                struct pollfd pfd[2];
+                struct pollfd pfd[SPAWN_STREAMS_MAX + 1];
+                int idx[SPAWN_STREAMS_MAX] = { -1, -1 };
+                bool streams_open = false;
                 nfds_t n = 0;
-                int idx_out = -1, wait_ms;
+                int wait_ms;
                 usec_t now;
 
                 if (!reaped) {
@@ -331,9 +375,13 @@ int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t out
                         reaped = r > 0;
                 }
 
-                /* Done when the child is gone and nobody holds the pipe anymore; after a timeout
+                for (size_t i = 0; i < n_streams; i++)
+                        if (streams[i].fd >= 0)
+                                streams_open = true;
+
+                /* Done when the child is gone and nobody holds a pipe anymore; after a timeout
                  * also wait for the rest of the process group, until SIGKILL. */
-                if (reaped && out_read < 0 && (!killed || !process_group_exists(pid)))
+                if (reaped && !streams_open && (!killed || !process_group_exists(pid)))
                         break;
 
                 now = now_usec(CLOCK_MONOTONIC);
@@ -350,14 +398,14 @@ int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t out
                 }
 
                 wait_ms = msec_until(now, killed ? kill_deadline : deadline);
-                if (out_read >= 0) {
-                        idx_out = (int) n;
-                        pfd[n++] = (struct pollfd) { .fd = out_read, .events = POLLIN };
-                }
-                if (!reaped && pidfd >= 0) {
+                for (size_t i = 0; i < n_streams; i++)
+                        if (streams[i].fd >= 0) {
+                                idx[i] = (int) n;
+                                pfd[n++] = (struct pollfd) { .fd = streams[i].fd, .events = POLLIN };
+                        }
+                if (!reaped && pidfd >= 0)
                         pfd[n++] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
-                }
-                if ((!reaped && pidfd < 0) || (reaped && out_read < 0))
+                if ((!reaped && pidfd < 0) || (reaped && !streams_open))
                         /* Nothing to poll for the child's (or its group's) end: check on a tick. */
                         wait_ms = wait_ms < 0 ? SPAWN_POLL_TICK_MSEC : MIN(wait_ms, SPAWN_POLL_TICK_MSEC);
 
@@ -369,13 +417,12 @@ int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t out
                         goto kill_and_reap;
                 }
 
-                if (idx_out >= 0 && pfd[idx_out].revents != 0) {
-                        r = read_output(out_read, &buf, &result.output_truncated);
-                        if (r < 0)
-                                goto kill_and_reap;
-                        if (r == 0)
-                                out_read = safe_close(out_read);
-                }
+                for (size_t i = 0; i < n_streams; i++)
+                        if (idx[i] >= 0 && pfd[idx[i]].revents != 0) {
+                                r = read_output(&streams[i]);
+                                if (r < 0)
+                                        goto kill_and_reap;
+                        }
                 /* The pidfd's event is handled by the reap() at the top of the loop. */
         }
 
@@ -385,21 +432,30 @@ int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t out
                         return r;
         }
 
-        /* After SIGKILL, take what is still buffered in the pipe, but do not wait for more: a
-         * process outside the group may hold it. */
-        while (out_read >= 0) {
-                r = read_output(out_read, &buf, &result.output_truncated);
-                if (r < 0)
-                        return r;
-                if (r != 1)
-                        break;
-        }
+        /* After SIGKILL, take what is still buffered in the pipes, but do not wait for more: a
+         * process outside the group may hold them. */
+        for (size_t i = 0; i < n_streams; i++)
+                while (streams[i].fd >= 0) {
+                        r = read_output(&streams[i]);
+                        if (r < 0)
+                                return r;
+                        if (r != 1)
+                                break;
+                }
 
         result.duration = now_usec(CLOCK_MONOTONIC) - start;
-        result.output_len = buf.len;
-        result.output = dynbuf_steal(&buf, NULL);
+        result.output_truncated = streams[0].truncated;
+        result.output = dynbuf_steal(&streams[0].buf, &result.output_len);
         if (!result.output)
                 return -ENOMEM;
+        if (opts->separate_stderr) {
+                result.err_output_truncated = streams[1].truncated;
+                result.err_output = dynbuf_steal(&streams[1].buf, &result.err_output_len);
+                if (!result.err_output) {
+                        spawn_result_done(&result);
+                        return -ENOMEM;
+                }
+        }
 
         *ret = result;
         return 0;
@@ -409,6 +465,11 @@ kill_and_reap:
         if (!reaped)
                 (void) reap(pid, true, &result);
         return r;
+}
+
+int spawn_run(char *const argv[], char *const envp[], usec_t timeout, size_t output_cap, SpawnResult *ret) {
+        return spawn_run_full(argv, envp, &(const SpawnOptions) { .timeout = timeout, .output_cap = output_cap },
+                              ret);
 }
 
 int spawn_result_describe(const SpawnResult *r, char **ret) {

@@ -217,6 +217,155 @@ TEST(output_exactly_cap) {
         ASSERT_TRUE(r.output_truncated);
 }
 
+/* Runs "sh -c script" with stderr captured apart. */
+static int run_sh_separate(const char *script, usec_t timeout, size_t cap, SpawnResult *ret) {
+        char *const argv[] = { "sh", "-c", (char *) script, NULL };
+
+        return spawn_run_full(argv, test_env,
+                              &(SpawnOptions) { .timeout = timeout, .output_cap = cap, .separate_stderr = true }, ret);
+}
+
+TEST(separate_stderr) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+
+        ASSERT_OK(run_sh_separate("echo out1; echo err1 >&2; echo out2; printf err2 >&2; exit 5", SEC(10),
+                                  OUTPUT_CAP, &r));
+        ASSERT_FALSE(r.signaled);
+        ASSERT_FALSE(r.timed_out);
+        ASSERT_EQ(r.exit_status, 5);
+        ASSERT_STREQ(r.output, "out1\nout2\n");
+        ASSERT_EQ(r.output_len, 10);
+        ASSERT_FALSE(r.output_truncated);
+        ASSERT_STREQ(r.err_output, "err1\nerr2");
+        ASSERT_EQ(r.err_output_len, 9);
+        ASSERT_FALSE(r.err_output_truncated);
+}
+
+TEST(separate_stderr_empty) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+
+        /* Both buffers exist (empty) when the child prints nothing. */
+        ASSERT_OK(run_sh_separate("exit 0", SEC(10), OUTPUT_CAP, &r));
+        ASSERT_EQ(r.exit_status, 0);
+        ASSERT_NOT_NULL(r.output);
+        ASSERT_STREQ(r.output, "");
+        ASSERT_NOT_NULL(r.err_output);
+        ASSERT_STREQ(r.err_output, "");
+        ASSERT_EQ(r.err_output_len, 0);
+}
+
+TEST(combined_has_no_err_output) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+        char *const argv[] = { "sh", "-c", "echo a; echo b >&2", NULL };
+
+        /* Without separate_stderr, spawn_run_full() is spawn_run(). */
+        ASSERT_OK(spawn_run_full(argv, test_env, &(SpawnOptions) { .timeout = SEC(10), .output_cap = OUTPUT_CAP },
+                                 &r));
+        ASSERT_STREQ(r.output, "a\nb\n");
+        ASSERT_NULL(r.err_output);
+        ASSERT_EQ(r.err_output_len, 0);
+        ASSERT_FALSE(r.err_output_truncated);
+}
+
+TEST(separate_caps_huge_output) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+        size_t zeros = 0, ones = 0;
+
+        /* 100 MB on each stream, written at the same time: neither may block the child, neither may be
+         * kept beyond the cap. stderr gets 0x01 bytes so that the streams can be told apart. */
+        ASSERT_OK(run_sh_separate("head -c 100000000 /dev/zero & "
+                                  "head -c 100000000 /dev/zero | tr '\\000' '\\001' >&2; wait",
+                                  SEC(60), OUTPUT_CAP, &r));
+        ASSERT_FALSE(r.timed_out);
+        ASSERT_FALSE(r.signaled);
+        ASSERT_EQ(r.exit_status, 0);
+        ASSERT_TRUE(r.output_truncated);
+        ASSERT_TRUE(r.err_output_truncated);
+        ASSERT_EQ(r.output_len, OUTPUT_CAP);
+        ASSERT_EQ(r.err_output_len, OUTPUT_CAP);
+        for (size_t i = 0; i < OUTPUT_CAP; i++) {
+                zeros += r.output[i] == '\0';
+                ones += r.err_output[i] == '\1';
+        }
+        ASSERT_EQ(zeros, OUTPUT_CAP);
+        ASSERT_EQ(ones, OUTPUT_CAP);
+        ASSERT_EQ(r.output[OUTPUT_CAP], '\0');
+        ASSERT_EQ(r.err_output[OUTPUT_CAP], '\0');
+        ASSERT_TRUE(r.duration < SEC(30));
+}
+
+TEST(separate_huge_stderr_only) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+
+        /* A helper that floods stderr and then prints its answer on stdout. */
+        ASSERT_OK(run_sh_separate("head -c 100000000 /dev/zero >&2; echo answer", SEC(60), 1024, &r));
+        ASSERT_EQ(r.exit_status, 0);
+        ASSERT_STREQ(r.output, "answer\n");
+        ASSERT_FALSE(r.output_truncated);
+        ASSERT_EQ(r.err_output_len, 1024);
+        ASSERT_TRUE(r.err_output_truncated);
+}
+
+TEST(separate_timeout_kills_group) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+        unsigned pgid;
+        char *nl;
+
+        /* A background process holding only stderr open keeps the run going until the timeout; the
+         * whole group is killed. */
+        ASSERT_OK(run_sh_separate("echo $$; echo started >&2; sleep 30 >/dev/null & wait", MSEC(500),
+                                  OUTPUT_CAP, &r));
+        ASSERT_TRUE(r.timed_out);
+        ASSERT_TRUE(r.signaled);
+        ASSERT_EQ(r.term_signal, SIGTERM);
+        ASSERT_TRUE(r.duration >= MSEC(500));
+        ASSERT_TRUE(r.duration < SEC(5));
+        ASSERT_STREQ(r.err_output, "started\n");
+
+        nl = strchr(r.output, '\n');
+        ASSERT_NOT_NULL(nl);
+        *nl = '\0';
+        ASSERT_OK(safe_atou(r.output, &pgid));
+        ASSERT_FALSE(wait_group_gone((pid_t) pgid));
+}
+
+TEST(separate_stderr_held_open) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+
+        /* The child exits, but a background process keeps stderr (only) open. */
+        ASSERT_OK(run_sh_separate("sleep 30 >/dev/null & echo done", MSEC(300), OUTPUT_CAP, &r));
+        ASSERT_TRUE(r.timed_out);
+        ASSERT_FALSE(r.signaled);
+        ASSERT_EQ(r.exit_status, 0);
+        ASSERT_STREQ(r.output, "done\n");
+        ASSERT_TRUE(r.duration < SEC(5));
+}
+
+TEST(separate_exec_errors) {
+        SpawnResult r = { .exit_status = 12345 };
+        char *const missing[] = { "certkeeper-no-such-program", NULL };
+        char *const dev_null[] = { "/dev/null", NULL };
+        SpawnOptions o = { .timeout = SEC(10), .output_cap = OUTPUT_CAP, .separate_stderr = true };
+
+        ASSERT_ERROR(spawn_run_full(missing, test_env, &o, &r), ENOENT);
+        ASSERT_ERROR(spawn_run_full(dev_null, test_env, &o, &r), EACCES);
+        ASSERT_ERROR(spawn_run_full(missing, test_env, NULL, &r), EINVAL);
+        ASSERT_EQ(r.exit_status, 12345);
+        ASSERT_NULL(r.output);
+        ASSERT_NULL(r.err_output);
+}
+
+TEST(separate_child_setup) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+
+        /* Same child setup as spawn_run(): stdin empty, cwd "/", only fds 0-2 (ls opens one more for
+         * the directory it lists). */
+        ASSERT_OK(run_sh_separate("pwd; cat; ls /proc/self/fd | wc -l >&2", SEC(10), OUTPUT_CAP, &r));
+        ASSERT_EQ(r.exit_status, 0);
+        ASSERT_STREQ(r.output, "/\n");
+        ASSERT_STREQ(strstrip(r.err_output), "4");
+}
+
 TEST(exec_errors) {
         _cleanup_free_ char *plain = strjoin(tmpdir, "/plain"), *junk = strjoin(tmpdir, "/junk");
         char *const missing[] = { "certkeeper-no-such-program", NULL };
