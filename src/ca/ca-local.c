@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "pki-key.h"
 #include "pki-sign.h"
 #include "string-util.h"
+#include "time-util.h"
 
 /* Layout and policy are described in ca-local.h. Everything that reads or changes the files runs
  * under an exclusive flock() on dir/lock, so several processes can open the same CA at once: the
@@ -33,6 +35,8 @@
 #define DEFAULT_ISSUING_LIFETIME ((int64_t) 365 * 24 * 3600) /* 1 year */
 #define BACKDATE ((int64_t) 300) /* notBefore this much in the past, for clocks a bit behind */
 #define CA_FILE_MAX (4U * 1024U * 1024U)
+#define LOCK_POLL_MIN_USEC (1 * USEC_PER_MSEC)
+#define LOCK_POLL_MAX_USEC (100 * USEC_PER_MSEC)
 
 struct LocalCA {
         char *dir;
@@ -44,12 +48,14 @@ struct LocalCA {
 
         int64_t root_lifetime;
         int64_t issuing_lifetime;
+        int64_t lock_timeout;
         char *subject_suffix;
 
         EVP_PKEY *root_key;
         X509 *root;
         EVP_PKEY *issuing_key;
         X509 *issuing;
+        STACK_OF(X509) *roots; /* as written to roots.pem at the last open or renewal */
 };
 
 static void erase_and_freep(char **p) {
@@ -75,6 +81,7 @@ LocalCA *local_ca_free(LocalCA *ca) {
         X509_free(ca->root);
         EVP_PKEY_free(ca->issuing_key);
         X509_free(ca->issuing);
+        pki_chain_free(ca->roots);
         free(ca);
         return NULL;
 }
@@ -126,16 +133,42 @@ static bool cert_needs_renewal(X509 *x, int64_t now) {
         return (na - now) * 3 < (na - nb);
 }
 
-static int lock_dir(const char *lock_path, int *ret_fd) {
+/* Takes the exclusive lock on lock_path, waiting without limit (timeout 0) or for at most timeout
+ * seconds (-ETIMEDOUT). A bounded wait polls: flock() has no timeout of its own, and a library must
+ * not play with signals to get one. The lock is held briefly (load, or create a P-256 key), so short
+ * polls that back off to 100 ms cost little. */
+static int lock_dir(const char *lock_path, int64_t timeout, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
+        usec_t deadline, wait = LOCK_POLL_MIN_USEC;
 
         fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (fd < 0)
                 return negative_errno();
 
-        while (flock(fd, LOCK_EX) < 0)
-                if (errno != EINTR)
+        if (timeout <= 0) {
+                while (flock(fd, LOCK_EX) < 0)
+                        if (errno != EINTR)
+                                return negative_errno();
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+
+        deadline = now_usec(CLOCK_MONOTONIC) + (usec_t) timeout * USEC_PER_SEC;
+        for (;;) {
+                usec_t n;
+
+                if (flock(fd, LOCK_EX | LOCK_NB) >= 0)
+                        break;
+                if (errno != EWOULDBLOCK && errno != EINTR)
                         return negative_errno();
+
+                n = now_usec(CLOCK_MONOTONIC);
+                if (n >= deadline)
+                        return -ETIMEDOUT;
+                wait = MIN(wait, deadline - n);
+                (void) usleep((useconds_t) wait);
+                wait = MIN(wait * 2, LOCK_POLL_MAX_USEC);
+        }
 
         *ret_fd = TAKE_FD(fd);
         return 0;
@@ -308,13 +341,17 @@ static int update_roots(LocalCA *ca, X509 *old_root, int64_t now) {
         if (r < 0)
                 return r;
 
-        if (data && plen == len && memcmp(pem, data, len) == 0)
-                return 0;
+        if (!data || plen != len || memcmp(pem, data, len) != 0) {
+                r = fs_write_atomic(ca->roots_path, pem, plen, &FILE_ATTRS(0644));
+                if (r < 0)
+                        return r;
+                r = 1;
+        } else
+                r = 0;
 
-        r = fs_write_atomic(ca->roots_path, pem, plen, &FILE_ATTRS(0644));
-        if (r < 0)
-                return r;
-        return 1;
+        pki_chain_free(ca->roots);
+        ca->roots = TAKE_PTR(want);
+        return r;
 }
 
 /* Under the lock: loads the CA from disk, creating or renewing whatever needs it. 1 if something
@@ -398,7 +435,10 @@ static int refresh_locked(LocalCA *ca, int64_t now, char **reterr) {
         if (r < 0)
                 return errorf(reterr, r, "Could not create the local CA directory '%s': %s.", ca->dir, strerror(-r));
 
-        r = lock_dir(ca->lock_path, &lock_fd);
+        r = lock_dir(ca->lock_path, ca->lock_timeout, &lock_fd);
+        if (r == -ETIMEDOUT)
+                return errorf(reterr, r, "Another process has held the lock '%s' for more than %" PRIi64 " s.",
+                              ca->lock_path, ca->lock_timeout);
         if (r < 0)
                 return errorf(reterr, r, "Could not lock '%s': %s.", ca->lock_path, strerror(-r));
 
@@ -413,6 +453,8 @@ int local_ca_open(const char *dir, const LocalCAConfig *cfg, int64_t now, LocalC
                 return -EINVAL;
         if (cfg && (cfg->root_lifetime < 0 || cfg->issuing_lifetime < 0))
                 return errorf(reterr, -EINVAL, "The local CA lifetimes must be positive.");
+        if (cfg && cfg->lock_timeout < 0)
+                return errorf(reterr, -EINVAL, "The local CA's lock timeout must not be negative.");
 
         ca = calloc(1, sizeof(LocalCA));
         if (!ca)
@@ -420,6 +462,7 @@ int local_ca_open(const char *dir, const LocalCAConfig *cfg, int64_t now, LocalC
 
         ca->root_lifetime = cfg && cfg->root_lifetime > 0 ? cfg->root_lifetime : DEFAULT_ROOT_LIFETIME;
         ca->issuing_lifetime = cfg && cfg->issuing_lifetime > 0 ? cfg->issuing_lifetime : DEFAULT_ISSUING_LIFETIME;
+        ca->lock_timeout = cfg ? cfg->lock_timeout : 0;
 
         if (cfg && !isempty(cfg->subject_suffix)) {
                 _cleanup_(X509_NAME_freep) X509_NAME *n = NULL;
@@ -496,4 +539,32 @@ int local_ca_sign_full(LocalCA *ca, X509_REQ *csr, PkiSignFlags flags, int64_t n
 
         *ret = TAKE_PTR(x);
         return 0;
+}
+
+int local_ca_roots(LocalCA *ca, STACK_OF(X509) **ret) {
+        _cleanup_(pki_chain_freep) STACK_OF(X509) *s = NULL;
+        int r;
+
+        if (!ca || !ca->roots || !ret)
+                return -EINVAL;
+
+        s = sk_X509_new_null();
+        if (!s)
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(ca->roots); i++) {
+                r = stack_add_unique(s, sk_X509_value(ca->roots, i));
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+X509 *local_ca_get0_issuing(LocalCA *ca) {
+        return ca ? ca->issuing : NULL;
+}
+
+X509 *local_ca_get0_root(LocalCA *ca) {
+        return ca ? ca->root : NULL;
 }

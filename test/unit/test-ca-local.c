@@ -3,10 +3,14 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -17,6 +21,7 @@
 #include "pki-key.h"
 #include "string-util.h"
 #include "tests.h"
+#include "time-util.h"
 
 #define DAY ((int64_t) 86400)
 static const int64_t T0 = 1767225600; /* 2026-01-01 00:00:00 UTC */
@@ -422,6 +427,222 @@ TEST(concurrent_open) {
         /* Nothing was made twice: no archived predecessors. */
         _cleanup_free_ char *archive = path_in(cadir, "archive");
         ASSERT_TRUE(access(archive, F_OK) < 0);
+
+        rm_rf(dir);
+}
+
+/* Hex of a certificate's serial number; the caller frees. */
+static char *serial_hex(X509 *x) {
+        BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+        ASSERT_NOT_NULL(bn);
+        char *h = BN_bn2hex(bn);
+        ASSERT_NOT_NULL(h);
+        BN_free(bn);
+        char *copy = strdup(h);
+        OPENSSL_free(h);
+        ASSERT_NOT_NULL(copy);
+        return copy;
+}
+
+#define SIGNS_PER_CHILD 10
+
+/* Signs SIGNS_PER_CHILD requests at "now", after the gate opens, with a CA opened before; writes
+ * "<serial> <issuing CA thumbprint>" per certificate. Exit status 0 when every certificate verified. */
+static int signing_child(const char *cadir, int64_t now, int gate_fd, int results_fd) {
+        _cleanup_(local_ca_freep) LocalCA *ca = NULL;
+        X509_REQ *reqs[SIGNS_PER_CHILD];
+        char c;
+
+        if (local_ca_open(cadir, NULL, T0, &ca, NULL) != 0)
+                return 2;
+        for (size_t i = 0; i < ELEMENTSOF(reqs); i++)
+                reqs[i] = make_csr("concurrent.example.com");
+        if (read(gate_fd, &c, 1) < 0)
+                return 4;
+
+        for (size_t i = 0; i < ELEMENTSOF(reqs); i++) {
+                _cleanup_(X509_freep) X509 *x = NULL;
+                _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = NULL, *inter = NULL;
+                _cleanup_free_ char *serial = NULL;
+                char line[256], it[65];
+
+                if (local_ca_sign(ca, reqs[i], now, 30 * DAY, &x, &chain, NULL) < 0)
+                        return 5;
+                X509_REQ_free(reqs[i]);
+                inter = intermediate_only(chain);
+                if (!verify_at(x, inter, local_ca_roots_path(ca), now + DAY))
+                        return 6;
+                serial = serial_hex(x);
+                if (pki_cert_thumbprint_sha256(sk_X509_value(chain, 0), it) < 0)
+                        return 7;
+                int n = snprintf(line, sizeof(line), "%s %s\n", serial, it);
+                if (write(results_fd, line, (size_t) n) != n) /* one line < PIPE_BUF: never interleaved */
+                        return 3;
+        }
+        return 0;
+}
+
+static unsigned count_archived(const char *archive, const char *suffix) {
+        DIR *d = opendir(archive);
+        unsigned n = 0;
+
+        if (!d)
+                return 0;
+        for (struct dirent *de = readdir(d); de; de = readdir(d))
+                if (startswith(de->d_name, "issuing-") && endswith(de->d_name, suffix))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* Two processes hold the CA and sign at once, at a time when the issuing CA is due for renewal:
+ * exactly one renews it, both then sign with the new one, and the serial numbers (random, from a
+ * CSPRNG state the children inherited from the same parent) never repeat. */
+TEST(concurrent_sign) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *ic = path_in(dir, "issuing-cert.pem"), *archive = path_in(dir, "archive");
+        _cleanup_(X509_freep) X509 *iss_before = NULL, *iss_after = NULL;
+        const int64_t later = T0 + 250 * DAY; /* a third of the issuing CA's year is left */
+        int results[2], gate[2];
+        pid_t pids[2];
+
+        {
+                _cleanup_(local_ca_freep) LocalCA *ca = NULL;
+                ASSERT_EQ(local_ca_open(dir, NULL, T0, &ca, NULL), 1);
+                ASSERT_OK(pki_cert_load(ic, &iss_before));
+        }
+
+        ASSERT_OK(pipe2(results, O_CLOEXEC));
+        ASSERT_OK(pipe2(gate, O_CLOEXEC));
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                pids[i] = fork();
+                ASSERT_TRUE(pids[i] >= 0);
+                if (pids[i] == 0) {
+                        close(gate[1]);
+                        close(results[0]);
+                        int code = signing_child(dir, later, gate[0], results[1]);
+                        /* _exit() runs no cleanup: free what this frame owns, for leak checkers. */
+                        X509_free(iss_before);
+                        free(archive);
+                        free(ic);
+                        free(dir);
+                        _exit(code);
+                }
+        }
+        close(gate[0]);
+        close(results[1]);
+        usleep(100 * 1000); /* let both finish their key generation and block on the gate */
+        close(gate[1]);     /* go */
+
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                int status;
+                ASSERT_EQ(waitpid(pids[i], &status, 0), pids[i]);
+                ASSERT_TRUE(WIFEXITED(status));
+                ASSERT_EQ(WEXITSTATUS(status), 0);
+        }
+
+        char buf[8192] = {};
+        size_t got = 0;
+        for (;;) {
+                ssize_t n = read(results[0], buf + got, sizeof(buf) - 1 - got);
+                ASSERT_TRUE(n >= 0);
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        close(results[0]);
+
+        char it_after[65];
+        ASSERT_OK(pki_cert_load(ic, &iss_after));
+        ASSERT_TRUE(X509_cmp(iss_before, iss_after) != 0);
+        ASSERT_OK(pki_cert_thumbprint_sha256(iss_after, it_after));
+
+        _cleanup_strv_free_ char **lines = NULL;
+        ASSERT_OK(strv_split(buf, "\n", &lines));
+        ASSERT_EQ(strv_length(lines), ELEMENTSOF(pids) * SIGNS_PER_CHILD);
+        for (size_t i = 0; lines[i]; i++) {
+                char *sp = strchr(lines[i], ' ');
+                ASSERT_NOT_NULL(sp);
+                ASSERT_STREQ(sp + 1, it_after); /* everyone signed with the one new issuing CA */
+                for (size_t j = 0; j < i; j++)
+                        ASSERT_FALSE(strneq(lines[i], lines[j], (size_t) (sp - lines[i]) + 1));
+        }
+
+        /* Renewed once: one predecessor archived. */
+        ASSERT_EQ(count_archived(archive, "issuing-cert.pem"), 1);
+
+        rm_rf(dir);
+}
+
+/* A lock held elsewhere: a bounded wait ends in -ETIMEDOUT with words; no limit (0) waits. */
+TEST(lock_timeout) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        _cleanup_free_ char *lock = path_in(dir, "lock");
+        _cleanup_free_ char *err = NULL;
+        LocalCAConfig cfg = { .lock_timeout = 1 };
+
+        {
+                _cleanup_(local_ca_freep) LocalCA *ca = NULL;
+                ASSERT_EQ(local_ca_open(dir, &cfg, T0, &ca, NULL), 1);
+        }
+
+        /* Another open file description conflicts even within this process. */
+        int fd = open(lock, O_RDWR | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(flock(fd, LOCK_EX));
+
+        LocalCA *none = NULL;
+        usec_t t = now_usec(CLOCK_MONOTONIC);
+        ASSERT_ERROR(local_ca_open(dir, &cfg, T0, &none, &err), ETIMEDOUT);
+        t = now_usec(CLOCK_MONOTONIC) - t;
+        ASSERT_TRUE(t >= USEC_PER_SEC && t < 5 * USEC_PER_SEC);
+        ASSERT_NULL(none);
+        ASSERT_NOT_NULL(err);
+        ASSERT_TRUE(strstr(err, lock));
+
+        LocalCAConfig bad = { .lock_timeout = -1 };
+        ASSERT_ERROR(local_ca_open(dir, &bad, T0, &none, NULL), EINVAL);
+
+        ASSERT_OK(flock(fd, LOCK_UN));
+        close(fd);
+        {
+                _cleanup_(local_ca_freep) LocalCA *ca = NULL;
+                ASSERT_EQ(local_ca_open(dir, &cfg, T0, &ca, NULL), 0);
+        }
+
+        rm_rf(dir);
+}
+
+/* local_ca_roots() and the get0 accessors follow renewals, current root first. */
+TEST(roots_and_accessors) {
+        _cleanup_free_ char *dir = make_tmpdir();
+        LocalCAConfig cfg = { .root_lifetime = 30 * DAY, .issuing_lifetime = 15 * DAY };
+        _cleanup_(local_ca_freep) LocalCA *ca = NULL, *ca2 = NULL;
+        _cleanup_(pki_chain_freep) STACK_OF(X509) *r1 = NULL, *r2 = NULL;
+        _cleanup_free_ char *rc = path_in(dir, "root-cert.pem"), *ic = path_in(dir, "issuing-cert.pem");
+        _cleanup_(X509_freep) X509 *root = NULL, *iss = NULL;
+
+        ASSERT_NULL(local_ca_get0_root(NULL));
+        ASSERT_NULL(local_ca_get0_issuing(NULL));
+        ASSERT_ERROR(local_ca_roots(NULL, &r1), EINVAL);
+
+        ASSERT_EQ(local_ca_open(dir, &cfg, T0, &ca, NULL), 1);
+        ASSERT_OK(pki_cert_load(rc, &root));
+        ASSERT_OK(pki_cert_load(ic, &iss));
+        ASSERT_EQ(X509_cmp(local_ca_get0_root(ca), root), 0);
+        ASSERT_EQ(X509_cmp(local_ca_get0_issuing(ca), iss), 0);
+        ASSERT_OK(local_ca_roots(ca, &r1));
+        ASSERT_EQ(sk_X509_num(r1), 1);
+        ASSERT_EQ(X509_cmp(sk_X509_value(r1, 0), root), 0);
+
+        /* Day 21: a new root; the old one is still trusted, listed second. */
+        ASSERT_EQ(local_ca_open(dir, &cfg, T0 + 21 * DAY, &ca2, NULL), 1);
+        ASSERT_OK(local_ca_roots(ca2, &r2));
+        ASSERT_EQ(sk_X509_num(r2), 2);
+        ASSERT_EQ(X509_cmp(sk_X509_value(r2, 0), local_ca_get0_root(ca2)), 0);
+        ASSERT_EQ(X509_cmp(sk_X509_value(r2, 1), root), 0);
+        ASSERT_TRUE(X509_cmp(local_ca_get0_root(ca2), root) != 0);
+        ASSERT_EQ(count_certs(local_ca_roots_path(ca2)), 2);
 
         rm_rf(dir);
 }
