@@ -103,6 +103,10 @@ static inline int safe_close(int fd) {
         return -EBADF;
 }
 
+#define _fallthrough_ __attribute__((__fallthrough__))
+
+#define CLAMP(x, lo, hi) MIN(MAX((x), (lo)), (hi))
+
 /* True if x equals one of the following values: IN_SET(errno, EINTR, EAGAIN). */
 #define IN_SET(x, ...)                                                         \
         ({                                                                     \

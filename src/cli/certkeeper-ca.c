@@ -35,7 +35,7 @@ static int check_helper(const CliContext *c, const char *cmd) {
         r = strv_split_shell(cmd, &argv);
         if (r < 0 || strv_length(argv) == 0)
                 return cli_fail(c, "Invalid helper command \"%s\": it is empty or has an unterminated quote. Give "
-                                "the program and its arguments, e.g. -e '/usr/libexec/certmonger/local-submit'.",
+                                "the program and its arguments, e.g. -e '/usr/lib/certmonger/local-submit -d DIR'.",
                                 cmd), -EINVAL;
         if (strchr(argv[0], '/') && access(argv[0], X_OK) < 0)
                 cli_warn(c, "Warning: the helper program \"%s\" is not executable here (%s); the CA will not work "
@@ -233,4 +233,87 @@ int verb_remove_ca(CliContext *c, int argc, char *argv[]) {
                 return cli_print_json(a.body);
         printf("CA \"%s\" removed.\n", o.name);
         return CLI_EXIT_OK;
+}
+
+static int refresh_one(CliContext *c, const char *name) {
+        _cleanup_(api_response_done) ApiResponse a = {};
+        _cleanup_free_ char *path = NULL, *p = NULL;
+        int r;
+
+        if (api_client_ca_path(name, &path) < 0 || !(p = strjoin(path, "/refresh")))
+                return cli_fail(c, "Out of memory.");
+        r = cli_call(c, "POST", p, NULL, &a);
+        if (r < 0)
+                return CLI_EXIT_FAILURE;
+        if (a.status == 404)
+                return cli_fail(c, "No CA with name \"%s\" found.", name);
+        if (a.status >= 400)
+                return cli_report_problem(c, &a);
+        if (c->json)
+                return cli_print_json(a.body);
+        printf("Data for CA '%s' being refreshed.\n", name);
+        return CLI_EXIT_OK;
+}
+
+int verb_refresh_ca(CliContext *c, int argc, char *argv[]) {
+        static const struct option options[] = {
+                CLI_COMMON_LONG_OPTIONS,
+                { "ca", required_argument, NULL, 'c' },
+                { "all", no_argument, NULL, 'a' },
+                { "verbose", no_argument, NULL, 'v' },
+                {}
+        };
+        _cleanup_(api_response_done) ApiResponse a = {};
+        const char *name = NULL;
+        bool all = false;
+        json_t *v;
+        size_t i;
+        int opt, r, ret = CLI_EXIT_OK;
+
+        optind = 0;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":hc:av", options, NULL)) >= 0) {
+                if (cli_common_option(c, opt, optarg))
+                        continue;
+                switch (opt) {
+                case 'h':
+                        printf("Usage: %s refresh-ca [options]\n"
+                               "Asks CAs' helpers again for their data (identity, roots, requirements, templates)\n"
+                               "and writes the roots to the -F files of their requests.\n\n"
+                               "  -c NAME            this CA\n"
+                               "  -a, --all          every CA\n",
+                               c->getcert ? "getcert" : "certkeeper");
+                        return CLI_EXIT_OK;
+                case 'c':
+                        name = optarg;
+                        break;
+                case 'a':
+                        all = true;
+                        break;
+                case 'v':
+                        c->verbose++;
+                        break;
+                default:
+                        return cli_bad_option(c, opt, argv);
+                }
+        }
+        if (cli_extra_args(c, argc, argv) != 0)
+                return CLI_EXIT_FAILURE;
+        if (!name == !all)
+                return cli_fail(c, name ? "Give either -c NAME or -a, not both."
+                                        : "CA nickname not specified. Give -c NAME, or -a for every CA.");
+        if (name)
+                return refresh_one(c, name);
+
+        r = cli_call(c, "GET", "/api/v1/cas", NULL, &a);
+        if (r < 0)
+                return CLI_EXIT_FAILURE;
+        if (a.status >= 400)
+                return cli_report_problem(c, &a);
+        json_array_foreach(json_object_get(a.body, "items"), i, v) {
+                const char *n = json_string_value(json_object_get(v, "name"));
+                if (n && refresh_one(c, n) != CLI_EXIT_OK)
+                        ret = CLI_EXIT_FAILURE;
+        }
+        return ret;
 }

@@ -132,5 +132,6 @@ int verb_status(CliContext *c, int argc, char *argv[]);
 int verb_add_ca(CliContext *c, int argc, char *argv[]);
 int verb_modify_ca(CliContext *c, int argc, char *argv[]);
 int verb_remove_ca(CliContext *c, int argc, char *argv[]);
+int verb_refresh_ca(CliContext *c, int argc, char *argv[]);
 int verb_db(CliContext *c, int argc, char *argv[]);
 int verb_doctor(CliContext *c, int argc, char *argv[]);

@@ -249,6 +249,8 @@ int cli_format_ca(json_t *ca, bool verbose, char **ret) {
                         return r;
 
                 s = jstr(config, "default_profile");
+                if (isempty(s))
+                        s = jstr(json_object_get(ca, "data"), "default_template");
                 if (!isempty(s)) {
                         r = dynbuf_printf(&b, "\tdefault profile/template/certtype: %s\n", s);
                         if (r < 0)
@@ -256,6 +258,73 @@ int cli_format_ca(json_t *ca, bool verbose, char **ret) {
                 }
         }
 
+        s = jstr(json_object_get(ca, "data"), "default_template");
+        if (!config && !isempty(s)) {
+                r = dynbuf_printf(&b, "\tdefault profile/template/certtype: %s\n", s);
+                if (r < 0)
+                        return r;
+        }
+
+        return finish(&b, ret);
+}
+
+static int append_names(DynBuf *b, const char *label, json_t *a) {
+        size_t i;
+        json_t *v;
+        int r;
+
+        if (!json_is_array(a))
+                return 0;
+        r = dynbuf_printf(b, "\t%s:", label);
+        json_array_foreach(a, i, v) {
+                if (r < 0)
+                        return r;
+                r = dynbuf_printf(b, "%s %s", i > 0 ? "," : "", strempty(json_string_value(v) ?: jstr(v, "nickname")));
+        }
+        if (r >= 0 && json_array_size(a) == 0)
+                r = dynbuf_printf(b, " (none)");
+        return r < 0 ? r : dynbuf_printf(b, "\n");
+}
+
+int cli_format_ca_data(json_t *ca, bool utc, char **ret) {
+        _cleanup_(dynbuf_done) DynBuf b = DYNBUF_INIT(FORMAT_MAX);
+        json_t *data = json_object_get(ca, "data"), *errors;
+        const char *key;
+        json_t *v;
+        char when[64];
+        int r = 0;
+
+        if (!json_is_object(ca) || !ret)
+                return -EINVAL;
+        if (!json_is_object(data)) {
+                if (streq_ptr(jstr(ca, "type"), "EXTERNAL"))
+                        r = dynbuf_printf(&b, "\tdata: not fetched yet\n");
+                if (r < 0)
+                        return r;
+                return finish(&b, ret);
+        }
+
+        if (json_is_integer(json_object_get(data, "refreshed_at"))) {
+                r = format_timestamp_getcert(json_integer_value(json_object_get(data, "refreshed_at")), utc, when,
+                                             sizeof(when));
+                if (r >= 0)
+                        r = dynbuf_printf(&b, "\tdata refreshed: %s\n", when);
+                if (r < 0)
+                        return r;
+        }
+        if ((r = append_names(&b, "roots", json_object_get(data, "roots"))) < 0 ||
+            (r = append_names(&b, "other roots", json_object_get(data, "other_roots"))) < 0 ||
+            (r = append_names(&b, "other certificates", json_object_get(data, "other_certs"))) < 0 ||
+            (r = append_names(&b, "templates", json_object_get(data, "templates"))) < 0 ||
+            (r = append_names(&b, "new request requirements", json_object_get(data, "new_requirements"))) < 0 ||
+            (r = append_names(&b, "renewal requirements", json_object_get(data, "renew_requirements"))) < 0)
+                return r;
+        errors = json_object_get(data, "errors");
+        json_object_foreach(errors, key, v) {
+                r = dynbuf_printf(&b, "\tdata error (%s): %s\n", key, strempty(json_string_value(v)));
+                if (r < 0)
+                        return r;
+        }
         return finish(&b, ret);
 }
 

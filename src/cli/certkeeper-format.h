@@ -19,6 +19,9 @@ int cli_format_request(json_t *cert, bool utc, char **ret) _warn_unused_result_;
 
 /* One CA object as a "CA 'NAME':" block of getcert list-cas. verbose adds "self-identifies as". */
 int cli_format_ca(json_t *ca, bool verbose, char **ret) _warn_unused_result_;
+/* certkeeper's extra lines for list-cas -v (not in the getcert personality): when an EXTERNAL CA's
+ * data was fetched, its roots, other certificates, templates, requirements and errors. */
+int cli_format_ca_data(json_t *ca, bool utc, char **ret) _warn_unused_result_;
 
 /* certkeeper's own compact table of certificate objects (an array): one header line, one line per
  * certificate: ID, NICKNAME, STATE, CA, EXPIRES (UTC date or "-"), CERTIFICATE path. */

@@ -447,6 +447,12 @@ int verb_list_cas(CliContext *c, int argc, char *argv[]) {
                 if (cli_format_ca(v, c->verbose > 0, &t) < 0)
                         return cli_fail(c, "Out of memory.");
                 fputs(t, stdout);
+                if (c->verbose > 0 && !c->getcert) {
+                        _cleanup_free_ char *d = NULL;
+                        if (cli_format_ca_data(v, false, &d) < 0)
+                                return cli_fail(c, "Out of memory.");
+                        fputs(d, stdout);
+                }
         }
         if (name && !found)
                 return cli_fail(c, "No CA with name \"%s\" found.", name);

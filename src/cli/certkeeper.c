@@ -33,6 +33,7 @@ static const Verb verbs[] = {
         { "add-ca", verb_add_ca, "add a CA (-c NAME -e COMMAND)" },
         { "modify-ca", verb_modify_ca, "change a CA's helper command" },
         { "remove-ca", verb_remove_ca, "remove a CA" },
+        { "refresh-ca", verb_refresh_ca, "fetch a CA's roots, requirements and templates again (-c NAME or -a)" },
         { "db", verb_db, "check, backup, restore or recover the database file" },
         { "doctor", verb_doctor, "explain what keeps a client from the daemon" },
         { "version", verb_version, "client and daemon versions" },

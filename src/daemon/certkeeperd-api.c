@@ -820,6 +820,19 @@ static enum MHD_Result handle_ca_delete(Api *a, struct MHD_Connection *c, const 
         return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
 }
 
+static enum MHD_Result handle_ca_refresh(Api *a, struct MHD_Connection *c, const char *name) {
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = manager_ca_refresh(a->manager, name, &err);
+        if (r == -ENOENT)
+                return reply_ca_not_found(c, name);
+        if (r < 0)
+                return reply_manager_error(c, r, err, true);
+        /* Accepted: the helper runs in the background; GET the CA for its data. */
+        return reply_ca(a, c, MHD_HTTP_ACCEPTED, name);
+}
+
 /* ---- routing ---- */
 
 static bool method_is(const char *method, const char *want) {
@@ -915,6 +928,11 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                         if (streq(method, MHD_HTTP_METHOD_DELETE))
                                 return handle_ca_delete(a, c, seg[3]);
                         return reply_method_not_allowed(c, method, url, "GET, PATCH, DELETE");
+                }
+                if (n == 5 && streq(seg[4], "refresh")) {
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return reply_method_not_allowed(c, method, url, "POST");
+                        return handle_ca_refresh(a, c, seg[3]);
                 }
         }
 

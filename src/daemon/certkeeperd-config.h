@@ -21,6 +21,13 @@ typedef struct Config {
         int64_t key_bits;
         int64_t hook_timeout;
         int64_t hook_output_max;
+        int64_t helper_workers;
+        int64_t helper_timeout;
+        int64_t helper_output_max;
+        int64_t helper_rekey_limit;
+        int64_t helper_rekey_delay;
+        int64_t helper_max_delay;
+        int64_t helper_refresh_interval;
         int64_t local_validity;
         int64_t local_root_lifetime;
         int64_t local_issuing_lifetime;

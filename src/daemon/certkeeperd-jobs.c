@@ -9,6 +9,7 @@
 #include "ca-local.h"
 #include "cert-json.h"
 #include "certkeeperd-jobs.h"
+#include "certkeeperd-jobs-private.h"
 #include "fs-util.h"
 #include "parse-util.h"
 #include "pki-cert.h"
@@ -39,20 +40,7 @@ static PkiCertCache *get_cert_cache(void) {
         return cert_cache;
 }
 
-static const char *jstr(json_t *o, const char *k) {
-        return json_string_value(json_object_get(o, k));
-}
-
-static int64_t jint(json_t *o, const char *k) {
-        return json_integer_value(json_object_get(o, k));
-}
-
-static bool jbool(json_t *o, const char *k) {
-        return json_is_true(json_object_get(o, k));
-}
-
-static int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...) _printf_(4, 5);
-static int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...) {
+int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...) {
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
@@ -66,8 +54,8 @@ static int reply_error(json_t **ret, const char *result, int err, const char *fm
         return *ret ? 0 : -ENOMEM;
 }
 
-static int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mode_t def, FileAttrs *ret,
-                          char **reterr) {
+int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mode_t def, FileAttrs *ret,
+                   char **reterr) {
         FileAttrs a = FILE_ATTRS(def);
         const char *owner = jstr(job, owner_key);
         int64_t mode = jint(job, mode_key);
@@ -107,53 +95,6 @@ static int load_request_key(json_t *job, EVP_PKEY **ret, char **reterr) {
         if (r < 0)
                 (void) asprintf(reterr, "cannot read the key '%s': %s", key_path, strerror(-r));
         return r;
-}
-
-static int template_from_json(json_t *o, CertTemplate *t, char **reterr) {
-        json_t *v;
-        size_t i;
-        int r;
-
-        *t = (CertTemplate) { .path_len = -1 };
-        if (!json_is_object(o))
-                return 0;
-
-#define STRV_FIELD(name)                                                               \
-        json_array_foreach(json_object_get(o, #name), i, v)                            \
-                if (json_is_string(v)) {                                               \
-                        r = strv_extend(&t->name, json_string_value(v));               \
-                        if (r < 0)                                                     \
-                                return r;                                              \
-                }
-        STRV_FIELD(dns);
-        STRV_FIELD(ip);
-        STRV_FIELD(email);
-        STRV_FIELD(principal);
-        STRV_FIELD(eku);
-#undef STRV_FIELD
-
-        json_array_foreach(json_object_get(o, "key_usage"), i, v) {
-                unsigned bit = key_usage_from_string(json_string_value(v) ?: "");
-                if (bit == 0) {
-                        (void) asprintf(reterr, "unknown key usage '%s'", strempty(json_string_value(v)));
-                        return -EINVAL;
-                }
-                t->key_usage |= bit;
-        }
-        if (jstr(o, "subject")) {
-                t->subject = strdup(jstr(o, "subject"));
-                if (!t->subject)
-                        return -ENOMEM;
-        }
-        if (jstr(o, "profile")) {
-                t->profile = strdup(jstr(o, "profile"));
-                if (!t->profile)
-                        return -ENOMEM;
-        }
-        t->is_ca = jbool(o, "is_ca");
-        if (json_is_integer(json_object_get(o, "path_len")))
-                t->path_len = (int) jint(o, "path_len");
-        return 0;
 }
 
 static int local_ca_get(json_t *job, int64_t now, LocalCA **ret, char **reterr) {
@@ -315,9 +256,6 @@ static int sync_set_run(SyncSet *s) {
         return 0;
 }
 
-static int64_t elapsed_ms(usec_t since) {
-        return (int64_t) ((now_usec(CLOCK_MONOTONIC) - since) / USEC_PER_MSEC);
-}
 
 /* Key (new and staged, or the current one), CSR, signature by a built-in CA, and the new files
  * staged beside their targets. Nothing is durable until the batch's sync. */
@@ -380,7 +318,7 @@ static int issue_one(json_t *item, SyncSet *sync, json_t **ret) {
         }
         (void) pki_key_info(key, &kt, &bits);
 
-        r = template_from_json(json_object_get(item, "template"), &t, &err);
+        r = cert_template_from_json(json_object_get(item, "template"), &t, &err);
         if (r < 0)
                 return reply_error(ret, "guidance", r, "%s", err ? err : "invalid template");
         r = pki_csr_build(key, &t, jstr(item, "nickname"), &req, &err);
@@ -389,6 +327,19 @@ static int issue_one(json_t *item, SyncSet *sync, json_t **ret) {
         r = pki_csr_to_pem(req, &csr_pem);
         if (r < 0)
                 return reply_error(ret, "failed", r, "cannot encode the CSR: %s", strerror(-r));
+
+        if (streq(ca_type, "EXTERNAL")) {
+                /* The CSR goes to the CA's helper in a job of its own; a new key stays staged (and
+                 * durable) until the certificate for it is saved. */
+                r = need_key ? sync_set_add(sync, key_path) : 0;
+                if (r < 0)
+                        return reply_error(ret, "guidance", r, "cannot reach the directory of '%s': %s", key_path,
+                                           strerror(-r));
+                *ret = json_pack("{s:b, s:s, s:s, s:i, s:I}", "ok", 1, "csr_pem", csr_pem, "key_type",
+                                 key_type_to_string(kt), "key_bits", (json_int_t) bits, "duration_ms",
+                                 (json_int_t) elapsed_ms(start));
+                return *ret ? 0 : -ENOMEM;
+        }
 
         if (streq(ca_type, "INTERNAL:SELF"))
                 r = pki_sign_csr_full(req, NULL, key, now - MIN((int64_t) 60, validity / 10), now + validity,
@@ -618,7 +569,15 @@ static int save_commit(SaveItem *s) {
                 return reply_error(&s->reply, "failed", r, "cannot put the new certificate in place at '%s': %s",
                                    cert_path, strerror(-r));
 
-        if (!isempty(jstr(s->item, "ca_file")) && s->chain && sk_X509_num(s->chain) > 0) {
+        if (!isempty(jstr(s->item, "ca_file")) && !isempty(jstr(s->item, "roots_pem"))) {
+                /* -F with an EXTERNAL CA: the roots its helper reported (FETCH-ROOTS). */
+                r = fs_write_atomic(jstr(s->item, "ca_file"), jstr(s->item, "roots_pem"),
+                                    strlen(jstr(s->item, "roots_pem")), &s->cert_attrs);
+                if (r < 0)
+                        return reply_error(&s->reply, "failed", r,
+                                           "the certificate was saved, but the CA file '%s' was not: %s",
+                                           jstr(s->item, "ca_file"), strerror(-r));
+        } else if (!isempty(jstr(s->item, "ca_file")) && s->chain && sk_X509_num(s->chain) > 0) {
                 /* -F: the CA's root, the last certificate of the chain. */
                 _cleanup_free_ char *root = NULL;
                 size_t rl;
@@ -756,6 +715,8 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "issue", job_issue },
                 { "save", job_save },
                 { "read", job_read },
+                { "submit", job_submit },
+                { "ca-data", job_ca_data },
         };
         const char *op = jstr(job, "op");
 

@@ -15,6 +15,7 @@
 #include "certkeeperd-manager.h"
 #include "certkeeperd-scheduler.h"
 #include "certkeeperd-worker.h"
+#include "id-list.h"
 #include "store.h"
 
 #define NOTIFY_TTLS_MAX 16
@@ -23,6 +24,7 @@ typedef enum JobOp {
         JOB_READ,  /* one certificate */
         JOB_ISSUE, /* batches: key, CSR and signature by a built-in CA, files staged */
         JOB_SAVE,  /* batches: hooks and the pair swap */
+        JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper, in the helper pool */
         _JOB_OP_MAX,
 } JobOp;
 
@@ -66,6 +68,17 @@ struct Manager {
 
         QueuedJob *queue;
         unsigned n_queued;
+
+        /* EXTERNAL CAs: their helper programs run in a pool of their own, so that helpers waiting
+         * for a slow CA (up to their timeout) never hold up keys, signing and saving. */
+        WorkerPool *helper_pool;
+        QueuedJob *helper_queue;
+        unsigned n_helper_queued;
+        IdList helper_waiting;     /* certificates whose step found no free helper worker */
+        char **ca_refreshing;      /* per helper worker slot: the CA whose data job it runs */
+        unsigned n_ca_slots;
+        char **ca_refresh_pending; /* CAs to refresh when a helper worker is free */
+        int64_t next_ca_refresh_at;
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
@@ -91,15 +104,33 @@ int manager_tx_begin(Manager *m);
 int manager_tx_commit(Manager *m);
 int manager_schedule(Manager *m, int64_t id, int64_t at);
 unsigned manager_workers_available(Manager *m);
+unsigned manager_helpers_available(Manager *m);
 bool manager_has_capacity(Manager *m);
 bool manager_in_flight(Manager *m, int64_t id);
 /* Queues a job for one certificate (JOB_READ) or adds it to the open batch of its op. Takes the
  * job/item. -EBUSY if no worker is left for it. */
 int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job);
+/* Like manager_queue_job() for JOB_SUBMIT: -EAGAIN if no helper worker is free (the certificate then
+ * waits in helper_waiting and is stepped again when one is). */
+int manager_queue_helper_job(Manager *m, int64_t id, json_t *job);
 /* Queues the open batches; called before the commit. */
 void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
                     int64_t duration_ms);
+
+/* certkeeperd-external.c */
+/* Starts a refresh of an EXTERNAL CA's data (IDENTIFY, FETCH-ROOTS, requirements, templates) now,
+ * or when a helper worker is free. */
+int manager_ca_refresh_start(Manager *m, const char *name);
+/* Refreshes every EXTERNAL CA when refresh_interval has passed. */
+void manager_ca_refresh_due(Manager *m);
+/* What an EXTERNAL CA's helper reported (data_json parsed), or NULL. */
+json_t *manager_ca_data(const CARecord *ca);
+/* Applies a helper-pool reply whose cookie is a CA data job (cookie < 0). */
+void manager_ca_data_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
+/* Checks a request against its EXTERNAL CA's templates (-T) and, for new requests, the fields
+ * the CA requires. 0 for other CAs. */
+int manager_ca_check_request(Manager *m, const CARecord *ca, const CertRecord *r, bool renewal, char **reterr);
 
 /* certkeeperd-state.c */
 /* Runs the state machine for one certificate that is due (or was just changed). */

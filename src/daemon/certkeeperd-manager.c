@@ -32,6 +32,7 @@ enum {
         TAG_SIGNAL,
         TAG_API,
         TAG_WORKER_BASE = 1000,
+        TAG_HELPER_BASE = 2000, /* workers are at most 256 */
 };
 
 static int64_t now_sec(void) {
@@ -105,6 +106,14 @@ int manager_tx_commit(Manager *m) {
                 json_decref(q->job);
         }
         m->n_queued = 0;
+        for (unsigned i = 0; i < m->n_helper_queued; i++) {
+                QueuedJob *q = &m->helper_queue[i];
+                int k = worker_pool_submit(m->helper_pool, q->job, q->cookie);
+                if (k < 0)
+                        cert_job_done(m, q->cookie, NULL, "the job could not be handed to a helper worker");
+                json_decref(q->job);
+        }
+        m->n_helper_queued = 0;
         return r;
 }
 
@@ -138,6 +147,11 @@ bool manager_in_flight(Manager *m, int64_t id) {
         for (unsigned i = 0; i < m->n_queued; i++)
                 if (m->queue[i].cookie >= 0 && m->queue[i].cookie / _JOB_OP_MAX == id)
                         return true;
+        for (unsigned i = 0; i < m->n_helper_queued; i++)
+                if (m->helper_queue[i].cookie >= 0 && m->helper_queue[i].cookie / _JOB_OP_MAX == id)
+                        return true;
+        if (worker_pool_running(m->helper_pool, id, _JOB_OP_MAX))
+                return true;
         for (unsigned b = 0; b < m->n_batches; b++)
                 if (m->batches[b].state != BATCH_FREE)
                         for (unsigned i = 0; i < m->batches[b].n; i++)
@@ -180,6 +194,23 @@ void batch_free_slot(Manager *m, unsigned slot) {
 
         json_decref(b->items);
         *b = (Batch) { .state = BATCH_FREE };
+}
+
+unsigned manager_helpers_available(Manager *m) {
+        unsigned idle = worker_pool_size(m->helper_pool) - worker_pool_busy(m->helper_pool);
+        return idle > m->n_helper_queued ? idle - m->n_helper_queued : 0;
+}
+
+int manager_queue_helper_job(Manager *m, int64_t id, json_t *job) {
+        if (manager_helpers_available(m) == 0) {
+                json_decref(job);
+                for (size_t i = 0; i < m->helper_waiting.n; i++)
+                        if (m->helper_waiting.ids[i] == id)
+                                return -EAGAIN;
+                return id_list_push(&m->helper_waiting, id) < 0 ? -ENOMEM : -EAGAIN;
+        }
+        m->helper_queue[m->n_helper_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + JOB_SUBMIT, .job = job };
+        return 0;
 }
 
 int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
@@ -244,6 +275,28 @@ static void on_job_done(void *userdata, int64_t cookie, json_t *reply, const cha
         cert_job_done(userdata, cookie, reply, failure);
 }
 
+/* A helper worker is free: what waited for one goes first. */
+static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const char *failure) {
+        Manager *m = userdata;
+        int64_t now = now_sec();
+
+        if (cookie < 0)
+                manager_ca_data_done(m, cookie, reply, failure);
+        else
+                cert_job_done(m, cookie, reply, failure);
+
+        while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {
+                _cleanup_free_ char *name = m->ca_refresh_pending[0];
+                memmove(m->ca_refresh_pending, m->ca_refresh_pending + 1,
+                        strv_length(m->ca_refresh_pending) * sizeof(char *));
+                (void) manager_ca_refresh_start(m, name);
+        }
+        for (size_t i = 0; i < m->helper_waiting.n; i++)
+                if (scheduler_set(m->scheduler, m->helper_waiting.ids[i], now) < 0)
+                        log_oom();
+        m->helper_waiting.n = 0;
+}
+
 /* Arms the timer for the earliest due time, or disarms it: nothing wakes when nothing is due. With
  * all workers busy, the next job reply wakes the loop instead. */
 static int arm_timer(Manager *m) {
@@ -254,6 +307,8 @@ static int arm_timer(Manager *m) {
                 at = scheduler_peek(m->scheduler, NULL);
         if (m->next_backup_at > 0)
                 at = at > 0 ? MIN(at, m->next_backup_at) : m->next_backup_at;
+        if (m->next_ca_refresh_at > 0)
+                at = at > 0 ? MIN(at, m->next_ca_refresh_at) : m->next_ca_refresh_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -269,13 +324,16 @@ static int arm_timer(Manager *m) {
 static void run_due(Manager *m) {
         int64_t now = now_sec(), id;
 
-        while (manager_has_capacity(m) && (id = scheduler_pop_due(m->scheduler, now)) > 0)
-                if (cert_step(m, id, now) == -EBUSY) {
+        while (manager_has_capacity(m) && (id = scheduler_pop_due(m->scheduler, now)) > 0) {
+                int r = cert_step(m, id, now);
+                if (r == -EBUSY) {
                         /* No worker for its kind of job: it waits for the next free one. */
                         if (scheduler_set(m->scheduler, id, now) < 0)
                                 log_oom();
                         break;
                 }
+                /* -EAGAIN: no free helper worker; it is in helper_waiting, and the others go on. */
+        }
 }
 
 static void maybe_backup(Manager *m) {
@@ -320,6 +378,7 @@ static void reap_children(Manager *m) {
                 m->backup_pid = 0;
         }
         worker_pool_reap(m->pool);
+        worker_pool_reap(m->helper_pool);
 }
 
 static int log_level_of(const char *s) {
@@ -399,6 +458,7 @@ int manager_run(Manager *m) {
 
                 run_due(m);
                 maybe_backup(m);
+                manager_ca_refresh_due(m);
                 (void) manager_tx_commit(m);
                 /* Answers released by the commit go out now: a resumed connection does not wake
                  * the epoll fd of libmicrohttpd by itself. */
@@ -431,6 +491,8 @@ int manager_run(Manager *m) {
                                 m->timer_armed_at = -1;
                         } else if (tag == TAG_SIGNAL)
                                 (void) process_signal(m);
+                        else if (tag >= TAG_HELPER_BASE)
+                                (void) worker_pool_process(m->helper_pool, (unsigned) (tag - TAG_HELPER_BASE));
                         else if (tag >= TAG_WORKER_BASE)
                                 (void) worker_pool_process(m->pool, (unsigned) (tag - TAG_WORKER_BASE));
                 }
@@ -619,6 +681,22 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
                         return log_error_errno(r, "epoll_ctl() failed: %m");
         }
 
+        unsigned n_helpers = (unsigned) m->cfg.helper_workers;
+        r = worker_pool_new(n_helpers, on_helper_done, m, &m->helper_pool);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start %u helper worker processes: %m", n_helpers);
+        worker_pool_set_epoll(m->helper_pool, m->epoll_fd, TAG_HELPER_BASE);
+        m->helper_queue = calloc(n_helpers, sizeof(QueuedJob));
+        m->n_ca_slots = n_helpers;
+        m->ca_refreshing = calloc(n_helpers, sizeof(char *));
+        if (!m->helper_queue || !m->ca_refreshing)
+                return log_oom();
+        for (unsigned i = 0; i < n_helpers; i++) {
+                r = epoll_add(m, worker_pool_fd(m->helper_pool, i), TAG_HELPER_BASE + i);
+                if (r < 0)
+                        return log_error_errno(r, "epoll_ctl() failed: %m");
+        }
+
         ApiConfig api_cfg = {
                 .socket_path = sock,
                 .tcp_address = m->cfg.api_tcp ? m->cfg.api_address : NULL,
@@ -665,6 +743,8 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         /* Back up (in the background; the backup checks the file itself) every backup_interval,
          * starting now. */
         m->next_backup_at = now_sec();
+        /* The EXTERNAL CAs' data is fetched again at each start, then every refresh_interval. */
+        m->next_ca_refresh_at = now_sec();
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -678,8 +758,17 @@ Manager *manager_free(Manager *m) {
         for (unsigned i = 0; i < m->n_batches; i++)
                 json_decref(m->batches[i].items);
         free(m->batches);
+        for (unsigned i = 0; i < m->n_helper_queued; i++)
+                json_decref(m->helper_queue[i].job);
+        free(m->helper_queue);
+        for (unsigned i = 0; i < m->n_ca_slots; i++)
+                free(m->ca_refreshing[i]);
+        free(m->ca_refreshing);
+        strv_free(m->ca_refresh_pending);
+        id_list_done(&m->helper_waiting);
         api_free(m->api);
         worker_pool_free(m->pool);
+        worker_pool_free(m->helper_pool);
         if (m->backup_pid > 0)
                 (void) waitpid(m->backup_pid, NULL, 0);
         if (m->check_pid > 0) {

@@ -60,6 +60,9 @@ int manager_cert_lookup(Manager *m, const char *id_or_nickname, CertRecord **ret
 
 int manager_ca_add(Manager *m, CARecord *r, char **reterr) _warn_unused_result_;
 int manager_ca_modify(Manager *m, CARecord *r, char **reterr) _warn_unused_result_;
+/* Fetches an EXTERNAL CA's data again (IDENTIFY, FETCH-ROOTS, ...) in the background; nothing to do
+ * for the built-in CAs. -ENOENT with words if there is no such CA. */
+int manager_ca_refresh(Manager *m, const char *name, char **reterr) _warn_unused_result_;
 int manager_ca_remove(Manager *m, const char *name, char **reterr) _warn_unused_result_;
 /* Path of the roots file of a CA, or NULL. */
 const char *manager_ca_roots_path(Manager *m, const char *name);

@@ -51,9 +51,12 @@ static int check_ca(Manager *m, CertRecord *r, char **reterr) {
                 return r->ca ? 0 : -ENOMEM;
         }
         k = store_ca_get(m->store, r->ca, &ca);
-        ca_record_done(&ca);
         if (k == -ENOENT)
                 return errorf(reterr, -ENOENT, "No CA with name \"%s\" found.", r->ca);
+        if (k >= 0)
+                /* A request with a certificate already is checked at its renewal instead. */
+                k = manager_ca_check_request(m, &ca, r, r->sha256 || fs_exists(r->cert_path), reterr);
+        ca_record_done(&ca);
         return k;
 }
 
@@ -319,8 +322,12 @@ int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **ret
         default:
                 return -EINVAL;
         }
-        if (action != MANAGER_ACTION_REFRESH)
+        if (action != MANAGER_ACTION_REFRESH) {
+                /* A new CSR is a new submission: no cookie of the old one, no count of new keys. */
                 r->csr_pem = mfree(r->csr_pem);
+                r->ca_cookie = mfree(r->ca_cookie);
+                r->rekey_count = 0;
+        }
         (void) cert_record_set(&r->ca_error, NULL);
         r->backoff_step = 0;
         r->next_action_at = now;
@@ -350,14 +357,50 @@ static bool ca_is_builtin(const char *name) {
         return streq(name, "SelfSign") || streq(name, "local");
 }
 
+/* The helper is run without a shell, from PATH=/usr/bin:/bin:/usr/sbin:/sbin when it has no '/'. */
+static int check_helper(const CARecord *r, char **reterr) {
+        static const char *const path[] = { "/usr/bin", "/bin", "/usr/sbin", "/sbin" };
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *found = NULL;
+        int k;
+
+        if (isempty(r->helper))
+                return errorf(reterr, -EINVAL, "An EXTERNAL CA needs its helper's command line: give -e COMMAND, "
+                            "e.g. -e '/usr/lib/certmonger/local-submit -d /var/lib/certmonger/local'.");
+        k = strv_split_shell(r->helper, &argv);
+        if (k < 0 || strv_length(argv) == 0)
+                return errorf(reterr, -EINVAL, "The helper command line \"%s\" is %s. Quote it as a shell would: "
+                            "words separated by blanks, 'single' or \"double\" quotes around words with blanks.",
+                            r->helper, k < 0 ? "not properly quoted (an unterminated quote or a trailing "
+                            "backslash)" : "empty");
+        if (strchr(argv[0], '/')) {
+                if (argv[0][0] != '/')
+                        return errorf(reterr, -EINVAL, "The helper program \"%s\" must be given as an absolute path: "
+                                    "the helper runs in '/'.", argv[0]);
+                if (access(argv[0], X_OK) < 0)
+                        return errorf(reterr, -errno, "The helper program \"%s\" cannot be run: %s. Install it, or "
+                                    "give the right path with -e.", argv[0], strerror(errno));
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(path); i++) {
+                found = strjoin(path[i], "/", argv[0]);
+                if (!found)
+                        return -ENOMEM;
+                if (access(found, X_OK) >= 0)
+                        return 0;
+                found = mfree(found);
+        }
+        return errorf(reterr, -ENOENT, "The helper program \"%s\" is not in /usr/bin, /bin, /usr/sbin or /sbin, "
+                    "where helpers are looked up. Give its absolute path with -e.", argv[0]);
+}
+
 static int check_ca_type(const CARecord *r, char **reterr) {
         if (streq_ptr(r->type, "INTERNAL:SELF") || streq_ptr(r->type, "INTERNAL:LOCAL"))
                 return 0;
         if (streq_ptr(r->type, "EXTERNAL"))
-                return errorf(reterr, -EINVAL,
-                            "CAs reached through helper programs (EXTERNAL) are not available in this version; "
-                            "use the built-in CAs 'local' or 'SelfSign'.");
-        return errorf(reterr, -EINVAL, "Unknown CA type '%s': use INTERNAL:SELF or INTERNAL:LOCAL.", strna(r->type));
+                return check_helper(r, reterr);
+        return errorf(reterr, -EINVAL, "Unknown CA type '%s': use EXTERNAL (a helper program), INTERNAL:SELF or "
+                    "INTERNAL:LOCAL.", strna(r->type));
 }
 
 int manager_ca_add(Manager *m, CARecord *r, char **reterr) {
@@ -367,10 +410,15 @@ int manager_ca_add(Manager *m, CARecord *r, char **reterr) {
         if (k < 0)
                 return k;
         r->created_at = now_sec();
+        r->data_json = mfree(r->data_json);
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
-        return store_ca_insert(m->store, r, reterr);
+        k = store_ca_insert(m->store, r, reterr);
+        if (k < 0)
+                return k;
+        /* As certmonger does: ask the new CA's helper for its data at once. */
+        return manager_ca_refresh_start(m, r->name);
 }
 
 int manager_ca_modify(Manager *m, CARecord *r, char **reterr) {
@@ -382,7 +430,27 @@ int manager_ca_modify(Manager *m, CARecord *r, char **reterr) {
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
-        return store_ca_update(m->store, r);
+        k = store_ca_update(m->store, r);
+        if (k < 0)
+                return k;
+        return manager_ca_refresh_start(m, r->name);
+}
+
+int manager_ca_refresh(Manager *m, const char *name, char **reterr) {
+        CARecord ca = {};
+        bool external;
+        int k;
+
+        k = store_ca_get(m->store, name, &ca);
+        external = streq_ptr(ca.type, "EXTERNAL");
+        ca_record_done(&ca);
+        if (k == -ENOENT)
+                return errorf(reterr, k, "No CA with name \"%s\" found.", name);
+        if (k < 0)
+                return k;
+        if (!external)
+                return 0; /* the built-in CAs have nothing to fetch */
+        return manager_ca_refresh_start(m, name);
 }
 
 static int collect_cb(const CertRecord *r, void *userdata) {

@@ -19,6 +19,7 @@ static const char *const job_op_names[_JOB_OP_MAX] = {
         [JOB_READ] = "read",
         [JOB_ISSUE] = "issue",
         [JOB_SAVE] = "save",
+        [JOB_SUBMIT] = "submit",
 };
 
 /* The state a job runs in; its reply is applied only if the certificate is still in it. */
@@ -26,7 +27,19 @@ static const CertState job_op_state[_JOB_OP_MAX] = {
         [JOB_READ] = CERT_NEWLY_ADDED,
         [JOB_ISSUE] = CERT_SUBMITTING,
         [JOB_SAVE] = CERT_SAVING_CERT,
+        [JOB_SUBMIT] = CERT_SUBMITTING,
 };
+
+/* Bounds of a helper's own "ask again in N seconds" (exit 5); the upper one is [helpers] max_delay. */
+#define HELPER_MIN_DELAY 5
+
+/* Whether a job's reply still applies: the certificate is still in the state the job ran in. */
+static bool job_state_matches(JobOp op, CertState s) {
+        if (op == JOB_ISSUE)
+                /* For an EXTERNAL CA the job only makes the key and the CSR. */
+                return IN_SET(s, CERT_SUBMITTING, CERT_GENERATING_KEY_PAIR, CERT_GENERATING_CSR);
+        return s == job_op_state[op];
+}
 
 static double random_fraction(void) {
         uint32_t v = 0;
@@ -67,9 +80,44 @@ static json_t *record_paths_json(const CertRecord *r) {
                          (json_int_t) r->cert_mode, "ca_file", r->ca_file);
 }
 
+static void fail(Manager *m, CertRecord *r, const char *result, const char *message, int64_t now);
+
+/* SUBMIT (or POLL with the cookie of an earlier "wait") to an EXTERNAL CA's helper. */
+static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *job = NULL, *tmpl = NULL;
+        bool poll = !isempty(r->ca_cookie);
+        int k;
+
+        /* A renewal must carry what the CA requires of renewals (its GET-RENEW-REQUEST-REQUIREMENTS). */
+        if (r->sha256) {
+                k = manager_ca_check_request(m, ca, r, true, &err);
+                if (k == -EINVAL)
+                        return fail(m, r, "guidance", err, (int64_t) time(NULL)), 0;
+                if (k < 0)
+                        return k;
+        }
+        tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
+        job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:I}", "op", "submit", "helper_op",
+                        poll ? "POLL" : "SUBMIT", "ca", ca->name, "helper", strempty(ca->helper), "csr_pem",
+                        r->csr_pem, "cookie", poll ? r->ca_cookie : NULL, "cert_path", r->sha256 ? r->cert_path : NULL,
+                        "profile", json_string_value(json_object_get(tmpl, "profile")), "home", m->cfg.run_dir,
+                        "timeout", (json_int_t) m->cfg.helper_timeout, "output_max",
+                        (json_int_t) m->cfg.helper_output_max);
+        if (!job)
+                return -ENOMEM;
+        k = manager_queue_helper_job(m, r->id, TAKE_PTR(job));
+        if (k < 0)
+                return k;
+        r->state = CERT_SUBMITTING;
+        r->next_action_at = 0;
+        return 0;
+}
+
 static int start_job(Manager *m, CertRecord *r, JobOp op) {
         json_auto_t *job = record_paths_json(r);
         json_t *tmpl = NULL;
+        CertState state = job_op_state[op];
         int k = 0;
 
         if (!job)
@@ -102,6 +150,9 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                 json_object_set_new(job, "local_dir", json_string(m->local_ca_dir));
                 json_object_set_new(job, "root_lifetime", json_integer(m->cfg.local_root_lifetime));
                 json_object_set_new(job, "issuing_lifetime", json_integer(m->cfg.local_issuing_lifetime));
+                /* EXTERNAL: only the key and the CSR here; the helper is asked in a job of its own. */
+                if (streq(ca.type, "EXTERNAL"))
+                        state = r->rekey_pending ? CERT_GENERATING_KEY_PAIR : CERT_GENERATING_CSR;
                 ca_record_done(&ca);
                 break;
         }
@@ -113,6 +164,15 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                                     r->post_save_cmd ? json_string(r->post_save_cmd) : json_null());
                 json_object_set_new(job, "hook_timeout", json_integer(m->cfg.hook_timeout));
                 json_object_set_new(job, "hook_output_max", json_integer(m->cfg.hook_output_max));
+                if (r->ca_file) {
+                        /* -F with an EXTERNAL CA: the roots its helper reported. */
+                        CARecord ca = {};
+                        if (store_ca_get(m->store, r->ca, &ca) >= 0 && streq_ptr(ca.type, "EXTERNAL")) {
+                                json_auto_t *data = manager_ca_data(&ca);
+                                json_object_set(job, "roots_pem", json_object_get(data, "roots_pem") ?: json_null());
+                        }
+                        ca_record_done(&ca);
+                }
                 break;
         default:
                 break;
@@ -121,7 +181,7 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
         k = manager_queue_job(m, r->id, op, TAKE_PTR(job));
         if (k < 0)
                 return k;
-        r->state = job_op_state[op];
+        r->state = state;
         r->next_action_at = 0;
         return 0;
 }
@@ -341,6 +401,24 @@ static int save_record(Manager *m, CertRecord *r, int64_t now) {
         return manager_schedule(m, r->id, r->next_action_at);
 }
 
+/* To the CA: an EXTERNAL CA gets the CSR we have; the built-in CAs make key, CSR and certificate in
+ * one job. */
+static int submit(Manager *m, CertRecord *r) {
+        _cleanup_(ca_record_done) CARecord ca = {};
+        int k;
+
+        k = store_ca_get(m->store, r->ca, &ca);
+        if (k < 0)
+                return k;
+        if (!streq_ptr(ca.type, "EXTERNAL"))
+                return start_job(m, r, JOB_ISSUE);
+        if (isempty(r->csr_pem)) {
+                r->state = CERT_NEED_CSR;
+                return start_job(m, r, JOB_ISSUE);
+        }
+        return start_submit(m, r, &ca);
+}
+
 /* One step for a certificate whose time has come. Needs a free worker for the states that start
  * a job; the caller checks manager_workers_available(). */
 static int step_record(Manager *m, CertRecord *r, int64_t now) {
@@ -355,12 +433,13 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
                 r->rekey_pending = true;
                 return start_job(m, r, JOB_ISSUE);
         case CERT_NEED_CSR:
+                return start_job(m, r, JOB_ISSUE);
         case CERT_NEED_TO_SUBMIT:
         case CERT_CA_WORKING:
         case CERT_CA_UNREACHABLE:
-                if (r->next_action_at > now && r->state != CERT_NEED_CSR)
+                if (r->next_action_at > now)
                         return 0;
-                return start_job(m, r, JOB_ISSUE);
+                return submit(m, r);
         case CERT_NEED_TO_SAVE_CERT:
                 if (r->next_action_at > now)
                         return 0;
@@ -401,8 +480,8 @@ int cert_step(Manager *m, int64_t id, int64_t now) {
         }
 
         k = step_record(m, r, now);
-        if (k == -EBUSY)
-                return k; /* nothing changed; the caller puts it back */
+        if (IN_SET(k, -EBUSY, -EAGAIN))
+                return k; /* nothing changed; it waits for a worker (-EBUSY) or helper worker (-EAGAIN) */
         if (k < 0) {
                 _cleanup_free_ char *msg = NULL;
                 (void) asprintf(&msg, "internal error: %s", strerror(-k));
@@ -433,6 +512,15 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 (void) set_str(&r->key_type, json_string_value(json_object_get(reply, "key_type")));
                 r->key_bits = json_integer_value(json_object_get(reply, "key_bits"));
                 (void) set_str(&r->csr_pem, json_string_value(json_object_get(reply, "csr_pem")));
+                if (!json_string_value(json_object_get(reply, "issued_pem"))) {
+                        /* Only the CSR (EXTERNAL CAs): a new submission, without an old cookie. */
+                        (void) set_str(&r->ca_cookie, NULL);
+                        r->state = CERT_NEED_TO_SUBMIT;
+                        r->next_action_at = now;
+                        break;
+                }
+                _fallthrough_;
+        case JOB_SUBMIT:
                 s = json_string_value(json_object_get(reply, "issued_pem"));
                 (void) set_str(&r->issued_pem, s);
                 (void) set_str(&r->stage_issue, "ok");
@@ -452,6 +540,7 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 (void) set_str(&r->ca_error, NULL);
                 r->rekey_pending = false;
                 r->backoff_step = 0;
+                r->rekey_count = 0;
                 r->issued_count++;
                 if (r->renew_at <= now) {
                         /* A certificate due as soon as it is issued (a CA that backdates a short
@@ -467,6 +556,69 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
         default:
                 break;
         }
+}
+
+/* What an EXTERNAL CA's helper said when it did not issue (docs/HELPERS.md has the table). */
+static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *result, const char *error,
+                          int64_t now) {
+        _cleanup_free_ char *msg = NULL;
+
+        if (streq_ptr(result, "waiting")) {
+                json_int_t delay = reply ? json_integer_value(json_object_get(reply, "delay")) : -1;
+                const char *cookie = reply ? json_string_value(json_object_get(reply, "cookie")) : NULL;
+
+                (void) set_str(&r->ca_cookie, isempty(cookie) ? NULL : cookie);
+                (void) set_str(&r->ca_error, NULL);
+                r->state = CERT_CA_WORKING;
+                if (delay >= 0)
+                        /* The helper's own wait (exit 5), within bounds. */
+                        r->next_action_at = now + CLAMP((int64_t) delay, HELPER_MIN_DELAY, m->cfg.helper_max_delay);
+                else {
+                        r->backoff_step++;
+                        r->next_action_at = now + retry_delay(r->backoff_step);
+                }
+                log_info("Request '%s': the CA is working on it; asking again in %" PRIi64 "s.", strna(r->nickname),
+                         r->next_action_at - now);
+                return;
+        }
+
+        if (streq_ptr(result, "rekey")) {
+                (void) set_str(&r->ca_cookie, NULL);
+                r->rekey_count++;
+                if (r->rekey_count > m->cfg.helper_rekey_limit) {
+                        (void) asprintf(&msg, "The CA asked for a new key %" PRIi64 " times in a row (the limit is "
+                                        "[helpers] rekey_limit = %" PRIi64 "), so certkeeper stopped asking. Check "
+                                        "the CA's key policy, then run 'certkeeper rekey -i %s'. Last answer: %s",
+                                        r->rekey_count, m->cfg.helper_rekey_limit, strna(r->nickname), strna(error));
+                        fail(m, r, "guidance", msg ?: error, now);
+                        return;
+                }
+                (void) set_str(&r->ca_error, error);
+                r->rekey_pending = true;
+                r->state = CERT_NEED_KEY_PAIR;
+                r->next_action_at = now + m->cfg.helper_rekey_delay;
+                log_notice("Request '%s': the CA asked for a new key; making one.", strna(r->nickname));
+                return;
+        }
+
+        if (streq_ptr(result, "unconfigured")) {
+                (void) set_str(&r->ca_error, error);
+                if (r->sha256) {
+                        /* Keep the certificate we have; try again later. */
+                        r->state = CERT_MONITORING;
+                        r->backoff_step++;
+                        r->next_action_at = now + retry_delay(r->backoff_step);
+                } else {
+                        r->state = CERT_CA_UNCONFIGURED;
+                        r->next_action_at = 0;
+                }
+                log_error("Request '%s': the CA is not configured for it: %s", strna(r->nickname), strna(error));
+                return;
+        }
+
+        if (streq_ptr(result, "rejected"))
+                (void) set_str(&r->ca_cookie, NULL);
+        fail(m, r, (streq_ptr(result, "unsupported") || streq_ptr(result, "guidance")) ? "guidance" : result, error, now);
 }
 
 static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const char *failure, int64_t now) {
@@ -486,23 +638,27 @@ static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const 
         if (reply)
                 record_hooks(m, r, json_object_get(reply, "hooks"));
 
-        if (r->state != job_op_state[op]) {
+        if (!job_state_matches(op, r->state)) {
                 /* Changed by a command while the job ran (resubmit, rekey, modify): its outcome no
                  * longer applies; the new state gets its own step. */
                 r->next_action_at = now;
         } else if (ok)
                 job_succeeded(m, r, op, reply, now);
         else {
-                if (op == JOB_ISSUE)
-                        (void) set_strf(&r->stage_issue, "failed: %s", strna(error));
+                if (IN_SET(op, JOB_ISSUE, JOB_SUBMIT))
+                        (void) set_strf(&r->stage_issue, "%s: %s", streq_ptr(result, "waiting") ? "waiting" : "failed",
+                                        strna(error));
                 else if (op == JOB_SAVE)
                         (void) set_strf(&r->stage_save, "failed: %s", strna(error));
-                fail(m, r, result, error, now);
+                if (op == JOB_SUBMIT)
+                        submit_failed(m, r, reply, result, error, now);
+                else
+                        fail(m, r, result, error, now);
         }
 
         if (r->next_action_at > 0 && r->next_action_at <= now && manager_has_capacity(m)) {
                 k = step_record(m, r, now);
-                if (k == -EBUSY)
+                if (IN_SET(k, -EBUSY, -EAGAIN))
                         r->next_action_at = now; /* waits for a worker */
                 else if (k < 0)
                         fail(m, r, "failed", "internal error", now);

@@ -470,6 +470,53 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
 
 #undef APPEND_LIT
 
+int cert_template_from_json(json_t *o, CertTemplate *t, char **reterr) {
+        json_t *v;
+        size_t i;
+        int r;
+
+        *t = (CertTemplate) { .path_len = -1 };
+        if (!json_is_object(o))
+                return 0;
+
+#define STRV_FIELD(name)                                                               \
+        json_array_foreach(json_object_get(o, #name), i, v)                            \
+                if (json_is_string(v)) {                                               \
+                        r = strv_extend(&t->name, json_string_value(v));               \
+                        if (r < 0)                                                     \
+                                return r;                                              \
+                }
+        STRV_FIELD(dns);
+        STRV_FIELD(ip);
+        STRV_FIELD(email);
+        STRV_FIELD(principal);
+        STRV_FIELD(eku);
+#undef STRV_FIELD
+
+        json_array_foreach(json_object_get(o, "key_usage"), i, v) {
+                unsigned bit = key_usage_from_string(json_string_value(v) ?: "");
+                if (bit == 0) {
+                        (void) asprintf(reterr, "unknown key usage '%s'", strempty(json_string_value(v)));
+                        return -EINVAL;
+                }
+                t->key_usage |= bit;
+        }
+        if (json_string_value(json_object_get(o, "subject"))) {
+                t->subject = strdup(json_string_value(json_object_get(o, "subject")));
+                if (!t->subject)
+                        return -ENOMEM;
+        }
+        if (json_string_value(json_object_get(o, "profile"))) {
+                t->profile = strdup(json_string_value(json_object_get(o, "profile")));
+                if (!t->profile)
+                        return -ENOMEM;
+        }
+        t->is_ca = json_is_true(json_object_get(o, "is_ca"));
+        if (json_is_integer(json_object_get(o, "path_len")))
+                t->path_len = (int) json_integer_value(json_object_get(o, "path_len"));
+        return 0;
+}
+
 int ca_record_to_json(const CARecord *rec, const char *roots_path, json_t **ret) {
         json_auto_t *o = NULL;
         json_t *config;
@@ -505,6 +552,10 @@ int ca_record_to_json(const CARecord *rec, const char *roots_path, json_t **ret)
         if (r < 0)
                 return r;
         r = object_add(o, "created_at", json_integer(rec->created_at));
+        if (r < 0)
+                return r;
+        /* What an EXTERNAL CA's helper reported; null until its first refresh. */
+        r = object_add(o, "data", parse_stored_object(rec->data_json) ?: json_null());
         if (r < 0)
                 return r;
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "dynbuf.h"
+#include "pki-csr.h"
 #include "macro.h"
 #include "store.h"
 
@@ -41,6 +42,10 @@ int cert_record_apply_json(CertRecord *r, json_t *body, char **reterr) _warn_unu
 
 /* The requested template with every key present (defaults for the missing ones), as stored. */
 int cert_template_normalize(const char *template_json, char **ret) _warn_unused_result_;
+
+/* A stored template (template_json) as a CertTemplate. *t is always initialised (cert_template_done()
+ * it); a NULL or non-object o gives an empty template. -EINVAL with words for an unknown key usage. */
+int cert_template_from_json(json_t *o, CertTemplate *t, char **reterr) _warn_unused_result_;
 
 /* The CA object; roots_path may be NULL. */
 int ca_record_to_json(const CARecord *r, const char *roots_path, json_t **ret) _warn_unused_result_;

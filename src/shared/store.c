@@ -225,8 +225,12 @@ typedef struct Migration {
 } Migration;
 
 /* Forward only: append, never edit or reorder. user_version = the last one applied. */
+/* What an EXTERNAL CA's helper reported (identity, roots, requirements, templates), as JSON. */
+static const char migration_2_sql[] = "ALTER TABLE cas ADD COLUMN data_json TEXT;\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
+        { 2, "CA data reported by helpers", migration_2_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
@@ -274,7 +278,7 @@ typedef enum StoreStmtId {
         _STMT_MAX = STMT_FILTER_FIRST + 2 * 2 * 3,
 } StoreStmtId;
 
-#define CA_COLUMNS "name, type, helper, config_json, aka, is_default, created_at"
+#define CA_COLUMNS "name, type, helper, config_json, aka, is_default, created_at, data_json"
 #define HISTORY_COLUMNS "id, cert_id, at, stage, result, message, duration_ms"
 
 static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
@@ -291,9 +295,9 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_CERT_COUNT] = "SELECT count(*) FROM certs",
         [STMT_CERT_SCHEDULE] = "SELECT id, next_action_at FROM certs WHERE next_action_at > 0 "
                                "ORDER BY next_action_at",
-        [STMT_CA_INSERT] = "INSERT INTO cas (" CA_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [STMT_CA_INSERT] = "INSERT INTO cas (" CA_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [STMT_CA_UPDATE] = "UPDATE cas SET type = ?2, helper = ?3, config_json = ?4, aka = ?5, "
-                           "is_default = ?6, created_at = ?7 WHERE name = ?1",
+                           "is_default = ?6, created_at = ?7, data_json = ?8 WHERE name = ?1",
         [STMT_CA_DELETE] = "DELETE FROM cas WHERE name = ?1",
         [STMT_CA_GET] = "SELECT " CA_COLUMNS " FROM cas WHERE name = ?1",
         [STMT_CA_ALL] = "SELECT " CA_COLUMNS " FROM cas ORDER BY name",
@@ -732,6 +736,7 @@ void ca_record_done(CARecord *r) {
         free(r->helper);
         free(r->config_json);
         free(r->aka);
+        free(r->data_json);
         *r = (CARecord) {};
 }
 
@@ -831,7 +836,8 @@ static int ca_bind(sqlite3_stmt *st, const CARecord *r) {
             (rc = bind_text_or_null(st, 4, r->config_json)) != SQLITE_OK ||
             (rc = bind_text_or_null(st, 5, r->aka)) != SQLITE_OK ||
             (rc = sqlite3_bind_int(st, 6, r->is_default ? 1 : 0)) != SQLITE_OK ||
-            (rc = sqlite3_bind_int64(st, 7, r->created_at)) != SQLITE_OK)
+            (rc = sqlite3_bind_int64(st, 7, r->created_at)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 8, r->data_json)) != SQLITE_OK)
                 return sqlite_errno(rc) ?: -EIO;
         return 0;
 }
@@ -848,6 +854,9 @@ static int ca_read_row(sqlite3_stmt *st, CARecord *ret) {
                 return k;
         r.is_default = sqlite3_column_int64(st, 5) != 0;
         r.created_at = sqlite3_column_int64(st, 6);
+        k = column_strdup(st, 7, &r.data_json);
+        if (k < 0)
+                return k;
 
         *ret = r;
         r = (CARecord) {};

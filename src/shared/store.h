@@ -57,6 +57,7 @@ typedef struct Store Store;
         X(TEXT, sha256)                                                                          \
         X(TEXT, cert_info_json)   /* SANs, KU, EKU of the current certificate as JSON */        \
         X(INT, issued_count)                                                                     \
+        X(INT, rekey_count)       /* new keys a CA asked for in a row (helper exit 17) */        \
         X(INT, last_notified_at)  /* expiry notice bookkeeping */                               \
         X(INT, created_at)                                                                       \
         X(INT, updated_at)
@@ -84,6 +85,7 @@ typedef struct CARecord {
         char *helper;      /* EXTERNAL: command line */
         char *config_json; /* type-specific settings */
         char *aka;         /* "self-identifies as" */
+        char *data_json;   /* EXTERNAL: what its helper reported (roots, requirements, templates) */
         bool is_default;
         int64_t created_at;
 } CARecord;

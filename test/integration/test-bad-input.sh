@@ -44,8 +44,9 @@ refused 'There is already a request with the nickname "web".' -- request -I web 
 refused 'Certificate at same location is already used by request with nickname "web".' -- \
         request -I a -f "$C/web.pem" -k "$C/a.key"
 refused 'No CA with name "nope" found.' 'list-cas' -- request "${A[@]}" -c nope
-refused 'EXTERNAL' 'not available' "'local'" -- add-ca -c ext -e /bin/true
-[ "$(api GET /api/v1/cas/ext | tail -n1)" = 404 ] || fail "add-ca -e added a CA"
+refused '"/nonexistent/helper"' 'cannot be run' -- add-ca -c ext -e /nonexistent/helper
+refused 'unterminated quote' -- add-ca -c ext -e "/bin/true 'unterminated"
+[ "$(api GET /api/v1/cas/ext | tail -n1)" = 404 ] || fail "a refused add-ca added a CA"
 ck list --json >"$T/list-after.json"
 diff -u "$T/list-before.json" "$T/list-after.json" >&2 || fail "refused commands changed the list"
 

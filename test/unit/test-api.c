@@ -155,6 +155,13 @@ int manager_ca_remove(Manager *m, const char *name, char **reterr) {
         return store_ca_delete(m->store, name);
 }
 
+int manager_ca_refresh(Manager *m, const char *name, char **reterr) {
+        CARecord ca = {};
+        int r = store_ca_get(m->store, name, &ca);
+        ca_record_done(&ca);
+        return r == -ENOENT ? fake_error(reterr, r, "No CA with that name found.") : r;
+}
+
 const char *manager_ca_roots_path(Manager *m, const char *name) {
         return streq(name, "local") ? "/fake/roots.pem" : NULL;
 }

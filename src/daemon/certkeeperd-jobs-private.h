@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by the files that make up the worker ops: certkeeperd-jobs.c (keys, CSRs, built-in CAs,
+ * saving, reading) and certkeeperd-jobs-helper.c (running CA helper programs). */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs-util.h"
+#include "macro.h"
+#include "time-util.h"
+
+static inline const char *jstr(json_t *o, const char *k) {
+        return json_string_value(json_object_get(o, k));
+}
+
+static inline int64_t jint(json_t *o, const char *k) {
+        return json_integer_value(json_object_get(o, k));
+}
+
+static inline bool jbool(json_t *o, const char *k) {
+        return json_is_true(json_object_get(o, k));
+}
+
+static inline int64_t elapsed_ms(usec_t since) {
+        return (int64_t) ((now_usec(CLOCK_MONOTONIC) - since) / USEC_PER_MSEC);
+}
+
+/* *ret = {"ok": false, "result": result, "error": words, "errno": err}. */
+int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...) _printf_(4, 5);
+
+/* File owner and mode from the job's owner_key ("user[:group]") and mode_key (0: def). */
+int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mode_t def, FileAttrs *ret,
+                   char **reterr);
+
+/* certkeeperd-jobs-helper.c */
+int job_submit(json_t *job, json_t **ret);
+int job_ca_data(json_t *job, json_t **ret);
