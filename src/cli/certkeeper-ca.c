@@ -149,9 +149,12 @@ int verb_add_ca(CliContext *c, int argc, char *argv[]) {
         r = cli_call(c, "POST", "/api/v1/cas", body, &a);
         if (r < 0)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return c->getcert && a.status != 409 && !c->verbose ? cli_fail(c, "New CA could not be added.")
-                                                                    : cli_report_problem(c, &a);
+        if (a.status >= 400) {
+                /* certmonger's sentence, then why. */
+                if (c->getcert && a.status != 409)
+                        cli_warn(c, "New CA could not be added.");
+                return cli_report_problem(c, &a);
+        }
         if (c->json)
                 return cli_print_json(a.body);
         printf("New CA \"%s\" added.\n", json_string_value(json_object_get(a.body, "name")) ?: o.name);
@@ -194,8 +197,11 @@ int verb_modify_ca(CliContext *c, int argc, char *argv[]) {
         r = cli_call(c, "PATCH", path, body, &a);
         if (r < 0)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return c->getcert && !c->verbose ? cli_fail(c, "CA could not be modified.") : cli_report_problem(c, &a);
+        if (a.status >= 400) {
+                if (c->getcert)
+                        cli_warn(c, "CA could not be modified.");
+                return cli_report_problem(c, &a);
+        }
         if (c->json)
                 return cli_print_json(a.body);
         printf("CA \"%s\" modified.\n", o.name);

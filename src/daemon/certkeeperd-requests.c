@@ -378,7 +378,7 @@ static int check_helper(const CARecord *r, char **reterr) {
                         return errorf(reterr, -EINVAL, "The helper program \"%s\" must be given as an absolute path: "
                                     "the helper runs in '/'.", argv[0]);
                 if (access(argv[0], X_OK) < 0)
-                        return errorf(reterr, -errno, "The helper program \"%s\" cannot be run: %s. Install it, or "
+                        return errorf(reterr, -EINVAL, "The helper program \"%s\" cannot be run: %s. Install it, or "
                                     "give the right path with -e.", argv[0], strerror(errno));
                 return 0;
         }
@@ -390,7 +390,7 @@ static int check_helper(const CARecord *r, char **reterr) {
                         return 0;
                 found = mfree(found);
         }
-        return errorf(reterr, -ENOENT, "The helper program \"%s\" is not in /usr/bin, /bin, /usr/sbin or /sbin, "
+        return errorf(reterr, -EINVAL, "The helper program \"%s\" is not in /usr/bin, /bin, /usr/sbin or /sbin, "
                     "where helpers are looked up. Give its absolute path with -e.", argv[0]);
 }
 
@@ -399,6 +399,9 @@ static int check_ca_type(const CARecord *r, char **reterr) {
                 return 0;
         if (streq_ptr(r->type, "EXTERNAL"))
                 return check_helper(r, reterr);
+        if (streq_ptr(r->type, "ACME"))
+                return errorf(reterr, -EINVAL, "ACME CAs are not available in this version; use an EXTERNAL CA "
+                              "(a helper program) or the built-in CAs 'local' and 'SelfSign'.");
         return errorf(reterr, -EINVAL, "Unknown CA type '%s': use EXTERNAL (a helper program), INTERNAL:SELF or "
                     "INTERNAL:LOCAL.", strna(r->type));
 }
