@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Load generator for certkeeperd's API on its Unix socket (used by the bench/*.sh scripts).
 
-  ckload.py issue SOCKET N [--concurrency C] [--prefix P] [--dir DIR] [--timeout S]
-      POSTs N requests (EC P-256, local CA) with C connections in flight (keep-alive, one thread
+  ckload.py issue SOCKET N [--concurrency C] [--prefix P] [--dir DIR] [--ca NAME] [--timeout S]
+      POSTs N requests (EC P-256, from CA NAME, default local) with C connections in flight (keep-alive, one thread
       each), then polls GET /api/v1/certificates?state=MONITORING&limit=1 until "total" reaches the
       number of MONITORING certificates before the run plus N.  Prints one JSON line:
       {"n", "post_s", "all_monitoring_s", "certs_per_s", "posts_per_s", "errors"}
@@ -59,7 +59,7 @@ def issue(a):
                     break
                 next_i[0] += 1
             body = {"nickname": "%s%06d" % (a.prefix, i), "key_type": "EC", "key_bits": 256,
-                    "ca": "local"}
+                    "ca": a.ca}
             if a.dir:
                 body["cert_path"] = "%s/%s%06d.crt" % (a.dir, a.prefix, i)
                 body["key_path"] = "%s/%s%06d.key" % (a.dir, a.prefix, i)
@@ -115,6 +115,7 @@ def main():
     pi.add_argument("--concurrency", type=int, default=8)
     pi.add_argument("--prefix", default="b")
     pi.add_argument("--dir", default=None)
+    pi.add_argument("--ca", default="local")
     pi.add_argument("--timeout", type=float, default=600)
     pi.add_argument("--poll", type=float, default=0.02)
     pc = sub.add_parser("count")

@@ -93,3 +93,29 @@ cpu_ticks() {
 status_field() { # status_field PID FIELD -> value (kB for memory fields)
         awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
 }
+
+# cpu_child_ticks PID...: user+system clock ticks of the children they have waited for (a helper
+# worker's helper programs), summed.
+cpu_child_ticks() {
+        local t=0 p
+        for p in "$@"; do t=$((t + $(awk '{print $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+        echo "$t"
+}
+
+# api_add_external_ca NAME HELPER-COMMAND-LINE: adds an EXTERNAL CA through the API and waits until
+# its helper has been asked for its data (IDENTIFY, FETCH-ROOTS, ...), so that those runs are not
+# timed with the requests.
+api_add_external_ca() {
+        local body code
+        body=$(python3 -c 'import json,sys; print(json.dumps({"name": sys.argv[1], "type": "EXTERNAL", "helper": sys.argv[2]}))' "$1" "$2")
+        code=$(curl -s -o "$T/add-ca.out" -w '%{http_code}' --unix-socket "$RUN/api.sock" -X POST \
+                    -H 'Content-Type: application/json' -d "$body" http://localhost/api/v1/cas)
+        [ "$code" = 201 ] || { echo "adding CA $1 failed: HTTP $code $(cat "$T/add-ca.out")" >&2; return 1; }
+        for _ in $(seq 600); do
+                curl -s --unix-socket "$RUN/api.sock" "http://localhost/api/v1/cas/$1" |
+                        python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("data") else 1)' && return 0
+                sleep 0.05
+        done
+        echo "the helper of CA $1 was not asked for its data within 30 s" >&2
+        return 1
+}

@@ -291,10 +291,14 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
                         strv_length(m->ca_refresh_pending) * sizeof(char *));
                 (void) manager_ca_refresh_start(m, name);
         }
-        for (size_t i = 0; i < m->helper_waiting.n; i++)
+        /* As many as there are free helper workers, oldest first: waking all of them at each
+         * completion would step every waiting request again and again in a burst. */
+        size_t n = MIN(m->helper_waiting.n, (size_t) manager_helpers_available(m));
+        for (size_t i = 0; i < n; i++)
                 if (scheduler_set(m->scheduler, m->helper_waiting.ids[i], now) < 0)
                         log_oom();
-        m->helper_waiting.n = 0;
+        memmove(m->helper_waiting.ids, m->helper_waiting.ids + n, (m->helper_waiting.n - n) * sizeof(int64_t));
+        m->helper_waiting.n -= n;
 }
 
 /* Arms the timer for the earliest due time, or disarms it: nothing wakes when nothing is due. With
