@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "certkeeper-acme-opts.h"
 #include "certkeeper-common.h"
 #include "string-util.h"
 
@@ -37,9 +38,7 @@ static int check_helper(const CliContext *c, const char *cmd) {
                 return cli_fail(c, "Invalid helper command \"%s\": it is empty or has an unterminated quote. Give "
                                 "the program and its arguments, e.g. -e '/usr/lib/certmonger/local-submit -d DIR'.",
                                 cmd), -EINVAL;
-        if (strchr(argv[0], '/') && access(argv[0], X_OK) < 0)
-                cli_warn(c, "Warning: the helper program \"%s\" is not executable here (%s); the CA will not work "
-                         "until it is.", argv[0], strerror(errno));
+        /* Whether the program exists and can be run is the daemon's to say: it runs it. */
         return 0;
 }
 
@@ -53,10 +52,12 @@ static int parse_ca_args(CliContext *c, int argc, char *argv[], const char *shor
                 { "default", no_argument, NULL, ARG_DEFAULT },
                 { "not-default", no_argument, NULL, ARG_NOT_DEFAULT },
                 { "config-json", required_argument, NULL, ARG_CONFIG_JSON },
+                CLI_ACME_LONG_OPTIONS,
                 {}
         };
+        json_auto_t *acme = NULL;
         json_error_t jerr;
-        int opt;
+        int opt, r;
 
         *o = (CaOpts) { .is_default = -1 };
         optind = 0;
@@ -64,9 +65,16 @@ static int parse_ca_args(CliContext *c, int argc, char *argv[], const char *shor
         while ((opt = getopt_long(argc, argv, shortopts, options, NULL)) >= 0) {
                 if (cli_common_option(c, opt, optarg))
                         continue;
+                r = cli_acme_option(c, opt, optarg, &acme);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
                 switch (opt) {
                 case 'h':
                         printf("Usage: %s %s [options]\n%s", c->getcert ? "getcert" : "certkeeper", c->verb, help);
+                        if (strchr(shortopts, 'e'))
+                                fputs(cli_acme_help, stdout);
                         return 0;
                 case 'c':
                         o->name = optarg;
@@ -104,6 +112,13 @@ static int parse_ca_args(CliContext *c, int argc, char *argv[], const char *shor
                         return cli_bad_option(c, opt, argv), -EINVAL;
                 }
         }
+        if (acme) {
+                /* The ACME options are keys of the CA's config object (over --config-json). */
+                if (!o->config)
+                        o->config = json_object();
+                if (!o->config || json_object_update(o->config, acme) < 0)
+                        return cli_fail(c, "Out of memory."), -ENOMEM;
+        }
         if (cli_extra_args(c, argc, argv) != 0)
                 return -EINVAL;
         if (!o->name)
@@ -131,7 +146,7 @@ int verb_add_ca(CliContext *c, int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 
-        type = o.type ?: "EXTERNAL";
+        type = o.type ?: json_object_get(o.config, "directory") ? "ACME" : "EXTERNAL";
         if (streq(type, "EXTERNAL") && !o.helper)
                 return cli_fail(c, c->getcert ? "CA helper command not specified."
                                               : "CA helper command not specified. Give -e COMMAND.");

@@ -38,3 +38,7 @@ int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mod
 /* certkeeperd-jobs-helper.c */
 int job_submit(json_t *job, json_t **ret);
 int job_ca_data(json_t *job, json_t **ret);
+
+/* certkeeperd-jobs-acme.c */
+int job_acme_order(json_t *job, json_t **ret);
+void job_acme_cleanup(void);

@@ -328,7 +328,7 @@ static int issue_one(json_t *item, SyncSet *sync, json_t **ret) {
         if (r < 0)
                 return reply_error(ret, "failed", r, "cannot encode the CSR: %s", strerror(-r));
 
-        if (streq(ca_type, "EXTERNAL")) {
+        if (streq(ca_type, "EXTERNAL") || streq(ca_type, "ACME")) {
                 /* The CSR goes to the CA's helper in a job of its own; a new key stays staged (and
                  * durable) until the certificate for it is saved. */
                 r = need_key ? sync_set_add(sync, key_path) : 0;

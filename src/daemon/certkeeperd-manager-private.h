@@ -79,6 +79,14 @@ struct Manager {
         unsigned n_ca_slots;
         char **ca_refresh_pending; /* CAs to refresh when a helper worker is free */
         int64_t next_ca_refresh_at;
+
+        /* ACME: the built-in http-01 responders (by listen address), started when an order needs
+         * one and stopped when no order is in flight. */
+        struct AcmeResponderSlot {
+                char *address;
+                struct AcmeResponder *responder;
+        } acme_responders[4];
+        IdList acme_in_flight;
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
@@ -131,6 +139,17 @@ void manager_ca_data_done(Manager *m, int64_t cookie, json_t *reply, const char 
 /* Checks a request against its EXTERNAL CA's templates (-T) and, for new requests, the fields
  * the CA requires. 0 for other CAs. */
 int manager_ca_check_request(Manager *m, const CARecord *ca, const CertRecord *r, bool renewal, char **reterr);
+
+/* certkeeperd-acme.c */
+/* Checks an ACME CA's settings (config_json): directory, terms of service, EAB, challenge and
+ * responder settings. -EINVAL with words. */
+int manager_acme_config_check(const CARecord *ca, char **reterr);
+/* The "acme-order" job for a request (its CSR, identifiers, cookie = order URL, the CA's settings),
+ * with the http-01 responder it needs started. -EINVAL with words when it cannot be. */
+int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
+/* An ACME job ended: when none is left, the responders stop. */
+void manager_acme_job_done(Manager *m, int64_t id);
+void manager_acme_stop_responders(Manager *m);
 
 /* certkeeperd-state.c */
 /* Runs the state machine for one certificate that is due (or was just changed). */

@@ -282,8 +282,10 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
 
         if (cookie < 0)
                 manager_ca_data_done(m, cookie, reply, failure);
-        else
+        else {
                 cert_job_done(m, cookie, reply, failure);
+                manager_acme_job_done(m, cookie / _JOB_OP_MAX);
+        }
 
         while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {
                 _cleanup_free_ char *name = m->ca_refresh_pending[0];
@@ -770,6 +772,8 @@ Manager *manager_free(Manager *m) {
         free(m->ca_refreshing);
         strv_free(m->ca_refresh_pending);
         id_list_done(&m->helper_waiting);
+        manager_acme_stop_responders(m);
+        id_list_done(&m->acme_in_flight);
         api_free(m->api);
         worker_pool_free(m->pool);
         worker_pool_free(m->helper_pool);

@@ -32,6 +32,8 @@ static const CertState job_op_state[_JOB_OP_MAX] = {
 
 /* Bounds of a helper's own "ask again in N seconds" (exit 5); the upper one is [helpers] max_delay. */
 #define HELPER_MIN_DELAY 5
+/* ACME orders poll sooner: the CA validates in about a second. */
+#define ACME_MIN_DELAY 1
 
 /* Whether a job's reply still applies: the certificate is still in the state the job ran in. */
 static bool job_state_matches(JobOp op, CertState s) {
@@ -114,6 +116,27 @@ static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
         return 0;
 }
 
+/* An ACME order (or its next step, with the order URL as the cookie) in a helper worker. */
+static int start_acme(Manager *m, CertRecord *r, const CARecord *ca) {
+        _cleanup_free_ char *err = NULL;
+        json_t *job = NULL;
+        int k;
+
+        k = manager_acme_job(m, ca, r, &job, &err);
+        if (IN_SET(k, -EINVAL, -EBUSY, -EADDRINUSE, -EACCES))
+                return fail(m, r, "guidance", err, (int64_t) time(NULL)), 0;
+        if (k < 0)
+                return k;
+        k = manager_queue_helper_job(m, r->id, job);
+        if (k < 0) {
+                manager_acme_job_done(m, r->id);
+                return k;
+        }
+        r->state = CERT_SUBMITTING;
+        r->next_action_at = 0;
+        return 0;
+}
+
 static int start_job(Manager *m, CertRecord *r, JobOp op) {
         json_auto_t *job = record_paths_json(r);
         json_t *tmpl = NULL;
@@ -150,8 +173,8 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                 json_object_set_new(job, "local_dir", json_string(m->local_ca_dir));
                 json_object_set_new(job, "root_lifetime", json_integer(m->cfg.local_root_lifetime));
                 json_object_set_new(job, "issuing_lifetime", json_integer(m->cfg.local_issuing_lifetime));
-                /* EXTERNAL: only the key and the CSR here; the helper is asked in a job of its own. */
-                if (streq(ca.type, "EXTERNAL"))
+                /* EXTERNAL and ACME: only the key and the CSR here; the CA is asked in a job of its own. */
+                if (streq(ca.type, "EXTERNAL") || streq(ca.type, "ACME"))
                         state = r->rekey_pending ? CERT_GENERATING_KEY_PAIR : CERT_GENERATING_CSR;
                 ca_record_done(&ca);
                 break;
@@ -204,7 +227,7 @@ static CertState transient_previous(CertState s) {
 
 static void expiry_notices(Manager *m, CertRecord *r, int64_t now) {
         char when[64];
-        bool renewing = r->autorenew && r->track && r->state == CERT_MONITORING;
+        bool renewing = r->autorenew && r->track && r->state == CERT_MONITORING && r->backoff_step == 0;
 
         /* Certificates renewed in time need no warning; the others (not renewed automatically, or
          * whose renewal is failing or waiting) get one at each threshold, and when they expire. */
@@ -227,7 +250,7 @@ static void expiry_notices(Manager *m, CertRecord *r, int64_t now) {
 }
 
 static int64_t next_notice_at(Manager *m, const CertRecord *r) {
-        bool renewing = r->autorenew && r->track && r->state == CERT_MONITORING;
+        bool renewing = r->autorenew && r->track && r->state == CERT_MONITORING && r->backoff_step == 0;
 
         if (renewing || r->not_after <= 0)
                 return 0;
@@ -248,14 +271,14 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
         (void) set_str(&r->ca_error, message);
         if (streq_ptr(result, "guidance")) {
                 r->state = CERT_NEED_GUIDANCE;
-                r->next_action_at = 0;
+                r->next_action_at = next_notice_at(m, r);
                 log_error("Request '%s' needs guidance: %s", strna(r->nickname), strna(message));
                 return;
         }
         if (streq_ptr(result, "rejected")) {
                 /* A rejected renewal keeps the certificate we have. */
                 r->state = r->sha256 ? CERT_MONITORING : CERT_CA_REJECTED;
-                r->next_action_at = 0;
+                r->next_action_at = next_notice_at(m, r);
                 if (r->state == CERT_MONITORING) {
                         r->backoff_step++;
                         r->next_action_at = now + retry_delay(r->backoff_step);
@@ -343,14 +366,16 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
-                r->backoff_step = 0;
-                (void) set_str(&r->ca_error, NULL);
                 if (renewal_due(r, now) && r->key_path) {
+                        /* A renewal under way keeps its count of failures (the backoff) and their
+                         * words; a saved certificate resets them. */
                         r->state = CERT_NEED_CSR;
                         r->next_action_at = now;
                         log_info("Certificate in file \"%s\" is due for renewal.", cert_label(r));
                         return;
                 }
+                r->backoff_step = 0;
+                (void) set_str(&r->ca_error, NULL);
                 monitor(m, r, now);
                 expiry_notices(m, r, now);
                 return;
@@ -410,12 +435,14 @@ static int submit(Manager *m, CertRecord *r) {
         k = store_ca_get(m->store, r->ca, &ca);
         if (k < 0)
                 return k;
-        if (!streq_ptr(ca.type, "EXTERNAL"))
+        if (!streq_ptr(ca.type, "EXTERNAL") && !streq_ptr(ca.type, "ACME"))
                 return start_job(m, r, JOB_ISSUE);
         if (isempty(r->csr_pem)) {
                 r->state = CERT_NEED_CSR;
                 return start_job(m, r, JOB_ISSUE);
         }
+        if (streq(ca.type, "ACME"))
+                return start_acme(m, r, &ca);
         return start_submit(m, r, &ca);
 }
 
@@ -439,6 +466,7 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
         case CERT_CA_UNREACHABLE:
                 if (r->next_action_at > now)
                         return 0;
+                expiry_notices(m, r, now);
                 return submit(m, r);
         case CERT_NEED_TO_SAVE_CERT:
                 if (r->next_action_at > now)
@@ -446,6 +474,7 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
                 return start_job(m, r, JOB_SAVE);
         case CERT_MONITORING:
                 if (renewal_due(r, now)) {
+                        expiry_notices(m, r, now);
                         /* Look at the files first: a renewal starts from what is really there. */
                         r->state = CERT_NEWLY_ADDED;
                         return start_job(m, r, JOB_READ);
@@ -571,8 +600,10 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
                 (void) set_str(&r->ca_error, NULL);
                 r->state = CERT_CA_WORKING;
                 if (delay >= 0)
-                        /* The helper's own wait (exit 5), within bounds. */
-                        r->next_action_at = now + CLAMP((int64_t) delay, HELPER_MIN_DELAY, m->cfg.helper_max_delay);
+                        /* The CA's own wait (exit 5, Retry-After), within bounds. */
+                        r->next_action_at = now + CLAMP((int64_t) delay, json_is_true(json_object_get(reply, "acme"))
+                                                                                 ? ACME_MIN_DELAY : HELPER_MIN_DELAY,
+                                                        m->cfg.helper_max_delay);
                 else {
                         r->backoff_step++;
                         r->next_action_at = now + retry_delay(r->backoff_step);
@@ -610,7 +641,7 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
                         r->next_action_at = now + retry_delay(r->backoff_step);
                 } else {
                         r->state = CERT_CA_UNCONFIGURED;
-                        r->next_action_at = 0;
+                        r->next_action_at = next_notice_at(m, r);
                 }
                 log_error("Request '%s': the CA is not configured for it: %s", strna(r->nickname), strna(error));
                 return;
@@ -619,6 +650,10 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
         if (streq_ptr(result, "rejected"))
                 (void) set_str(&r->ca_cookie, NULL);
         fail(m, r, (streq_ptr(result, "unsupported") || streq_ptr(result, "guidance")) ? "guidance" : result, error, now);
+        /* A CA's Retry-After (rateLimited, 503) pushes the retry out, within bounds. */
+        json_int_t retry_after = reply ? json_integer_value(json_object_get(reply, "retry_after")) : 0;
+        if (r->next_action_at > 0 && retry_after > 0)
+                r->next_action_at = MAX(r->next_action_at, now + MIN((int64_t) retry_after, m->cfg.helper_max_delay));
 }
 
 static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const char *failure, int64_t now) {

@@ -548,6 +548,9 @@ int ca_record_to_json(const CARecord *rec, const char *roots_path, json_t **ret)
         if (r < 0)
                 return r;
         config = parse_stored_object(rec->config_json);
+        /* Secrets never leave the daemon: only whether they are set. */
+        if (config && json_object_get(config, "eab_hmac"))
+                (void) json_object_set_new(config, "eab_hmac", json_string("(set)"));
         r = object_add(o, "config", config ?: json_object());
         if (r < 0)
                 return r;
@@ -1347,7 +1350,7 @@ int cert_record_apply_json(CertRecord *rec, json_t *body, char **reterr) {
 
 /* ---- CAs ---- */
 
-static const char *const ca_types[] = { "INTERNAL:SELF", "INTERNAL:LOCAL", "EXTERNAL" };
+static const char *const ca_types[] = { "INTERNAL:SELF", "INTERNAL:LOCAL", "EXTERNAL", "ACME" };
 
 int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr) {
         _cleanup_free_ char *name = NULL, *type = NULL, *helper = NULL, *config = NULL, *aka = NULL;
@@ -1418,7 +1421,21 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                                 return errorf(reterr, -EINVAL,
                                             "Field 'config' must be a JSON object of CA settings, e.g. {\"url\": \"...\"}.");
                         else {
-                                config = json_dumps(v, JSON_COMPACT);
+                                /* PATCH merges into the current settings (a null value removes a key). */
+                                json_auto_t *merged = create ? NULL : parse_stored_object(rec->config_json);
+                                const char *k;
+                                json_t *kv;
+
+                                if (!merged && !(merged = json_object()))
+                                        return -ENOMEM;
+                                json_object_foreach(v, k, kv) {
+                                        if (json_is_null(kv))
+                                                (void) json_object_del(merged, k);
+                                        else if (json_object_set(merged, k, kv) < 0)
+                                                return -ENOMEM;
+                                }
+                                free(config);
+                                config = json_dumps(merged, JSON_COMPACT | JSON_SORT_KEYS);
                                 if (!config)
                                         return -ENOMEM;
                         }
@@ -1441,7 +1458,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         return errorf(reterr, -ENODATA, "Field 'name' is missing. Name the new CA, e.g. {\"name\": \"corp\", ...}.");
                 if (!type)
                         return errorf(reterr, -ENODATA,
-                                    "Field 'type' is missing. Use \"INTERNAL:SELF\", \"INTERNAL:LOCAL\" or \"EXTERNAL\".");
+                                    "Field 'type' is missing. Use \"INTERNAL:SELF\", \"INTERNAL:LOCAL\", \"EXTERNAL\" or \"ACME\".");
         }
 
         {
@@ -1456,7 +1473,7 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         if (!known) {
                                 _cleanup_free_ char *q = value_quote(type);
                                 return errorf(reterr, -EINVAL,
-                                            "Field 'type' is '%s'. Use \"INTERNAL:SELF\", \"INTERNAL:LOCAL\" or \"EXTERNAL\".",
+                                            "Field 'type' is '%s'. Use \"INTERNAL:SELF\", \"INTERNAL:LOCAL\", \"EXTERNAL\" or \"ACME\".",
                                             strna(q));
                         }
                 }
@@ -1473,10 +1490,10 @@ int ca_record_apply_json(CARecord *rec, json_t *body, bool create, char **reterr
                         if (r < 0 || strv_length(argv) == 0)
                                 return errorf(reterr, -EINVAL,
                                             "Field 'helper' is not a usable command line (an unterminated quote, or no command). Quote arguments with '...' or \"...\"; no shell is run.");
-                        if (argv[0][0] != '/') {
+                        if (strchr(argv[0], '/') && argv[0][0] != '/') {
                                 _cleanup_free_ char *q = value_quote(argv[0]);
                                 return errorf(reterr, -EINVAL,
-                                            "Field 'helper' starts with '%s', which is not an absolute path. Give the helper's full path.",
+                                            "The helper program '%s' is a relative path; the helper runs in '/'. Give its absolute path, or a bare name found in /usr/bin, /bin, /usr/sbin or /sbin.",
                                             strna(q));
                         }
                 } else if (helper_set && helper)

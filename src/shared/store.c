@@ -1967,7 +1967,7 @@ int store_ca_insert(Store *s, const CARecord *r, char **reterr) {
                 return k;
         k = stmt_run(&q);
         if (k == -EEXIST)
-                return errorf(reterr, k, "There is already a CA with the name \"%s\".", r->name);
+                return errorf(reterr, k, "There is already a CA with the nickname \"%s\".", r->name);
         if (k < 0)
                 return errorf(reterr, k, "Failed to write the CA to the database: %s", sqlite3_errmsg(s->db));
         return 0;
