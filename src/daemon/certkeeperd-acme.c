@@ -146,7 +146,10 @@ void manager_acme_stop_responders(Manager *m) {
         }
 }
 
-void manager_acme_job_done(Manager *m, int64_t id) {
+void manager_acme_job_done(Manager *m, int64_t id, json_t *reply) {
+        if (json_is_true(json_object_get(reply, "acme")) &&
+            streq_ptr(json_string_value(json_object_get(reply, "result")), "waiting"))
+                return;
         for (size_t i = 0; i < m->acme_in_flight.n; i++)
                 if (m->acme_in_flight.ids[i] == id) {
                         m->acme_in_flight.ids[i] = m->acme_in_flight.ids[--m->acme_in_flight.n];
@@ -196,6 +199,11 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                         "output_max", (json_int_t) m->cfg.helper_output_max);
         if (!job)
                 return -ENOMEM;
+        for (size_t i = 0; i < m->acme_in_flight.n; i++)
+                if (m->acme_in_flight.ids[i] == r->id) {
+                        *ret = TAKE_PTR(job);
+                        return 0;
+                }
         k = id_list_push(&m->acme_in_flight, r->id);
         if (k < 0)
                 return k;

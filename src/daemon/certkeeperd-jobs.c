@@ -32,6 +32,7 @@ void job_cleanup(void) {
         local_ca = local_ca_free(local_ca);
         local_ca_dir = mfree(local_ca_dir);
         cert_cache = pki_cert_cache_free(cert_cache);
+        job_acme_cleanup();
 }
 
 static PkiCertCache *get_cert_cache(void) {
@@ -717,6 +718,7 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "read", job_read },
                 { "submit", job_submit },
                 { "ca-data", job_ca_data },
+                { "acme-order", job_acme_order },
         };
         const char *op = jstr(job, "op");
 

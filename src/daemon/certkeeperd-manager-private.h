@@ -147,8 +147,9 @@ int manager_acme_config_check(const CARecord *ca, char **reterr);
 /* The "acme-order" job for a request (its CSR, identifiers, cookie = order URL, the CA's settings),
  * with the http-01 responder it needs started. -EINVAL with words when it cannot be. */
 int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
-/* An ACME job ended: when none is left, the responders stop. */
-void manager_acme_job_done(Manager *m, int64_t id);
+/* An ACME job ended. An order that waits for the CA (validation under way) keeps its place: its
+ * http-01 answer must stay served. When no order is left, the responders stop. */
+void manager_acme_job_done(Manager *m, int64_t id, json_t *reply);
 void manager_acme_stop_responders(Manager *m);
 
 /* certkeeperd-state.c */

@@ -284,7 +284,7 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
                 manager_ca_data_done(m, cookie, reply, failure);
         else {
                 cert_job_done(m, cookie, reply, failure);
-                manager_acme_job_done(m, cookie / _JOB_OP_MAX);
+                manager_acme_job_done(m, cookie / _JOB_OP_MAX, reply);
         }
 
         while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {

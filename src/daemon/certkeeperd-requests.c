@@ -400,8 +400,7 @@ static int check_ca_type(const CARecord *r, char **reterr) {
         if (streq_ptr(r->type, "EXTERNAL"))
                 return check_helper(r, reterr);
         if (streq_ptr(r->type, "ACME"))
-                return errorf(reterr, -EINVAL, "ACME CAs are not available in this version; use an EXTERNAL CA "
-                              "(a helper program) or the built-in CAs 'local' and 'SelfSign'.");
+                return manager_acme_config_check(r, reterr);
         return errorf(reterr, -EINVAL, "Unknown CA type '%s': use EXTERNAL (a helper program), INTERNAL:SELF or "
                     "INTERNAL:LOCAL.", strna(r->type));
 }

@@ -129,7 +129,7 @@ static int start_acme(Manager *m, CertRecord *r, const CARecord *ca) {
                 return k;
         k = manager_queue_helper_job(m, r->id, job);
         if (k < 0) {
-                manager_acme_job_done(m, r->id);
+                manager_acme_job_done(m, r->id, NULL);
                 return k;
         }
         r->state = CERT_SUBMITTING;

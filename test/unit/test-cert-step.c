@@ -150,7 +150,7 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
         return 0;
 }
 
-void manager_acme_job_done(Manager *m, int64_t id) {
+void manager_acme_job_done(Manager *m, int64_t id, json_t *reply) {
 }
 
 /* ---- Test environment -------------------------------------------------------------------------- */
