@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +89,12 @@ static int find_executable(const char *name, char *const envp[], char **ret) {
         return last_error;
 }
 
-/* Between fork() and execve() only async-signal-safe calls are made. On failure the errno is sent
- * to the parent through the error pipe, which closes on a successful exec. */
+/* Runs in the vfork() child, on the parent's stack and in its memory, until execve() or _exit():
+ * only system calls, nothing that allocates, takes a lock or returns into the parent's frames. It
+ * starts with every signal blocked (see spawn_vfork()), so no handler of the parent can run here
+ * before the dispositions are reset. On failure the errno is sent to the parent through the error
+ * pipe, which closes on a successful exec. (errno itself is shared with the parent, which is
+ * suspended and does not look at it.) */
 _noreturn_ static void child_exec(
                 const char *path,
                 char *const argv[],
@@ -104,7 +109,8 @@ _noreturn_ static void child_exec(
         int r;
 
         /* The parent may block SIGCHLD for a signalfd or ignore SIGPIPE: both survive exec, so give
-         * the program the defaults it expects. */
+         * the program the defaults it expects. The dispositions are this process's own (vfork()
+         * does not share them); reset them before the mask is cleared below. */
         for (int sig = 1; sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
                         (void) sigaction(sig, &sa, NULL);
@@ -162,6 +168,43 @@ fail:
         r = errno > 0 ? errno : EIO;
         (void) !write(error_fd, &r, sizeof(r));
         _exit(127);
+}
+
+/* Starts the child with vfork() rather than fork(): the child borrows the parent's memory until it
+ * calls execve(), so nothing is copied (no page tables, no copy-on-write faults in the parent
+ * afterwards), and the parent resumes only once the child has exec'd or failed. glibc's
+ * posix_spawn() works the same way (clone(CLONE_VM|CLONE_VFORK)), but under valgrind, which runs
+ * vfork as a plain fork, it cannot report an exec error: it passes the errno back through the
+ * shared memory, which is then not shared. The error pipe works either way.
+ * All signals stay blocked while the child borrows the memory: a handler of the parent running in
+ * the child would write to the parent's data. The child clears the mask itself after resetting the
+ * dispositions. Kept out of line so that the child's frames sit below a frame that stays valid;
+ * the child never returns from here. */
+static __attribute__((noinline)) pid_t spawn_vfork(
+                const char *path,
+                char *const argv[],
+                char *const envp[],
+                int null_fd,
+                int out_fd,
+                int err_fd,
+                int error_fd) {
+
+        sigset_t all, saved;
+        pid_t pid;
+        int r;
+
+        sigfillset(&all);
+        r = pthread_sigmask(SIG_SETMASK, &all, &saved);
+        if (r != 0)
+                return -r;
+
+        pid = vfork();
+        if (pid == 0)
+                child_exec(path, argv, envp, null_fd, out_fd, err_fd, error_fd);
+        r = pid < 0 ? negative_errno() : pid;
+
+        (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        return r;
 }
 
 static int read_exec_error(int fd) {
@@ -329,12 +372,10 @@ int spawn_run_full(char *const argv[], char *const envp[], const SpawnOptions *o
                            ? USEC_INFINITY
                            : start + opts->timeout;
 
-        pid = fork();
+        pid = spawn_vfork(path, argv, envp, null_fd, out_write, err_write >= 0 ? err_write : out_write,
+                          exec_err_write);
         if (pid < 0)
-                return negative_errno();
-        if (pid == 0)
-                child_exec(path, argv, envp, null_fd, out_write, err_write >= 0 ? err_write : out_write,
-                           exec_err_write);
+                return pid;
 
         null_fd = safe_close(null_fd);
         out_write = safe_close(out_write);

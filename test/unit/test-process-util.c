@@ -462,6 +462,67 @@ TEST(sigchld_blocked_signalfd) {
         ASSERT_TRUE(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
 }
 
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig) {
+        usr1_seen = sig;
+}
+
+TEST(signal_state) {
+        _cleanup_(spawn_result_done) SpawnResult r = {};
+        /* cat, which sets no handler of its own (grep catches SIGSEGV). */
+        char *const argv[] = { "cat", "/proc/self/status", NULL };
+        struct sigaction sa = { .sa_handler = on_usr1 }, old_usr1, old_pipe, now;
+        sigset_t mask, old_mask, cur;
+
+        /* The child runs in the parent's memory until it execs, with every signal blocked: a handler
+         * of the parent, an ignored signal or a blocked one must not reach the program, and the
+         * parent's own handlers and mask must be as they were afterwards. */
+        ASSERT_TRUE(sigaction(SIGUSR1, &sa, &old_usr1) == 0);
+        sa.sa_handler = SIG_IGN;
+        ASSERT_TRUE(sigaction(SIGPIPE, &sa, &old_pipe) == 0);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGUSR2);
+        ASSERT_TRUE(sigprocmask(SIG_BLOCK, &mask, &old_mask) == 0);
+
+        ASSERT_OK(spawn_run(argv, test_env, SEC(10), OUTPUT_CAP, &r));
+        ASSERT_EQ(r.exit_status, 0);
+        ASSERT_NOT_NULL(strstr(r.output, "\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+                                         "SigCgt:\t0000000000000000\n"));
+
+        ASSERT_TRUE(sigprocmask(SIG_SETMASK, NULL, &cur) == 0);
+        ASSERT_TRUE(sigismember(&cur, SIGUSR2) == 1);
+        ASSERT_TRUE(sigismember(&cur, SIGUSR1) == 0);
+        ASSERT_TRUE(sigismember(&cur, SIGTERM) == 0);
+        ASSERT_TRUE(sigaction(SIGUSR1, NULL, &now) == 0);
+        ASSERT_TRUE(now.sa_handler == on_usr1);
+        ASSERT_TRUE(raise(SIGUSR1) == 0);
+        ASSERT_EQ(usr1_seen, SIGUSR1);
+
+        ASSERT_TRUE(sigprocmask(SIG_SETMASK, &old_mask, NULL) == 0);
+        ASSERT_TRUE(sigaction(SIGPIPE, &old_pipe, NULL) == 0);
+        ASSERT_TRUE(sigaction(SIGUSR1, &old_usr1, NULL) == 0);
+}
+
+TEST(many_spawns_no_fd_leak) {
+        char *const argv[] = { "true", NULL };
+        int before, after;
+
+        /* Each run opens /dev/null and three pipes in the parent; none may stay open. */
+        before = fcntl(0, F_DUPFD_CLOEXEC, 3);
+        ASSERT_TRUE(before >= 3);
+        close(before);
+        for (int i = 0; i < 200; i++) {
+                _cleanup_(spawn_result_done) SpawnResult r = {};
+
+                ASSERT_OK(spawn_run(argv, test_env, SEC(10), OUTPUT_CAP, &r));
+                ASSERT_EQ(r.exit_status, 0);
+        }
+        after = fcntl(0, F_DUPFD_CLOEXEC, 3);
+        ASSERT_EQ(after, before);
+        close(after);
+}
+
 TEST(describe) {
         SpawnResult r = { .exit_status = 0 };
         _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
