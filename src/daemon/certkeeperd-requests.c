@@ -237,9 +237,13 @@ int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) 
                                     m->certs_dir, strerror(-k));
         }
 
-        /* A new request whose files do not exist yet needs nothing read: straight to a new key. */
-        r->state = !track_only && !fs_exists(r->cert_path) && !fs_exists(r->key_path) ? CERT_NEED_KEY_PAIR
-                                                                                        : CERT_NEWLY_ADDED;
+        /* A new request whose certificate does not exist yet needs nothing read: straight to a new
+         * key, or to a CSR with the key that is there (the issue job reads it, and says so if it
+         * cannot). */
+        if (track_only || fs_exists(r->cert_path))
+                r->state = CERT_NEWLY_ADDED;
+        else
+                r->state = fs_exists(r->key_path) ? CERT_NEED_CSR : CERT_NEED_KEY_PAIR;
         r->next_action_at = now;
         r->created_at = r->updated_at = now;
         r->renew_at = 0;
