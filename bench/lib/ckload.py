@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Load generator for certkeeperd's API on its Unix socket (used by the bench/*.sh scripts).
 
-  ckload.py issue SOCKET N [--concurrency C] [--prefix P] [--dir DIR] [--ca NAME] [--timeout S]
+  ckload.py issue SOCKET N [--concurrency C] [--prefix P] [--dir DIR] [--ca NAME] [--dns FMT] [--timeout S]
       POSTs N requests (EC P-256, from CA NAME, default local) with C connections in flight (keep-alive, one thread
-      each), then polls GET /api/v1/certificates?state=MONITORING&limit=1 until "total" reaches the
-      number of MONITORING certificates before the run plus N.  Prints one JSON line:
+      each; with --dns, request i (1..N) asks for the DNS name FMT % i, e.g. c%d.example.test), then
+      polls GET /api/v1/certificates?state=MONITORING&limit=1 until "total" reaches the number of
+      MONITORING certificates before the run plus N.  Prints one JSON line:
       {"n", "post_s", "all_monitoring_s", "certs_per_s", "posts_per_s", "errors"}
       Times are measured from the first POST.
   ckload.py count SOCKET STATE   prints the "total" of ?state=STATE&limit=1
@@ -60,6 +61,8 @@ def issue(a):
                 next_i[0] += 1
             body = {"nickname": "%s%06d" % (a.prefix, i), "key_type": "EC", "key_bits": 256,
                     "ca": a.ca}
+            if a.dns:
+                body["dns"] = [a.dns % (i + 1)]
             if a.dir:
                 body["cert_path"] = "%s/%s%06d.crt" % (a.dir, a.prefix, i)
                 body["key_path"] = "%s/%s%06d.key" % (a.dir, a.prefix, i)
@@ -116,6 +119,7 @@ def main():
     pi.add_argument("--prefix", default="b")
     pi.add_argument("--dir", default=None)
     pi.add_argument("--ca", default="local")
+    pi.add_argument("--dns", default=None)
     pi.add_argument("--timeout", type=float, default=600)
     pi.add_argument("--poll", type=float, default=0.02)
     pc = sub.add_parser("count")
