@@ -33,24 +33,26 @@ wp=$(worker_pids | tr '\n' ' ')
 # All the CPU time the machine spent (user, nice, system, irq, softirq, steal), to tell what
 # other processes took during the run.
 busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-main0=$(cpu_ticks "$DAEMON_PID"); work0=$(cpu_ticks $wp); all0=$(busy_ticks)
+main0=$(cpu_ticks "$DAEMON_PID"); work0=$(cpu_ticks $wp); all0=$(busy_ticks); t0=$(date +%s.%N)
 out=$($CKLOAD issue "$RUN/api.sock" "$N" --concurrency "$CONCURRENCY" --cpu "${dir_arg[@]}")
-main1=$(cpu_ticks "$DAEMON_PID"); work1=$(cpu_ticks $wp); all1=$(busy_ticks)
+main1=$(cpu_ticks "$DAEMON_PID"); work1=$(cpu_ticks $wp); all1=$(busy_ticks); t1=$(date +%s.%N)
 echo "result:    $out"
 certs_per_s=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["certs_per_s"])' "$out")
 secs=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["all_monitoring_s"])' "$out")
 tck=$(getconf CLK_TCK)
 client_cpu=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_cpu_s"])' "$out")
-python3 - "$N" "$main0" "$main1" "$work0" "$work1" "$tck" "$secs" "$client_cpu" "$all0" "$all1" <<'PY'
+python3 - "$N" "$main0" "$main1" "$work0" "$work1" "$tck" "$secs" "$client_cpu" "$all0" "$all1" "$t0" "$t1" <<'PY'
 import os, sys
 n, m0, m1, w0, w1, tck, secs = int(sys.argv[1]), *map(int, sys.argv[2:7]), float(sys.argv[7])
 client, a0, a1 = float(sys.argv[8]), int(sys.argv[9]), int(sys.argv[10])
+window = float(sys.argv[12]) - float(sys.argv[11])  # the load generator's whole life, with its start
 main, work, total = (m1 - m0) / tck, (w1 - w0) / tck, (a1 - a0) / tck
 print("cpu:       main process %.2f s (%.2f ms/cert, %.0f%% of one core), workers %.2f s (%.2f ms/cert), "
       "load generator %.2f s (%.2f ms/cert)"
       % (main, main / n * 1000, main / secs * 100, work, work / n * 1000, client, client / n * 1000))
-print("machine:   %.0f%% of its %d CPUs busy during the run; other processes %.2f s"
-      % (total / secs / os.cpu_count() * 100, os.cpu_count(), max(total - main - work - client, 0)))
+print("machine:   %.0f%% of its %d CPUs busy during the run (%.2f s with the load generator's start); "
+      "other processes %.2f s" % (total / window / os.cpu_count() * 100, os.cpu_count(), window,
+                                   max(total - main - work - client, 0)))
 PY
 # Spot check: the last certificate's key matches its certificate on disk.
 last=$(printf 'b%06d' $((N - 1)))
