@@ -472,22 +472,6 @@ static int save_prepare(SaveItem *s, SyncSet *sync) {
         if (r < 0)
                 return reply_error(&s->reply, "guidance", r, "the issued certificate cannot be parsed");
 
-        /* Temporary files left by an earlier save, issue or keygen of this request that was killed
-         * (a crash): that job is being done again, so they are nobody's. */
-        {
-                const char *paths[] = { key_path, cert_path, jstr(item, "chain_path"), jstr(item, "fullchain_path"),
-                                        jstr(item, "ca_file") };
-                for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
-                        _cleanup_free_ char *sp = NULL;
-                        if (isempty(paths[i]))
-                                continue;
-                        (void) fs_remove_stale_temps(paths[i]);
-                        sp = fs_staged_path(paths[i]);
-                        if (sp)
-                                (void) fs_remove_stale_temps(sp);
-                }
-        }
-
         /* Which key does it belong to: the staged new key, or the current one (also after a crash
          * between the renames below, when the new key is already in place). */
         staged = fs_staged_path(key_path);
@@ -595,6 +579,7 @@ static int save_commit(SaveItem *s) {
 
 static int job_save(json_t *job, json_t **ret) {
         _cleanup_(sync_set_done) SyncSet sync = {};
+        _cleanup_strv_free_ char **temps = NULL;
         json_t *items_in = json_object_get(job, "items"), *item;
         json_auto_t *items = json_array();
         size_t n = json_array_size(items_in), i;
@@ -603,6 +588,24 @@ static int job_save(json_t *job, json_t **ret) {
 
         if (!items)
                 return -ENOMEM;
+
+        /* Temporary files left by an earlier save, issue or keygen of these requests that was killed
+         * (a crash): that job is being done again, so they are nobody's. One pass over each directory
+         * for the whole batch: certificates that share a directory (-k/-f in one place) would
+         * otherwise have it read several times each. */
+        json_array_foreach(items_in, i, item) {
+                static const char *const keys[] = { "key_path", "cert_path", "chain_path", "fullchain_path",
+                                                    "ca_file" };
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        const char *p = jstr(item, keys[k]);
+                        if (isempty(p))
+                                continue;
+                        if (strv_extend(&temps, p) < 0 || strv_consume(&temps, fs_staged_path(p)) < 0)
+                                return -ENOMEM;
+                }
+        }
+        (void) fs_remove_stale_temps_many(temps);
+
         s = calloc(MAX(n, (size_t) 1), sizeof(SaveItem));
         if (!s)
                 return -ENOMEM;

@@ -469,15 +469,18 @@ int manager_run(Manager *m) {
                 /* Answers released by the commit go out now: a resumed connection does not wake
                  * the epoll fd of libmicrohttpd by itself. */
                 (void) api_process(m->api);
-                if (api_has_held(m->api))
-                        continue; /* requests that came in just now: commit and answer them */
 
                 r = arm_timer(m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to arm the timer: %m");
 
                 api_timeout = api_get_timeout(m->api);
-                if (api_timeout != USEC_INFINITY)
+                if (api_has_held(m->api))
+                        /* Requests that came in just now: commit and answer them at once, but first
+                         * take what else is ready. Skipping the poll would leave the workers' replies
+                         * unread (and the workers idle) for as long as requests keep coming. */
+                        timeout = 0;
+                else if (api_timeout != USEC_INFINITY)
                         timeout = (int) MIN(api_timeout / USEC_PER_MSEC + 1, (usec_t) INT_MAX);
 
                 n = epoll_wait(m->epoll_fd, events, ELEMENTSOF(events), timeout);

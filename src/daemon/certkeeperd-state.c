@@ -164,9 +164,23 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                 json_object_set_new(job, "key_type", json_string(r->key_type ?: m->cfg.key_type));
                 json_object_set_new(job, "key_bits", json_integer(r->key_bits > 0 ? r->key_bits : m->cfg.key_bits));
                 if (r->template_json) {
-                        tmpl = json_loads(r->template_json, 0, NULL);
-                        if (tmpl)
-                                json_object_set_new(job, "template", tmpl);
+                        /* The requests of a fleet mostly share their template: the last one parsed
+                         * is kept, and shared by the jobs (which only read it). */
+                        static char *last_json = NULL;
+                        static json_t *last = NULL;
+
+                        if (!last || !streq(last_json, r->template_json)) {
+                                _cleanup_free_ char *copy = strdup(r->template_json);
+                                tmpl = copy ? json_loads(r->template_json, 0, NULL) : NULL;
+                                if (tmpl) {
+                                        json_decref(last);
+                                        free(last_json);
+                                        last = tmpl;
+                                        last_json = TAKE_PTR(copy);
+                                }
+                        }
+                        if (last && streq(last_json, r->template_json))
+                                json_object_set(job, "template", last);
                 }
                 json_object_set_new(job, "ca_type", json_string(ca.type));
                 json_object_set_new(job, "validity", json_integer(validity));
@@ -180,7 +194,8 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                 break;
         }
         case JOB_SAVE:
-                json_object_set_new(job, "issued_pem", json_string(r->issued_pem ?: ""));
+                /* Stored from a JSON string: already checked as UTF-8 once (2 KB or more). */
+                json_object_set_new(job, "issued_pem", json_string_nocheck(r->issued_pem ?: ""));
                 json_object_set_new(job, "archive_dir", json_string(m->archive_dir));
                 json_object_set_new(job, "pre_save_cmd", r->pre_save_cmd ? json_string(r->pre_save_cmd) : json_null());
                 json_object_set_new(job, "post_save_cmd",
