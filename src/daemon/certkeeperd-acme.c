@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME CAs on the daemon's side: their settings checked, the order job of a request built, and the
  * built-in http-01 responders started when an order needs one and stopped when no order is in
- * flight. The orders themselves run in helper workers (certkeeperd-jobs-acme.c). */
+ * flight, and the renewal information job of a certificate built. The orders and the renewal
+ * information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -208,5 +209,29 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
         if (k < 0)
                 return k;
         *ret = TAKE_PTR(job);
+        return 0;
+}
+
+int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
+        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+        _cleanup_free_ char *account_key = NULL;
+        json_t *job;
+        int k;
+
+        k = manager_acme_config_check(ca, reterr);
+        if (k < 0)
+                return k;
+        if (!r->cert_path)
+                return errorf(reterr, -EINVAL, "The request has no certificate file.");
+        /* The same account key path as the orders: the worker's cached client for the CA is reused. */
+        account_key = strjoin(m->cfg.state_dir, "/acme/", ca->name, "/account.key");
+        if (!account_key)
+                return -ENOMEM;
+        job = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:I}", "op", "acme-ari", "ca", ca->name, "config", cfg,
+                        "account_key", account_key, "cert_path", r->cert_path, "user_agent",
+                        "certkeeper/" PACKAGE_VERSION, "timeout", (json_int_t) m->cfg.helper_timeout);
+        if (!job)
+                return -ENOMEM;
+        *ret = job;
         return 0;
 }

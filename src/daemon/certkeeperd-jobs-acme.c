@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The worker op "acme-order": one step of an ACME order for one request, in a helper worker. The
+/* The worker ops "acme-order" (one step of an ACME order for one request) and "acme-ari" (the
+ * renewal information of a certificate, RFC 9773), in a helper worker. The
  * worker keeps an AcmeClient per CA between jobs (directory, nonces, account URL, the TLS
  * connection). It gets the CSR, never the request's private key. Challenges: http-01 by a file in
  * the built-in responder's directory or in a webroot, dns-01 by a hook program. */
@@ -285,5 +286,51 @@ int job_acme_order(json_t *job, json_t **ret) {
                          err.outcome == ACME_WAIT ? res.order_url : NULL, "delay",
                          (json_int_t) (err.outcome == ACME_WAIT ? MAX(err.retry_after, (int64_t) 1) : -1),
                          "retry_after", (json_int_t) err.retry_after, "duration_ms", (json_int_t) elapsed_ms(start));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* job: ca, config {...}, account_key, cert_path, user_agent, timeout (as "acme-order"; no account is
+ * needed: renewalInfo is a plain GET). Reply: ok with start, end (unix seconds), explanation_url,
+ * retry_after and cert_id; or result "unsupported" (the directory has no renewalInfo, or the
+ * certificate has no Authority Key Identifier to name it by), "unreachable", "rejected" or "guidance",
+ * with error and retry_after (seconds, 0 = none). */
+int job_acme_ari(json_t *job, json_t **ret) {
+        _cleanup_(acme_error_done) AcmeError err = {};
+        _cleanup_free_ char *pem = NULL, *cert_id = NULL, *url = NULL;
+        usec_t start_usec = now_usec(CLOCK_MONOTONIC);
+        int64_t start = 0, end = 0, retry_after = 0;
+        AcmeClient *client;
+        int r;
+
+        r = fs_read_file(strempty(jstr(job, "cert_path")), 1024 * 1024, &pem, NULL);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot read the certificate '%s': %s", strempty(jstr(job, "cert_path")),
+                                   strerror(-r));
+        r = acme_ari_cert_id(pem, &cert_id);
+        if (r == -ENODATA)
+                return reply_error(ret, "unsupported", r, "the certificate has no Authority Key Identifier, so the CA's "
+                                   "renewal information cannot name it");
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot read the certificate '%s' as PEM: %s",
+                                   strempty(jstr(job, "cert_path")), strerror(-r));
+
+        r = client_get(job, &client);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the ACME client cannot be set up: %s", strerror(-r));
+
+        r = acme_ari_get(client, cert_id, &start, &end, &url, &retry_after, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EOPNOTSUPP)
+                return reply_error(ret, "unsupported", r, "%s", strna(err.message));
+        if (r < 0) {
+                *ret = json_pack("{s:b, s:s, s:s, s:I, s:I}", "ok", 0, "result", outcome_result(err.outcome), "error",
+                                 err.message ?: strerror(-r), "retry_after", (json_int_t) err.retry_after,
+                                 "duration_ms", (json_int_t) elapsed_ms(start_usec));
+                return *ret ? 0 : -ENOMEM;
+        }
+        *ret = json_pack("{s:b, s:s, s:I, s:I, s:s?, s:I, s:s, s:I}", "ok", 1, "result", "ok", "start", (json_int_t) start,
+                         "end", (json_int_t) end, "explanation_url", url, "retry_after", (json_int_t) retry_after,
+                         "cert_id", cert_id, "duration_ms", (json_int_t) elapsed_ms(start_usec));
         return *ret ? 0 : -ENOMEM;
 }

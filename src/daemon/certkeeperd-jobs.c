@@ -722,6 +722,7 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "submit", job_submit },
                 { "ca-data", job_ca_data },
                 { "acme-order", job_acme_order },
+                { "acme-ari", job_acme_ari },
         };
         const char *op = jstr(job, "op");
 

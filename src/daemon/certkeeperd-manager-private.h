@@ -24,7 +24,8 @@ typedef enum JobOp {
         JOB_READ,  /* one certificate */
         JOB_ISSUE, /* batches: key, CSR and signature by a built-in CA, files staged */
         JOB_SAVE,  /* batches: hooks and the pair swap */
-        JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper, in the helper pool */
+        JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper or an ACME order, in the helper pool */
+        JOB_ARI,    /* one certificate: its ACME renewal information (RFC 9773), in the helper pool */
         _JOB_OP_MAX,
 } JobOp;
 
@@ -118,9 +119,9 @@ bool manager_in_flight(Manager *m, int64_t id);
 /* Queues a job for one certificate (JOB_READ) or adds it to the open batch of its op. Takes the
  * job/item. -EBUSY if no worker is left for it. */
 int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job);
-/* Like manager_queue_job() for JOB_SUBMIT: -EAGAIN if no helper worker is free (the certificate then
- * waits in helper_waiting and is stepped again when one is). */
-int manager_queue_helper_job(Manager *m, int64_t id, json_t *job);
+/* Like manager_queue_job() for JOB_SUBMIT and JOB_ARI: -EAGAIN if no helper worker is free (the
+ * certificate then waits in helper_waiting and is stepped again when one is). */
+int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job);
 /* Queues the open batches; called before the commit. */
 void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
@@ -150,6 +151,9 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
 /* An ACME job ended. An order that waits for the CA (validation under way) keeps its place: its
  * http-01 answer must stay served. When no order is left, the responders stop. */
 void manager_acme_job_done(Manager *m, int64_t id, json_t *reply);
+/* The "acme-ari" job of a certificate of an ACME CA: its renewalInfo, with the CA's client settings.
+ * -EINVAL with words when the CA's settings are not usable. */
+int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
 void manager_acme_stop_responders(Manager *m);
 
 /* certkeeperd-state.c */

@@ -201,7 +201,7 @@ unsigned manager_helpers_available(Manager *m) {
         return idle > m->n_helper_queued ? idle - m->n_helper_queued : 0;
 }
 
-int manager_queue_helper_job(Manager *m, int64_t id, json_t *job) {
+int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         if (manager_helpers_available(m) == 0) {
                 json_decref(job);
                 for (size_t i = 0; i < m->helper_waiting.n; i++)
@@ -209,7 +209,7 @@ int manager_queue_helper_job(Manager *m, int64_t id, json_t *job) {
                                 return -EAGAIN;
                 return id_list_push(&m->helper_waiting, id) < 0 ? -ENOMEM : -EAGAIN;
         }
-        m->helper_queue[m->n_helper_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + JOB_SUBMIT, .job = job };
+        m->helper_queue[m->n_helper_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + op, .job = job };
         return 0;
 }
 

@@ -20,6 +20,7 @@ static const char *const job_op_names[_JOB_OP_MAX] = {
         [JOB_ISSUE] = "issue",
         [JOB_SAVE] = "save",
         [JOB_SUBMIT] = "submit",
+        [JOB_ARI] = "ari",
 };
 
 /* The state a job runs in; its reply is applied only if the certificate is still in it. */
@@ -28,6 +29,7 @@ static const CertState job_op_state[_JOB_OP_MAX] = {
         [JOB_ISSUE] = CERT_SUBMITTING,
         [JOB_SAVE] = CERT_SAVING_CERT,
         [JOB_SUBMIT] = CERT_SUBMITTING,
+        [JOB_ARI] = CERT_MONITORING, /* a check while the certificate is watched */
 };
 
 /* Bounds of a helper's own "ask again in N seconds" (exit 5); the upper one is [helpers] max_delay. */
@@ -108,7 +110,7 @@ static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
                         (json_int_t) m->cfg.helper_output_max);
         if (!job)
                 return -ENOMEM;
-        k = manager_queue_helper_job(m, r->id, TAKE_PTR(job));
+        k = manager_queue_helper_job(m, r->id, JOB_SUBMIT, TAKE_PTR(job));
         if (k < 0)
                 return k;
         r->state = CERT_SUBMITTING;
@@ -127,7 +129,7 @@ static int start_acme(Manager *m, CertRecord *r, const CARecord *ca) {
                 return fail(m, r, "guidance", err, (int64_t) time(NULL)), 0;
         if (k < 0)
                 return k;
-        k = manager_queue_helper_job(m, r->id, job);
+        k = manager_queue_helper_job(m, r->id, JOB_SUBMIT, job);
         if (k < 0) {
                 manager_acme_job_done(m, r->id, NULL);
                 return k;
@@ -329,6 +331,11 @@ static int apply_facts(CertRecord *r, json_t *facts) {
         free(r->cert_info_json);
         r->cert_info_json = TAKE_PTR(info_s);
 
+        if (changed) {
+                /* A window the CA suggested was for the certificate we had. */
+                r->ari_start = r->ari_end = r->ari_next_at = 0;
+                (void) set_str(&r->ari_explanation_url, NULL);
+        }
         if (changed || r->renew_at <= 0) {
                 k = renew_time(r->not_before, r->not_after, r->renew_before, random_fraction(), &r->renew_at);
                 if (k < 0)
@@ -338,16 +345,136 @@ static int apply_facts(CertRecord *r, json_t *facts) {
         return 0;
 }
 
-/* Sets MONITORING and the next time anything is due: renewal, or an expiry notice. */
+/* Sets MONITORING and the next time anything is due: renewal, a renewal information check, or an
+ * expiry notice. */
 static void monitor(Manager *m, CertRecord *r, int64_t now) {
         r->state = CERT_MONITORING;
-        r->next_action_at = min_nonzero(r->autorenew && r->track ? r->renew_at : 0, next_notice_at(m, r));
+        r->next_action_at = min_nonzero(r->autorenew && r->track ? min_nonzero(r->renew_at, r->ari_next_at) : 0,
+                                        next_notice_at(m, r));
         if (r->next_action_at > 0 && r->next_action_at < now)
                 r->next_action_at = now;
 }
 
 static bool renewal_due(const CertRecord *r, int64_t now) {
         return r->autorenew && r->track && r->renew_at > 0 && now >= r->renew_at;
+}
+
+/* ---- ACME Renewal Information (RFC 9773) ----
+ * A certificate of an ACME CA asks the CA when to renew: right after it is read or saved, then every
+ * 12 hours (sooner when the CA's Retry-After says so). The renewal time is drawn once inside the
+ * suggested window and kept until the window changes. Without renewalInfo in the directory the
+ * lifetime rule stays and nothing more is asked until the files are read again. */
+
+static bool ari_due(const CertRecord *r, int64_t now) {
+        return r->autorenew && r->track && r->ari_next_at > 0 && now >= r->ari_next_at;
+}
+
+static bool ca_is_acme(Manager *m, const char *name) {
+        _cleanup_(ca_record_done) CARecord ca = {};
+
+        return name && store_ca_get(m->store, name, &ca) >= 0 && streq_ptr(ca.type, "ACME");
+}
+
+/* Back to the lifetime rule: the window (if any) no longer applies. */
+static void ari_forget(CertRecord *r) {
+        if (r->ari_start > 0 && r->not_after > r->not_before &&
+            renew_time(r->not_before, r->not_after, r->renew_before, random_fraction(), &r->renew_at) < 0)
+                r->renew_at = r->not_after;
+        r->ari_start = r->ari_end = r->ari_next_at = 0;
+        (void) set_str(&r->ari_explanation_url, NULL);
+}
+
+/* After the files were read or a certificate saved. */
+static void ari_track(Manager *m, CertRecord *r, int64_t now) {
+        if (ca_is_acme(m, r->ca))
+                r->ari_next_at = now; /* also on refresh and modify: they ask again */
+        else
+                ari_forget(r);
+}
+
+static int start_ari(Manager *m, CertRecord *r, int64_t now) {
+        _cleanup_(ca_record_done) CARecord ca = {};
+        _cleanup_free_ char *err = NULL;
+        json_t *job = NULL;
+        int k;
+
+        k = store_ca_get(m->store, r->ca, &ca);
+        if (k < 0 && k != -ENOENT)
+                return k;
+        if (k == -ENOENT || !streq_ptr(ca.type, "ACME")) {
+                ari_forget(r);
+                monitor(m, r, now);
+                return 0;
+        }
+        k = manager_acme_ari_job(m, &ca, r, &job, &err);
+        if (k == -EINVAL) {
+                /* A renewal would fail on the same settings and say so; ask again later. */
+                log_warning("Request '%s': cannot ask the CA for renewal information: %s", strna(r->nickname),
+                            strna(err));
+                r->ari_next_at = ari_next_check(now, 0, ARI_CHECK_INTERVAL);
+                monitor(m, r, now);
+                return 0;
+        }
+        if (k < 0)
+                return k;
+        k = manager_queue_helper_job(m, r->id, JOB_ARI, job);
+        if (k < 0)
+                return k; /* -EAGAIN: waits for a helper worker, unchanged */
+        /* The reply sets the next check; this one stands if it never comes (a restart). */
+        r->ari_next_at = ari_next_check(now, 0, ARI_RETRY_INTERVAL);
+        monitor(m, r, now);
+        return 0;
+}
+
+/* The CA's answer (or the worker's failure) for a certificate still in MONITORING. */
+static void ari_done(Manager *m, CertRecord *r, json_t *reply, const char *failure, int64_t now) {
+        bool ok = reply && json_is_true(json_object_get(reply, "ok"));
+        const char *result = reply ? json_string_value(json_object_get(reply, "result")) : "failed";
+        const char *error = reply ? json_string_value(json_object_get(reply, "error")) : failure;
+        json_int_t retry_after = json_integer_value(json_object_get(reply, "retry_after"));
+        json_int_t duration = json_integer_value(json_object_get(reply, "duration_ms"));
+        int64_t start = json_integer_value(json_object_get(reply, "start"));
+        int64_t end = json_integer_value(json_object_get(reply, "end"));
+        _cleanup_free_ char *msg = NULL;
+        char a[64], b[64], t[64];
+        int64_t at;
+
+        if (!ok && streq_ptr(result, "unsupported")) {
+                log_debug("Request '%s': %s; renewing by lifetime.", strna(r->nickname), strna(error));
+                ari_forget(r);
+                monitor(m, r, now);
+                return;
+        }
+        if (ok && ari_renew_time(start, end, r->ari_start, r->ari_end, r->renew_at, random_fraction(), &at) < 0) {
+                ok = false;
+                result = "failed";
+                error = "the CA's suggested window is empty";
+        }
+        if (!ok) {
+                /* The renewal time stays as it was drawn; the next check comes sooner. */
+                r->ari_next_at = ari_next_check(now, retry_after, ARI_RETRY_INTERVAL);
+                (void) manager_history(m, r->id, "ari", strna(result), error, duration);
+                log_warning("Request '%s': fetching renewal information failed, keeping the renewal time: %s; "
+                            "asking again in %" PRIi64 "s.", strna(r->nickname), strna(error), r->ari_next_at - now);
+                monitor(m, r, now);
+                return;
+        }
+
+        if (ari_window_changed(start, end, r->ari_start, r->ari_end)) {
+                (void) format_timestamp_getcert(start, true, a, sizeof(a));
+                (void) format_timestamp_getcert(end, true, b, sizeof(b));
+                (void) format_timestamp_getcert(at, true, t, sizeof(t));
+                (void) asprintf(&msg, "suggested window %s to %s; renewing at %s%s", a, b, t,
+                                at <= now ? " (now)" : "");
+                (void) manager_history(m, r->id, "ari", "ok", msg, duration);
+                log_info("Certificate in file \"%s\": the CA's %s.", cert_label(r), strna(msg));
+        }
+        r->renew_at = at;
+        r->ari_start = start;
+        r->ari_end = end;
+        (void) set_str(&r->ari_explanation_url, json_string_value(json_object_get(reply, "explanation_url")));
+        r->ari_next_at = ari_next_check(now, retry_after, ARI_CHECK_INTERVAL);
+        monitor(m, r, now);
 }
 
 /* After reading the files: what is there decides where to go. */
@@ -381,6 +508,7 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
+                ari_track(m, r, now);
                 if (renewal_due(r, now) && r->key_path) {
                         /* A renewal under way keeps its count of failures (the backoff) and their
                          * words; a saved certificate resets them. */
@@ -495,6 +623,8 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
                         return start_job(m, r, JOB_READ);
                 }
                 expiry_notices(m, r, now);
+                if (ari_due(r, now))
+                        return start_ari(m, r, now);
                 monitor(m, r, now);
                 return 0;
         default:
@@ -594,6 +724,7 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                         log_warning("Certificate in file \"%s\" was due for renewal when it was issued; "
                                     "renewing it at half of its remaining lifetime instead.", cert_label(r));
                 }
+                ari_track(m, r, now);
                 monitor(m, r, now);
                 log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
                 break;
@@ -683,8 +814,10 @@ static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const 
 
         result = reply ? json_string_value(json_object_get(reply, "result")) : "failed";
         error = reply ? json_string_value(json_object_get(reply, "error")) : failure;
-        (void) manager_history(m, id, job_op_names[op], ok ? "ok" : strna(result), error,
-                               json_integer_value(json_object_get(reply, "duration_ms")));
+        /* Renewal information is asked twice a day: only a new window or a failure is history. */
+        if (op != JOB_ARI)
+                (void) manager_history(m, id, job_op_names[op], ok ? "ok" : strna(result), error,
+                                       json_integer_value(json_object_get(reply, "duration_ms")));
         if (reply)
                 record_hooks(m, r, json_object_get(reply, "hooks"));
 
@@ -692,7 +825,9 @@ static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const 
                 /* Changed by a command while the job ran (resubmit, rekey, modify): its outcome no
                  * longer applies; the new state gets its own step. */
                 r->next_action_at = now;
-        } else if (ok)
+        } else if (op == JOB_ARI)
+                ari_done(m, r, reply, failure, now);
+        else if (ok)
                 job_succeeded(m, r, op, reply, now);
         else {
                 if (IN_SET(op, JOB_ISSUE, JOB_SUBMIT))

@@ -59,6 +59,10 @@ typedef struct Store Store;
         X(INT, issued_count)                                                                     \
         X(INT, rekey_count)       /* new keys a CA asked for in a row (helper exit 17) */        \
         X(INT, last_notified_at)  /* expiry notice bookkeeping */                               \
+        X(INT, ari_start)         /* ARI window renew_at was drawn in; 0 = lifetime rule */     \
+        X(INT, ari_end)                                                                          \
+        X(INT, ari_next_at)       /* next renewalInfo check; 0 = none (no ACME CA or no ARI) */  \
+        X(TEXT, ari_explanation_url) /* the CA's explanationURL for its window, NULL = none */   \
         X(INT, created_at)                                                                       \
         X(INT, updated_at)
 

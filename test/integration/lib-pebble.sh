@@ -6,6 +6,8 @@
 #                                  (PEBBLE_ALTERNATE_ROOTS=1, PEBBLE_WFE_NONCEREJECT=50, ...).
 #                                  PEBBLE_EAB=1 among them requires external account binding with
 #                                  the MAC keys of Debian's example configuration.
+#                                  PEBBLE_VALIDITY=SECONDS sets certificateValidityPeriod (the
+#                                  lifetime of the certificates it issues; 518400 = 6 days).
 #   stop_pebble                    stops both, by pid.
 #
 # start_pebble exports PEBBLE_DIR_URL, PEBBLE_CA (the CA bundle of Pebble's own HTTPS), PEBBLE_MGMT
@@ -47,11 +49,12 @@ _pebble_tls_identity() {
 
 start_pebble() {
         local base=${T:-$(mktemp -d /tmp/certkeeper-pebble.XXXXXX)}
-        local d="$base/pebble" eab=0 acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
+        local d="$base/pebble" eab=0 validity= acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
         local -a env=()
         for a in "$@"; do
                 case $a in
                 PEBBLE_EAB=1) eab=1 ;;
+                PEBBLE_VALIDITY=*) validity=", \"certificateValidityPeriod\": ${a#PEBBLE_VALIDITY=}" ;;
                 *=*) env+=("$a") ;;
                 *) echo "start_pebble: bad argument '$a'" >&2; return 1 ;;
                 esac
@@ -79,7 +82,7 @@ start_pebble() {
     "tlsPort": $PEBBLE_TLS_PORT,
     "ocspResponderURL": "",
     "externalAccountBindingRequired": $([ "$eab" = 1 ] && echo true || echo false),
-    "externalAccountMACKeys": $macs
+    "externalAccountMACKeys": $macs$validity
 } }
 EOF
         pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$dns_port" \
