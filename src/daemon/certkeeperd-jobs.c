@@ -719,6 +719,8 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "submit", job_submit },
                 { "ca-data", job_ca_data },
                 { "acme-order", job_acme_order },
+                { "acme-revoke", job_acme_revoke },
+                { "acme-account", job_acme_account },
         };
         const char *op = jstr(job, "op");
 
