@@ -359,6 +359,13 @@ static int reply_ok(json_t **ret, const char *message, usec_t start) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* "WORDS 'KEY_PATH SUFFIX'" */
+static int reply_ok_kept(json_t **ret, const char *words, const char *key_path, const char *suffix, usec_t start) {
+        _cleanup_free_ char *message = strjoin(words, " '", key_path, suffix, "'");
+
+        return message ? reply_ok(ret, message, start) : -ENOMEM;
+}
+
 /* Sets up the job's client, or replies why not (returns 1 then). */
 static int job_client(json_t *job, AcmeClient **ret_client, json_t **ret) {
         int r;
@@ -477,8 +484,8 @@ static int account_rollover(json_t *job, AcmeClient *client, json_t **ret, usec_
                 return reply_error(ret, "guidance", r, "the CA took the new account key, but it cannot be put in place "
                                    "of '%s': %s. The new key is in '%s': move it over the account key by hand",
                                    key_path, strerror(-r), staged);
-        return reply_ok(ret, "the account key was rolled over; the previous key is kept as '"
-                        ACCOUNT_KEY_OLD_SUFFIX "' beside it", start);
+        return reply_ok_kept(ret, "the account key was rolled over; the previous key is kept as", key_path,
+                             ACCOUNT_KEY_OLD_SUFFIX, start);
 }
 
 static int account_deactivate(json_t *job, AcmeClient *client, json_t **ret, usec_t start) {
@@ -497,8 +504,8 @@ static int account_deactivate(json_t *job, AcmeClient *client, json_t **ret, use
         if (r < 0)
                 return reply_error(ret, "guidance", r, "the account was deactivated, but its key '%s' cannot be moved "
                                    "aside: %s. Move it aside by hand before the next order", key_path, strerror(-r));
-        return reply_ok(ret, "the account was deactivated; its key is kept as '" ACCOUNT_KEY_DEACTIVATED_SUFFIX
-                        "' beside it", start);
+        return reply_ok_kept(ret, "the account was deactivated; its key is kept as", key_path,
+                             ACCOUNT_KEY_DEACTIVATED_SUFFIX, start);
 }
 
 /* job: as "acme-revoke" without cert_path and reason; action "rollover", "deactivate" or "update"
