@@ -7,6 +7,8 @@
 #                                  PEBBLE_EAB=1 among them requires external account binding with
 #                                  the MAC keys of Debian's example configuration.
 #   stop_pebble                    stops both, by pid.
+#   pebble_require                 exits 77 (skipped) without Pebble; otherwise makes the EXIT trap
+#                                  stop Pebble before lib.sh's cleanup.
 #
 # start_pebble exports PEBBLE_DIR_URL, PEBBLE_CA (the CA bundle of Pebble's own HTTPS), PEBBLE_MGMT
 # (https://127.0.0.1:<port> of the management API), PEBBLE_HTTP_PORT and PEBBLE_TLS_PORT (where
@@ -43,6 +45,14 @@ _pebble_tls_identity() {
                 >"$d/server.ext"
         openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
                 -out "$d/cert.pem" -days 2 -extfile "$d/server.ext" 2>/dev/null
+}
+
+pebble_require() {
+        if ! pebble_available; then
+                echo "pebble or pebble-challtestsrv not installed: skipping"
+                exit 77
+        fi
+        trap 'rc=$?; stop_pebble; (exit $rc); cleanup' EXIT
 }
 
 start_pebble() {
