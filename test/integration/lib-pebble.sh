@@ -52,7 +52,9 @@ pebble_require() {
                 echo "pebble or pebble-challtestsrv not installed: skipping"
                 exit 77
         fi
-        trap 'rc=$?; stop_pebble; (exit $rc); cleanup' EXIT
+        # lib.sh's cleanup() reads the exit status from $?: set it again after stop_pebble, with
+        # errexit off, which would otherwise end the trap at '(exit 1)' before cleanup() runs.
+        trap 'rc=$?; stop_pebble; set +e; (exit $rc); cleanup' EXIT
 }
 
 start_pebble() {
