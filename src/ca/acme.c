@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -1430,6 +1432,32 @@ static int simple_post(AcmeClient *c, const char *url, const char *payload, cons
         if (r < 0)
                 return r;
         return response_check(&resp, 200, 200, false, what, err);
+}
+
+static const char *const revocation_reasons[] = {
+        [0] = "unspecified",          [1] = "keyCompromise",      [2] = "cACompromise",
+        [3] = "affiliationChanged",   [4] = "superseded",         [5] = "cessationOfOperation",
+        [6] = "certificateHold",      [8] = "removeFromCRL",      [9] = "privilegeWithdrawn",
+        [10] = "aACompromise",
+};
+
+int acme_revocation_reason_from_string(const char *s) {
+        unsigned n;
+
+        if (!s)
+                return -EINVAL;
+        if (safe_atou(s, &n) >= 0)
+                return acme_revocation_reason_to_string((int) MIN(n, (unsigned) INT_MAX)) ? (int) n : -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(revocation_reasons); i++)
+                if (revocation_reasons[i] && strcasecmp(s, revocation_reasons[i]) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *acme_revocation_reason_to_string(int reason) {
+        if (reason < 0 || (size_t) reason >= ELEMENTSOF(revocation_reasons))
+                return NULL;
+        return revocation_reasons[reason];
 }
 
 int acme_revoke(AcmeClient *c, const char *cert_pem, int reason, AcmeError *err) {

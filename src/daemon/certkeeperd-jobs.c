@@ -723,6 +723,8 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "ca-data", job_ca_data },
                 { "acme-order", job_acme_order },
                 { "acme-ari", job_acme_ari },
+                { "acme-revoke", job_acme_revoke },
+                { "acme-account", job_acme_account },
         };
         const char *op = jstr(job, "op");
 

@@ -20,6 +20,12 @@
 
 #define NOTIFY_TTLS_MAX 16
 
+/* ACME operations waiting for their CAs at once; helper-pool cookies of their jobs are
+ * -(ACME_OP_COOKIE_BASE + slot), below those of CA data jobs (-1 - helper slot). */
+#define ACME_OPS_MAX 16
+#define ACME_OP_COOKIE_BASE ((int64_t) 1 << 40)
+typedef struct AcmeOp AcmeOp;
+
 typedef enum JobOp {
         JOB_READ,  /* one certificate */
         JOB_ISSUE, /* batches: key, CSR and signature by a built-in CA, files staged */
@@ -88,6 +94,16 @@ struct Manager {
                 struct AcmeResponder *responder;
         } acme_responders[4];
         IdList acme_in_flight;
+        /* ACME revocations and account operations, each waiting for its CA's answer (and the API
+         * request that asked for it, by ticket). */
+        struct AcmeOp {
+                uint64_t ticket;  /* 0: a free slot */
+                int64_t cert_id;  /* revocation; 0 for an account operation */
+                char *ca;
+                char *action;     /* "revoke", "rollover", "deactivate", "update" */
+                json_t *info;     /* what the answer says besides the CA's result */
+                json_t *job;      /* until a helper worker takes it */
+        } acme_ops[ACME_OPS_MAX];
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
@@ -145,6 +161,9 @@ int manager_ca_check_request(Manager *m, const CARecord *ca, const CertRecord *r
 /* Checks an ACME CA's settings (config_json): directory, terms of service, EAB, challenge and
  * responder settings. -EINVAL with words. */
 int manager_acme_config_check(const CARecord *ca, char **reterr);
+/* The settings every ACME job has (op, ca, config, account_key, user_agent, timeout, output_max),
+ * with the account directory created. -EINVAL with words when the CA's settings are not usable. */
+int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr);
 /* The "acme-order" job for a request (its CSR, identifiers, cookie = order URL, the CA's settings),
  * with the http-01 responder it needs started. -EINVAL with words when it cannot be. */
 int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
@@ -155,6 +174,14 @@ void manager_acme_job_done(Manager *m, int64_t id, json_t *reply);
  * -EINVAL with words when the CA's settings are not usable. */
 int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
 void manager_acme_stop_responders(Manager *m);
+
+/* certkeeperd-acme-ops.c */
+/* Hands waiting revocations and account operations to free helper workers. */
+void manager_acme_ops_start(Manager *m);
+/* Applies a helper-pool reply whose cookie is an ACME operation's (cookie <= -ACME_OP_COOKIE_BASE):
+ * history, the CA's contact, and the answer to the API request that waits. */
+void manager_acme_op_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
+void manager_acme_ops_free(Manager *m);
 
 /* certkeeperd-state.c */
 /* Runs the state machine for one certificate that is due (or was just changed). */

@@ -280,13 +280,17 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
         Manager *m = userdata;
         int64_t now = now_sec();
 
-        if (cookie < 0)
+        if (cookie <= -ACME_OP_COOKIE_BASE)
+                manager_acme_op_done(m, cookie, reply, failure);
+        else if (cookie < 0)
                 manager_ca_data_done(m, cookie, reply, failure);
         else {
                 cert_job_done(m, cookie, reply, failure);
                 manager_acme_job_done(m, cookie / _JOB_OP_MAX, reply);
         }
 
+        /* Someone waits for the answer of these. */
+        manager_acme_ops_start(m);
         while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {
                 _cleanup_free_ char *name = m->ca_refresh_pending[0];
                 memmove(m->ca_refresh_pending, m->ca_refresh_pending + 1,
@@ -776,6 +780,7 @@ Manager *manager_free(Manager *m) {
         strv_free(m->ca_refresh_pending);
         id_list_done(&m->helper_waiting);
         manager_acme_stop_responders(m);
+        manager_acme_ops_free(m);
         id_list_done(&m->acme_in_flight);
         api_free(m->api);
         worker_pool_free(m->pool);

@@ -9,6 +9,8 @@
 #                                  PEBBLE_VALIDITY=SECONDS sets certificateValidityPeriod (the
 #                                  lifetime of the certificates it issues; 518400 = 6 days).
 #   stop_pebble                    stops both, by pid.
+#   pebble_require                 exits 77 (skipped) without Pebble; otherwise makes the EXIT trap
+#                                  stop Pebble before lib.sh's cleanup.
 #
 # start_pebble exports PEBBLE_DIR_URL, PEBBLE_CA (the CA bundle of Pebble's own HTTPS), PEBBLE_MGMT
 # (https://127.0.0.1:<port> of the management API), PEBBLE_HTTP_PORT and PEBBLE_TLS_PORT (where
@@ -45,6 +47,16 @@ _pebble_tls_identity() {
                 >"$d/server.ext"
         openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
                 -out "$d/cert.pem" -days 2 -extfile "$d/server.ext" 2>/dev/null
+}
+
+pebble_require() {
+        if ! pebble_available; then
+                echo "pebble or pebble-challtestsrv not installed: skipping"
+                exit 77
+        fi
+        # lib.sh's cleanup() reads the exit status from $?: set it again after stop_pebble, with
+        # errexit off, which would otherwise end the trap at '(exit 1)' before cleanup() runs.
+        trap 'rc=$?; stop_pebble; set +e; (exit $rc); cleanup' EXIT
 }
 
 start_pebble() {
