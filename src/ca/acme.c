@@ -1060,8 +1060,11 @@ static int answer_authz(AcmeClient *c, const char *url, const AcmeChallengeHandl
                 return acme_error_set(err, r, ACME_CONFIG, NULL, 0, "Could not put the %s answer for '%s' in place: %s",
                                       type, a.identifier.value, words ? words : strerror(-r));
 
-        /* Tell the CA to validate, unless an earlier call did (status processing). */
-        if (ch->status == ACME_STATUS_PENDING) {
+        /* Tell the CA to validate, unless an earlier call did: a resumed order was handed back only
+         * after all its challenges had been answered, and some CAs (Pebble) keep a challenge
+         * "pending" while its validation is queued; a second answer would queue a second
+         * validation, which could find the answer already removed. */
+        if (ch->status == ACME_STATUS_PENDING && !resumed) {
                 _cleanup_(response_done) Response resp = {};
                 r = signed_post(c, ch->url, "{}", false, NULL, "Answering a challenge", &resp, err);
                 if (r < 0)
