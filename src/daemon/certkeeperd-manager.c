@@ -315,6 +315,8 @@ static int arm_timer(Manager *m) {
                 at = at > 0 ? MIN(at, m->next_backup_at) : m->next_backup_at;
         if (m->next_ca_refresh_at > 0)
                 at = at > 0 ? MIN(at, m->next_ca_refresh_at) : m->next_ca_refresh_at;
+        if (m->next_event_prune_at > 0)
+                at = at > 0 ? MIN(at, m->next_event_prune_at) : m->next_event_prune_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -464,6 +466,7 @@ int manager_run(Manager *m) {
 
                 run_due(m);
                 maybe_backup(m);
+                manager_events_prune(m, now_sec());
                 manager_ca_refresh_due(m);
                 (void) manager_tx_commit(m);
                 /* Answers released by the commit go out now: a resumed connection does not wake
@@ -751,6 +754,8 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         m->next_backup_at = now_sec();
         /* The EXTERNAL CAs' data is fetched again at each start, then every refresh_interval. */
         m->next_ca_refresh_at = now_sec();
+        /* Events older than [events] keep go at start-up, then daily. */
+        m->next_event_prune_at = now_sec();
         *ret = TAKE_PTR(m);
         return 0;
 }
