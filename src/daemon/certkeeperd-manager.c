@@ -287,7 +287,10 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
                 manager_acme_job_done(m, cookie / _JOB_OP_MAX, reply);
         }
 
-        while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {
+        /* Each pending CA once: one whose refresh is still running goes back to the list, and
+         * taking it again here would spin while a helper worker is free. */
+        for (size_t n = strv_length(m->ca_refresh_pending);
+             n > 0 && m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0; n--) {
                 _cleanup_free_ char *name = m->ca_refresh_pending[0];
                 memmove(m->ca_refresh_pending, m->ca_refresh_pending + 1,
                         strv_length(m->ca_refresh_pending) * sizeof(char *));
