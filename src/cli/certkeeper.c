@@ -36,6 +36,7 @@ static const Verb verbs[] = {
         { "remove-ca", verb_remove_ca, "remove a CA" },
         { "acme-account", verb_acme_account, "roll over, deactivate or update an ACME CA's account" },
         { "refresh-ca", verb_refresh_ca, "fetch a CA's roots, requirements and templates again (-c NAME or -a)" },
+        { "events", verb_events, "lifecycle events: installed, replaced, expiring, failed, ... (--since, --id, --cert)" },
         { "db", verb_db, "check, backup, restore or recover the database file" },
         { "doctor", verb_doctor, "explain what keeps a client from the daemon" },
         { "version", verb_version, "client and daemon versions" },

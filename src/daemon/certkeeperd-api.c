@@ -17,7 +17,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
+#include "cert-event.h"
 #include "cert-json.h"
 #include "certkeeperd-api.h"
 #include "config.h"
@@ -41,6 +43,8 @@
 #define LIST_LIMIT_MAX 10000U
 #define HISTORY_LIMIT_DEFAULT 100U
 #define HISTORY_LIMIT_MAX 10000U
+#define EVENTS_LIMIT_DEFAULT 100U
+#define EVENTS_LIMIT_MAX 10000U
 #define RESPONSE_MAX (512U * 1024U * 1024U)
 #define PEER_GROUPS_MAX 65536U
 
@@ -825,6 +829,99 @@ static enum MHD_Result handle_ca_account(Api *a, struct MHD_Connection *c, const
         return defer(a->last_ticket);
 }
 
+/* ---- events ---- */
+
+typedef struct EventListContext {
+        json_t *items;
+        unsigned limit;
+        int64_t last_id;
+        bool more;
+} EventListContext;
+
+static int event_one(const EventRecord *e, void *userdata) {
+        EventListContext *ctx = userdata;
+        json_t *o, *payload;
+
+        if (json_array_size(ctx->items) >= ctx->limit) {
+                ctx->more = true;
+                return 0;
+        }
+        payload = e->payload_json ? json_loads(e->payload_json, 0, NULL) : NULL;
+        o = json_pack("{s:I, s:I, s:i, s:s?, s:I, s:s?, s:o?}", "id", (json_int_t) e->id, "at", (json_int_t) e->at,
+                      "event_id", e->event_id, "event", cert_event_to_string((CertEventId) e->event_id), "cert_id",
+                      (json_int_t) e->cert_id, "nickname", e->nickname, "payload", payload);
+        if (!o || json_array_append_new(ctx->items, o) < 0)
+                return -ENOMEM;
+        ctx->last_id = e->id;
+        return 0;
+}
+
+/* Newest first; "after" is the next_after of the previous page. Read only: events are raised by
+ * the daemon, never created through the API. */
+static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
+        static const char *const known[] = { "since", "id", "cert", "after", "limit", NULL };
+        EventListContext ctx = {};
+        EventFilter f = {};
+        json_auto_t *items = NULL, *o = NULL;
+        const char *v, *bad;
+        int r;
+
+        bad = query_unknown(c, known);
+        if (bad)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                      "Unknown query argument '%s'. Use since, id, cert, after or limit.", bad);
+        if (query_limit(c, EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, &ctx.limit) < 0)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
+                                      query_get(c, "limit"), EVENTS_LIMIT_MAX);
+
+        v = query_get(c, "since");
+        if (v && parse_time_spec(v, (int64_t) time(NULL), &f.since) < 0)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'since' is '%s'; give unix seconds, a date such as 2026-01-31 "
+                                      "or 2026-01-31T12:00:00Z, or a time ago such as 1h or 2d.", v);
+        v = query_get(c, "id");
+        if (v) {
+                CertEventId id = cert_event_from_string(v);
+                if (id < 0)
+                        return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                              "Query argument 'id' is '%s', which is no event. Use a number such "
+                                              "as 1001 or a name such as replaced (docs/EVENTS.md).", v);
+                f.event_id = (int) id;
+        }
+        v = query_get(c, "cert");
+        if (v) {
+                _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+
+                /* A removed certificate's events stay, under its id. */
+                r = manager_cert_lookup(a->manager, v, &rec);
+                if (r == -ENOENT && (safe_atoi64(v, &f.cert_id) < 0 || f.cert_id <= 0))
+                        return reply_cert_not_found(c, v);
+                if (r < 0 && r != -ENOENT)
+                        return reply_internal(c, r, NULL);
+                if (r >= 0)
+                        f.cert_id = rec->id;
+        }
+        v = query_get(c, "after");
+        if (v && (safe_atoi64(v, &f.after_id) < 0 || f.after_id < 0))
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'after' is '%s'; give the next_after of the previous page.", v);
+
+        items = json_array();
+        if (!items)
+                return MHD_NO;
+        ctx.items = items;
+        /* One more than asked, to know whether there is a next page. */
+        f.limit = ctx.limit + 1;
+        r = store_event_foreach(manager_store(a->manager), &f, event_one, &ctx);
+        if (r < 0)
+                return reply_internal(c, r, "Failed to read the events");
+
+        o = ctx.more ? json_pack("{s:O, s:I}", "items", items, "next_after", (json_int_t) ctx.last_id)
+                     : json_pack("{s:O, s:n}", "items", items, "next_after");
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
 /* ---- CAs ---- */
 
 static int ca_one(const CARecord *rec, void *userdata) {
@@ -1037,6 +1134,12 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                 }
                 }
                 goto not_found;
+        }
+
+        if (streq(seg[2], "events") && n == 3) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_event_list(a, c);
         }
 
         if (streq(seg[2], "cas")) {

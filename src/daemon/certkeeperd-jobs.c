@@ -422,6 +422,7 @@ typedef struct SaveItem {
         X509 *cert;
         STACK_OF(X509) *chain;
         char *pem, *chain_pem, *full_pem;
+        json_t *archived; /* paths of the previous versions kept in the archive */
         bool new_key;
         FileAttrs cert_attrs;
 } SaveItem;
@@ -434,6 +435,7 @@ static void save_item_done(SaveItem *s) {
         free(s->pem);
         free(s->chain_pem);
         free(s->full_pem);
+        json_decref(s->archived);
 }
 
 /* Stages content beside path unless the same content is staged already (written by the issue
@@ -496,13 +498,23 @@ static int save_prepare(SaveItem *s, SyncSet *sync) {
 
         /* Keep the previous versions. */
         if (archive_dir) {
-                r = fs_archive(cert_path, archive_dir, "cert", NULL);
+                _cleanup_free_ char *cert_copy = NULL, *key_copy = NULL;
+
+                r = fs_archive(cert_path, archive_dir, "cert", &cert_copy);
                 if (r >= 0 && s->new_key)
-                        r = fs_archive(key_path, archive_dir, "key", NULL);
+                        r = fs_archive(key_path, archive_dir, "key", &key_copy);
                 if (r < 0)
                         return reply_error(&s->reply, "failed", r,
                                            "cannot archive the previous files into '%s': %s", archive_dir,
                                            strerror(-r));
+                /* Said in the reply, for the "archived" event. */
+                s->archived = json_array();
+                if (!s->archived)
+                        return -ENOMEM;
+                if (cert_copy)
+                        json_array_append_new(s->archived, json_string(cert_copy));
+                if (key_copy)
+                        json_array_append_new(s->archived, json_string(key_copy));
         }
 
         r = pki_cert_to_pem(s->cert, &s->pem, &len);
@@ -644,8 +656,9 @@ static int job_save(json_t *job, json_t **ret) {
                                                       run_hook("post-save", jstr(s[i].item, "post_save_cmd"), s[i].item));
                         facts = cert_facts(s[i].cert);
                         if (facts)
-                                s[i].reply = json_pack("{s:b, s:b, s:o, s:O}", "ok", 1, "new_key", s[i].new_key,
-                                                       "facts", facts, "hooks", s[i].hooks);
+                                s[i].reply = json_pack("{s:b, s:b, s:o, s:O, s:O?}", "ok", 1, "new_key",
+                                                       s[i].new_key, "facts", facts, "hooks", s[i].hooks,
+                                                       "archived", s[i].archived);
                         if (!s[i].reply)
                                 (void) reply_error(&s[i].reply, "failed", -ENOMEM,
                                                    "cannot describe the saved certificate");

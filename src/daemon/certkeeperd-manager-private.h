@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cert-event.h"
 #include "certkeeperd-api.h"
 #include "certkeeperd-config.h"
 #include "certkeeperd-manager.h"
@@ -118,6 +119,7 @@ struct Manager {
         pid_t check_pid;         /* the background integrity check */
         bool restart_requested;  /* the check found damage: restart to restore */
         int64_t next_backup_at;
+        int64_t next_event_prune_at;
 
         gid_t admin_gid;
         int64_t notify_ttls[NOTIFY_TTLS_MAX];
@@ -142,6 +144,18 @@ int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job);
 void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
                     int64_t duration_ms);
+
+/* certkeeperd-events.c */
+/* Raises a lifecycle event for r: a row of the events table in the current transaction, and one
+ * log entry with the event's MESSAGE_ID (the journal gets it structured). The message (printf
+ * format) is both the log line and the payload's "message"; it replaces any plain log line for
+ * the same thing. old_sha256: the thumbprint of the certificate replaced (1001), else NULL.
+ * extra (borrowed, may be NULL): more payload fields. Failing to record is logged, not fatal. */
+int manager_event(Manager *m, CertEventId id, const CertRecord *r, const char *old_sha256, json_t *extra,
+                  const char *format, ...) _printf_(6, 7);
+/* Removes the events older than [events] keep when next_event_prune_at has come (start-up, then
+ * daily). */
+void manager_events_prune(Manager *m, int64_t now);
 
 /* certkeeperd-external.c */
 /* Starts a refresh of an EXTERNAL CA's data (IDENTIFY, FETCH-ROOTS, requirements, templates) now,

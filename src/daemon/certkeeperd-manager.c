@@ -291,7 +291,10 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
 
         /* Someone waits for the answer of these. */
         manager_acme_ops_start(m);
-        while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {
+        /* Each pending CA once: one whose refresh is still running goes back to the list, and
+         * taking it again here would spin while a helper worker is free. */
+        for (size_t n = strv_length(m->ca_refresh_pending);
+             n > 0 && m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0; n--) {
                 _cleanup_free_ char *name = m->ca_refresh_pending[0];
                 memmove(m->ca_refresh_pending, m->ca_refresh_pending + 1,
                         strv_length(m->ca_refresh_pending) * sizeof(char *));
@@ -319,6 +322,8 @@ static int arm_timer(Manager *m) {
                 at = at > 0 ? MIN(at, m->next_backup_at) : m->next_backup_at;
         if (m->next_ca_refresh_at > 0)
                 at = at > 0 ? MIN(at, m->next_ca_refresh_at) : m->next_ca_refresh_at;
+        if (m->next_event_prune_at > 0)
+                at = at > 0 ? MIN(at, m->next_event_prune_at) : m->next_event_prune_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -468,6 +473,7 @@ int manager_run(Manager *m) {
 
                 run_due(m);
                 maybe_backup(m);
+                manager_events_prune(m, now_sec());
                 manager_ca_refresh_due(m);
                 (void) manager_tx_commit(m);
                 /* Answers released by the commit go out now: a resumed connection does not wake
@@ -758,6 +764,8 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         m->next_backup_at = now_sec();
         /* The EXTERNAL CAs' data is fetched again at each start, then every refresh_interval. */
         m->next_ca_refresh_at = now_sec();
+        /* Events older than [events] keep go at start-up, then daily. */
+        m->next_event_prune_at = now_sec();
         *ret = TAKE_PTR(m);
         return 0;
 }

@@ -257,11 +257,13 @@ static void expiry_notices(Manager *m, CertRecord *r, int64_t now) {
 
         (void) format_timestamp_getcert(r->not_after, true, when, sizeof(when));
         if (now >= r->not_after)
-                log_warning("Certificate in file \"%s\" is no longer valid.", cert_label(r));
+                (void) manager_event(m, CERT_EVENT_EXPIRED, r, NULL, NULL,
+                                     "Certificate in file \"%s\" is no longer valid.", cert_label(r));
         else
-                log_warning("Certificate in file \"%s\" will not be valid after %s.%s%s", cert_label(r), when,
-                            r->state != CERT_MONITORING ? " Its renewal is failing: " : "",
-                            r->state != CERT_MONITORING ? strna(r->ca_error) : "");
+                (void) manager_event(m, CERT_EVENT_ABOUT_TO_EXPIRE, r, NULL, NULL,
+                                     "Certificate in file \"%s\" will not be valid after %s.%s%s", cert_label(r),
+                                     when, r->state != CERT_MONITORING ? " Its renewal is failing: " : "",
+                                     r->state != CERT_MONITORING ? strna(r->ca_error) : "");
         /* Crossing several thresholds at once (e.g. after downtime) gives one notice. */
         r->last_notified_at = now;
 }
@@ -289,7 +291,8 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
         if (streq_ptr(result, "guidance")) {
                 r->state = CERT_NEED_GUIDANCE;
                 r->next_action_at = next_notice_at(m, r);
-                log_error("Request '%s' needs guidance: %s", strna(r->nickname), strna(message));
+                (void) manager_event(m, CERT_EVENT_STUCK, r, NULL, NULL, "Request '%s' needs guidance: %s",
+                                     strna(r->nickname), strna(message));
                 return;
         }
         if (streq_ptr(result, "rejected")) {
@@ -300,16 +303,19 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
                         r->backoff_step++;
                         r->next_action_at = now + retry_delay(r->backoff_step);
                 }
-                log_error("Request for certificate to be stored in file \"%s\" rejected by CA: %s", cert_label(r),
-                          strna(message));
+                /* Rejected for good (stuck), or a renewal that is retried later. */
+                (void) manager_event(m, r->state == CERT_MONITORING ? CERT_EVENT_RENEWAL_FAILED : CERT_EVENT_STUCK,
+                                     r, NULL, NULL,
+                                     "Request for certificate to be stored in file \"%s\" rejected by CA: %s",
+                                     cert_label(r), strna(message));
                 return;
         }
 
         r->backoff_step++;
         r->state = streq_ptr(result, "unreachable") ? CERT_CA_UNREACHABLE : prev;
         r->next_action_at = now + retry_delay(r->backoff_step);
-        log_warning("Request '%s': %s; retrying in %" PRIi64 "s.", strna(r->nickname), strna(message),
-                    r->next_action_at - now);
+        (void) manager_event(m, CERT_EVENT_RENEWAL_FAILED, r, NULL, NULL, "Request '%s': %s; retrying in %" PRIi64 "s.",
+                             strna(r->nickname), strna(message), r->next_action_at - now);
 }
 
 static int apply_facts(CertRecord *r, json_t *facts) {
@@ -483,7 +489,7 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
         const char *key = json_string_value(json_object_get(reply, "key"));
         json_int_t match = json_integer_value(json_object_get(reply, "match"));
         const char *key_type = json_string_value(json_object_get(reply, "key_type"));
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_free_ char *msg = NULL, *old_sha256 = NULL;
 
         if (key_type && streq_ptr(key, "ok")) {
                 (void) set_str(&r->key_type, key_type);
@@ -504,11 +510,17 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                         fail(m, r, "guidance", msg, now);
                         return;
                 }
-                if (apply_facts(r, json_object_get(reply, "facts")) < 0) {
+                old_sha256 = r->sha256 ? strdup(r->sha256) : NULL;
+                if ((r->sha256 && !old_sha256) || apply_facts(r, json_object_get(reply, "facts")) < 0) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
                 ari_track(m, r, now);
+                if (old_sha256 && !streq_ptr(old_sha256, r->sha256))
+                        /* Not by us: whatever saves our certificates records them first. */
+                        (void) manager_event(m, CERT_EVENT_REPLACED, r, old_sha256, NULL,
+                                             "Certificate in file \"%s\" was replaced on disk (it was %s).",
+                                             cert_label(r), old_sha256);
                 if (renewal_due(r, now) && r->key_path) {
                         /* A renewal under way keeps its count of failures (the backoff) and their
                          * words; a saved certificate resets them. */
@@ -675,7 +687,29 @@ static void record_hooks(Manager *m, const CertRecord *r, json_t *hooks) {
                                        json_integer_value(json_object_get(h, "duration_ms")));
 }
 
+/* The events of a save: the previous versions archived (1005), then the certificate installed
+ * where there was none (1006) or replacing another (1001). A save done again after a crash, of the
+ * certificate already recorded, is neither. */
+static void saved_events(Manager *m, const CertRecord *r, const char *old_sha256, json_t *archived) {
+        if (json_array_size(archived) > 0) {
+                json_auto_t *extra = json_pack("{s:O}", "archived", archived);
+                (void) manager_event(m, CERT_EVENT_ARCHIVED, r, old_sha256, extra,
+                                     "Previous version of certificate in file \"%s\" archived to '%s'.",
+                                     cert_label(r), strna(json_string_value(json_array_get(archived, 0))));
+        }
+        if (!old_sha256)
+                (void) manager_event(m, CERT_EVENT_INSTALLED, r, NULL, NULL,
+                                     "Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+        else if (!streq_ptr(old_sha256, r->sha256))
+                (void) manager_event(m, CERT_EVENT_REPLACED, r, old_sha256, NULL,
+                                     "Certificate in file \"%s\" issued by CA and saved, replacing %s.",
+                                     cert_label(r), old_sha256);
+        else
+                log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+}
+
 static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, int64_t now) {
+        _cleanup_free_ char *old_sha256 = NULL;
         const char *s;
 
         switch (op) {
@@ -705,7 +739,8 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 r->next_action_at = now;
                 break;
         case JOB_SAVE:
-                if (apply_facts(r, json_object_get(reply, "facts")) < 0) {
+                old_sha256 = r->sha256 ? strdup(r->sha256) : NULL;
+                if ((r->sha256 && !old_sha256) || apply_facts(r, json_object_get(reply, "facts")) < 0) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
@@ -726,7 +761,7 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 }
                 ari_track(m, r, now);
                 monitor(m, r, now);
-                log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+                saved_events(m, r, old_sha256, json_object_get(reply, "archived"));
                 break;
         default:
                 break;
@@ -789,7 +824,9 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
                         r->state = CERT_CA_UNCONFIGURED;
                         r->next_action_at = next_notice_at(m, r);
                 }
-                log_error("Request '%s': the CA is not configured for it: %s", strna(r->nickname), strna(error));
+                (void) manager_event(m, r->state == CERT_MONITORING ? CERT_EVENT_RENEWAL_FAILED : CERT_EVENT_STUCK,
+                                     r, NULL, NULL, "Request '%s': the CA is not configured for it: %s",
+                                     strna(r->nickname), strna(error));
                 return;
         }
 
