@@ -604,29 +604,83 @@ bool fs_exists(const char *path) {
         return lstat(path, &st) >= 0;
 }
 
-int fs_remove_stale_temps(const char *path) {
-        _cleanup_free_ char *dir = NULL, *base = NULL, *prefix = NULL;
-        struct dirent *de;
-        size_t plen;
-        DIR *d;
-        int r, n = 0;
+typedef struct StaleName {
+        char *dir, *base;
+} StaleName;
 
-        r = path_split(path, &dir, &base);
-        if (r < 0)
-                return r;
-        prefix = strjoin(".", base, ".ck-tmp-");
-        if (!prefix)
-                return -ENOMEM;
-        plen = strlen(prefix);
+static int stale_name_compare(const void *a, const void *b) {
+        return strcmp(((const StaleName *) a)->dir, ((const StaleName *) b)->dir);
+}
+
+/* One pass over dir for the n names that are in it. */
+static int remove_stale_temps_in(const char *dir, const StaleName *names, size_t n) {
+        static const char infix[] = ".ck-tmp-";
+        const size_t suffix = sizeof(infix) - 1 + 6;
+        struct dirent *de;
+        DIR *d;
+        int k = 0;
 
         d = opendir(dir);
         if (!d)
                 return errno == ENOENT ? 0 : negative_errno();
-        while ((de = readdir(d)))
-                /* mkostemp()'s six characters, nothing else. */
-                if (strncmp(de->d_name, prefix, plen) == 0 && strlen(de->d_name) == plen + 6 &&
-                    unlinkat(dirfd(d), de->d_name, 0) >= 0)
-                        n++;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+
+                /* ".BASE.ck-tmp-" and mkostemp()'s six characters, nothing else. */
+                if (len < 2 + suffix || de->d_name[0] != '.' ||
+                    memcmp(de->d_name + len - suffix, infix, sizeof(infix) - 1) != 0)
+                        continue;
+                for (size_t i = 0; i < n; i++)
+                        if (strlen(names[i].base) == len - 1 - suffix &&
+                            memcmp(de->d_name + 1, names[i].base, len - 1 - suffix) == 0) {
+                                if (unlinkat(dirfd(d), de->d_name, 0) >= 0)
+                                        k++;
+                                break;
+                        }
+        }
         (void) closedir(d);
-        return n;
+        return k;
+}
+
+int fs_remove_stale_temps_many(char *const *paths) {
+        size_t n = 0, cap = strv_length(paths);
+        StaleName *names;
+        int r = 0, total = 0;
+
+        names = calloc(MAX(cap, (size_t) 1), sizeof(StaleName));
+        if (!names)
+                return -ENOMEM;
+        STRV_FOREACH(p, paths) {
+                if (isempty(*p))
+                        continue;
+                r = path_split(*p, &names[n].dir, &names[n].base);
+                if (r < 0)
+                        goto finish;
+                n++;
+        }
+
+        /* Each directory once, however many of the paths share it. */
+        qsort(names, n, sizeof(StaleName), stale_name_compare);
+        for (size_t i = 0, j; i < n; i = j) {
+                for (j = i + 1; j < n && streq(names[j].dir, names[i].dir); j++)
+                        ;
+                r = remove_stale_temps_in(names[i].dir, names + i, j - i);
+                if (r < 0)
+                        goto finish;
+                total += r;
+        }
+        r = total;
+finish:
+        for (size_t i = 0; i < cap; i++) {
+                free(names[i].dir);
+                free(names[i].base);
+        }
+        free(names);
+        return r;
+}
+
+int fs_remove_stale_temps(const char *path) {
+        if (isempty(path))
+                return -EINVAL;
+        return fs_remove_stale_temps_many((char *const[]) { (char *) path, NULL });
 }

@@ -74,3 +74,5 @@ bool fs_exists(const char *path);
  * (".BASE.ck-tmp-XXXXXX" beside it). Only for a caller that is the sole writer of path. Returns
  * the number removed or -errno. */
 int fs_remove_stale_temps(const char *path);
+/* The same for several paths, reading each of their directories once. */
+int fs_remove_stale_temps_many(char *const *paths);

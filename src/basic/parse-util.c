@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 
 #include "parse-util.h"
+#include "string-util.h"
+#include "time-util.h"
 
 #define DNS_NAME_MAX 253
 #define DNS_LABEL_MAX 63
@@ -483,4 +485,38 @@ bool email_is_valid(const char *s) {
                 return false;
 
         return dns_name_is_valid(at + 1);
+}
+
+int parse_time_spec(const char *s, int64_t now, int64_t *ret) {
+        _cleanup_free_ char *full = NULL;
+        int64_t v;
+
+        if (!s || !ret)
+                return -EINVAL;
+
+        if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s)) {
+                if (safe_atoi64(s, &v) < 0)
+                        return -ERANGE;
+                *ret = v;
+                return 0;
+        }
+        if (parse_timestamp_rfc3339(s, &v) >= 0) {
+                *ret = v;
+                return 0;
+        }
+        if (strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
+                full = strjoin(s, "T00:00:00Z");
+                if (!full)
+                        return -ENOMEM;
+                if (parse_timestamp_rfc3339(full, &v) < 0)
+                        return -EINVAL;
+                *ret = v;
+                return 0;
+        }
+        if (parse_duration_sec(s, &v) < 0)
+                return -EINVAL;
+        if (v > now)
+                return -ERANGE;
+        *ret = now - v;
+        return 0;
 }

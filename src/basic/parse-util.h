@@ -19,6 +19,10 @@ int parse_boolean(const char *s) _warn_unused_result_;
 /* Durations: plain seconds, or numbers with suffixes y M w d h m s (e.g. "1d 12h", "90s", "2w").
  * Returns seconds. */
 int parse_duration_sec(const char *s, int64_t *ret) _warn_unused_result_;
+/* A point in time as people write it: unix seconds ("1767225600"), an RFC 3339 timestamp
+ * ("2026-01-01T00:00:00Z"), a date ("2026-01-01", midnight UTC), or a duration before now ("1h",
+ * "2d", "1d 12h"). -EINVAL for anything else, -ERANGE for a duration beyond now. */
+int parse_time_spec(const char *s, int64_t now, int64_t *ret) _warn_unused_result_;
 
 /* Octal file mode, 0-07777. */
 int parse_mode(const char *s, mode_t *ret) _warn_unused_result_;

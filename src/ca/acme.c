@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -1058,8 +1060,11 @@ static int answer_authz(AcmeClient *c, const char *url, const AcmeChallengeHandl
                 return acme_error_set(err, r, ACME_CONFIG, NULL, 0, "Could not put the %s answer for '%s' in place: %s",
                                       type, a.identifier.value, words ? words : strerror(-r));
 
-        /* Tell the CA to validate, unless an earlier call did (status processing). */
-        if (ch->status == ACME_STATUS_PENDING) {
+        /* Tell the CA to validate, unless an earlier call did: a resumed order was handed back only
+         * after all its challenges had been answered, and some CAs (Pebble) keep a challenge
+         * "pending" while its validation is queued; a second answer would queue a second
+         * validation, which could find the answer already removed. */
+        if (ch->status == ACME_STATUS_PENDING && !resumed) {
                 _cleanup_(response_done) Response resp = {};
                 r = signed_post(c, ch->url, "{}", false, NULL, "Answering a challenge", &resp, err);
                 if (r < 0)
@@ -1430,6 +1435,32 @@ static int simple_post(AcmeClient *c, const char *url, const char *payload, cons
         if (r < 0)
                 return r;
         return response_check(&resp, 200, 200, false, what, err);
+}
+
+static const char *const revocation_reasons[] = {
+        [0] = "unspecified",          [1] = "keyCompromise",      [2] = "cACompromise",
+        [3] = "affiliationChanged",   [4] = "superseded",         [5] = "cessationOfOperation",
+        [6] = "certificateHold",      [8] = "removeFromCRL",      [9] = "privilegeWithdrawn",
+        [10] = "aACompromise",
+};
+
+int acme_revocation_reason_from_string(const char *s) {
+        unsigned n;
+
+        if (!s)
+                return -EINVAL;
+        if (safe_atou(s, &n) >= 0)
+                return acme_revocation_reason_to_string((int) MIN(n, (unsigned) INT_MAX)) ? (int) n : -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(revocation_reasons); i++)
+                if (revocation_reasons[i] && strcasecmp(s, revocation_reasons[i]) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *acme_revocation_reason_to_string(int reason) {
+        if (reason < 0 || (size_t) reason >= ELEMENTSOF(revocation_reasons))
+                return NULL;
+        return revocation_reasons[reason];
 }
 
 int acme_revoke(AcmeClient *c, const char *cert_pem, int reason, AcmeError *err) {

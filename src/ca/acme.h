@@ -138,6 +138,13 @@ void acme_order_result_done(AcmeOrderResult *r);
 int acme_order(AcmeClient *c, const AcmeOrderRequest *req, const AcmeChallengeHandler *handler,
                AcmeOrderResult *ret, AcmeError *err) _warn_unused_result_;
 
+/* RFC 5280 CRLReason codes and names: "unspecified" (0), "keyCompromise" (1), "cACompromise",
+ * "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "removeFromCRL"
+ * (8; 7 is unused), "privilegeWithdrawn", "aACompromise" (10). from_string() takes a name (any
+ * case) or the code's number; -EINVAL otherwise. to_string() returns NULL for a code without a name. */
+int acme_revocation_reason_from_string(const char *s);
+const char *acme_revocation_reason_to_string(int reason);
+
 /* Revokes a certificate (PEM) with the account key; reason is an RFC 5280 CRLReason code or -1. */
 int acme_revoke(AcmeClient *c, const char *cert_pem, int reason, AcmeError *err) _warn_unused_result_;
 

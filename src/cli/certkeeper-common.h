@@ -135,3 +135,6 @@ int verb_remove_ca(CliContext *c, int argc, char *argv[]);
 int verb_refresh_ca(CliContext *c, int argc, char *argv[]);
 int verb_db(CliContext *c, int argc, char *argv[]);
 int verb_doctor(CliContext *c, int argc, char *argv[]);
+int verb_revoke(CliContext *c, int argc, char *argv[]);
+int verb_acme_account(CliContext *c, int argc, char *argv[]);
+int verb_events(CliContext *c, int argc, char *argv[]);

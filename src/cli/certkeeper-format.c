@@ -195,6 +195,21 @@ int cli_format_request(json_t *cert, bool utc, char **ret) {
         if (r < 0)
                 return r;
 
+        /* ACME Renewal Information: the CA's window for this certificate and its explanation. */
+        if (json_integer_value(json_object_get(cert, "ari_start")) > 0) {
+                r = append_time(&b, "renewal window start", cert, "ari_start", utc);
+                if (r >= 0)
+                        r = append_time(&b, "renewal window end", cert, "ari_end", utc);
+                if (r < 0)
+                        return r;
+        }
+        s = jstr(cert, "ari_explanation_url");
+        if (!isempty(s)) {
+                r = dynbuf_printf(&b, "\trenewal information: %s\n", s);
+                if (r < 0)
+                        return r;
+        }
+
         return finish(&b, ret);
 }
 

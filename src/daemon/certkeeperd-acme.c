@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME CAs on the daemon's side: their settings checked, the order job of a request built, and the
  * built-in http-01 responders started when an order needs one and stopped when no order is in
- * flight. The orders themselves run in helper workers (certkeeperd-jobs-acme.c). */
+ * flight, and the renewal information job of a certificate built. The orders and the renewal
+ * information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,28 +160,45 @@ void manager_acme_job_done(Manager *m, int64_t id, json_t *reply) {
                 manager_acme_stop_responders(m);
 }
 
-int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
+int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr) {
         json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
-        json_auto_t *tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
-        json_auto_t *job = NULL;
-        _cleanup_free_ char *account_dir = NULL, *account_key = NULL, *challenge_dir = NULL;
-        const char *challenge;
+        _cleanup_free_ char *account_dir = NULL, *account_key = NULL;
         int k;
 
         k = manager_acme_config_check(ca, reterr);
         if (k < 0)
                 return k;
-        challenge = cfg_str(cfg, "challenge") ?: "http-01";
-
         account_dir = strjoin(m->cfg.state_dir, "/acme/", ca->name);
         account_key = strjoin(m->cfg.state_dir, "/acme/", ca->name, "/account.key");
-        challenge_dir = strjoin(m->cfg.run_dir, "/acme-challenge");
-        if (!account_dir || !account_key || !challenge_dir)
+        if (!account_dir || !account_key)
                 return -ENOMEM;
         k = fs_mkdir_p(account_dir, 0700);
         if (k < 0)
                 return errorf(reterr, k, "Cannot create the ACME account directory '%s': %s", account_dir, strerror(-k));
 
+        *ret = json_pack("{s:s, s:s, s:O, s:s, s:s, s:I, s:I}", "op", op, "ca", ca->name, "config", cfg,
+                         "account_key", account_key, "user_agent", "certkeeper/" PACKAGE_VERSION, "timeout",
+                         (json_int_t) m->cfg.helper_timeout, "output_max", (json_int_t) m->cfg.helper_output_max);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
+        json_auto_t *tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
+        json_auto_t *job = NULL, *extra = NULL;
+        _cleanup_free_ char *challenge_dir = NULL;
+        json_t *cfg;
+        const char *challenge;
+        int k;
+
+        k = manager_acme_base_job(m, ca, "acme-order", &job, reterr);
+        if (k < 0)
+                return k;
+        cfg = json_object_get(job, "config");
+        challenge = cfg_str(cfg, "challenge") ?: "http-01";
+
+        challenge_dir = strjoin(m->cfg.run_dir, "/acme-challenge");
+        if (!challenge_dir)
+                return -ENOMEM;
         if (streq(challenge, "http-01") && !cfg_str(cfg, "webroot")) {
                 k = fs_mkdir_p(challenge_dir, 0755);
                 if (k < 0)
@@ -190,14 +208,11 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                         return k;
         }
 
-        job = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?, s:s?, s:I, s:I}", "op",
-                        "acme-order", "ca", ca->name, "config", cfg, "account_key", account_key, "challenge_dir",
-                        challenge_dir, "csr_pem", r->csr_pem, "order_url", r->ca_cookie, "cert_path",
-                        r->sha256 ? r->cert_path : NULL, "dns", json_object_get(tmpl, "dns"), "ip",
-                        json_object_get(tmpl, "ip"), "profile", cfg_str(cfg, "profile"), "user_agent",
-                        "certkeeper/" PACKAGE_VERSION, "timeout", (json_int_t) m->cfg.helper_timeout,
-                        "output_max", (json_int_t) m->cfg.helper_output_max);
-        if (!job)
+        extra = json_pack("{s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?}", "challenge_dir", challenge_dir, "csr_pem",
+                          r->csr_pem, "order_url", r->ca_cookie, "cert_path", r->sha256 ? r->cert_path : NULL, "dns",
+                          json_object_get(tmpl, "dns"), "ip", json_object_get(tmpl, "ip"), "profile",
+                          cfg_str(cfg, "profile"));
+        if (!extra || json_object_update(job, extra) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < m->acme_in_flight.n; i++)
                 if (m->acme_in_flight.ids[i] == r->id) {
@@ -208,5 +223,29 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
         if (k < 0)
                 return k;
         *ret = TAKE_PTR(job);
+        return 0;
+}
+
+int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
+        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+        _cleanup_free_ char *account_key = NULL;
+        json_t *job;
+        int k;
+
+        k = manager_acme_config_check(ca, reterr);
+        if (k < 0)
+                return k;
+        if (!r->cert_path)
+                return errorf(reterr, -EINVAL, "The request has no certificate file.");
+        /* The same account key path as the orders: the worker's cached client for the CA is reused. */
+        account_key = strjoin(m->cfg.state_dir, "/acme/", ca->name, "/account.key");
+        if (!account_key)
+                return -ENOMEM;
+        job = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:I}", "op", "acme-ari", "ca", ca->name, "config", cfg,
+                        "account_key", account_key, "cert_path", r->cert_path, "user_agent",
+                        "certkeeper/" PACKAGE_VERSION, "timeout", (json_int_t) m->cfg.helper_timeout);
+        if (!job)
+                return -ENOMEM;
+        *ret = job;
         return 0;
 }

@@ -17,7 +17,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
+#include "cert-event.h"
 #include "cert-json.h"
 #include "certkeeperd-api.h"
 #include "config.h"
@@ -41,6 +43,8 @@
 #define LIST_LIMIT_MAX 10000U
 #define HISTORY_LIMIT_DEFAULT 100U
 #define HISTORY_LIMIT_MAX 10000U
+#define EVENTS_LIMIT_DEFAULT 100U
+#define EVENTS_LIMIT_MAX 10000U
 #define RESPONSE_MAX (512U * 1024U * 1024U)
 #define PEER_GROUPS_MAX 65536U
 
@@ -53,6 +57,8 @@ typedef struct ApiListener {
 struct Api {
         Manager *manager;
         struct Request *held; /* suspended connections waiting for the commit */
+        struct Request *deferred; /* suspended connections waiting for a CA (api_operation_done()) */
+        uint64_t last_ticket;
         ApiListener unix_listener;
         ApiListener tcp_listener;
         char *socket_path;
@@ -82,6 +88,10 @@ typedef struct Request {
         unsigned held_status;
         struct MHD_Connection *connection;
         struct Request *next_held;
+        /* A request whose answer waits for a CA: its ticket, and its place in Api.deferred. */
+        uint64_t ticket;
+        struct Request *next_deferred;
+        bool failed; /* no answer could be made: the connection is closed */
 } Request;
 
 /* Set while a state-changing request is routed: replies are held instead of queued. */
@@ -107,6 +117,13 @@ static const struct {
         { "duplicate-location", "Duplicate location"    },
         { "duplicate-ca",       "Duplicate CA"          },
         { "ca-in-use",          "CA in use"             },
+        { "not-acme",           "Not an ACME CA"        },
+        { "no-certificate",     "No certificate"        },
+        { "operation-in-progress", "Operation in progress" },
+        { "operation-failed",   "Operation failed"      },
+        { "ca-rejected",        "Refused by the CA"     },
+        { "ca-unreachable",     "CA unreachable"        },
+        { "busy",               "Busy"                  },
         { "body-too-large",     "Body too large"        },
         { "internal",           "Internal error"        },
 };
@@ -246,6 +263,14 @@ static enum MHD_Result reply_manager_error(struct MHD_Connection *c, int r, cons
                 return reply_problem(c, MHD_HTTP_NOT_FOUND, "not-found", words);
         case -EBUSY:
                 return reply_problem(c, MHD_HTTP_CONFLICT, "ca-in-use", words);
+        case -EOPNOTSUPP:
+                return reply_problem(c, MHD_HTTP_CONFLICT, "not-acme", words);
+        case -ENODATA:
+                return reply_problem(c, MHD_HTTP_CONFLICT, "no-certificate", words);
+        case -EALREADY:
+                return reply_problem(c, MHD_HTTP_CONFLICT, "operation-in-progress", words);
+        case -EAGAIN:
+                return reply_problem(c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", words);
         default:
                 return reply_internal(c, r, words);
         }
@@ -703,6 +728,200 @@ static enum MHD_Result handle_cert_history(Api *a, struct MHD_Connection *c, con
         return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
 }
 
+/* ---- operations that wait for a CA ---- */
+
+/* Called by a handler whose manager call took the ticket: the request is answered by
+ * api_operation_done(), not now. */
+static enum MHD_Result defer(uint64_t ticket) {
+        if (!holding)
+                return MHD_NO;
+        holding->ticket = ticket;
+        return MHD_YES;
+}
+
+/* Refuses fields other than those in known (NULL-terminated), naming the route's fields. */
+static bool body_unknown_field(struct MHD_Connection *c, json_t *j, const char *const *known, const char *takes,
+                               enum MHD_Result *ret) {
+        const char *key;
+        json_t *v;
+
+        json_object_foreach(j, key, v) {
+                bool ok = false;
+                for (const char *const *k = known; *k; k++)
+                        ok = ok || streq(key, *k);
+                if (!ok) {
+                        *ret = reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                              "Field '%s' is not taken here; %s.", key, takes);
+                        return true;
+                }
+        }
+        return false;
+}
+
+static enum MHD_Result handle_cert_revoke(Api *a, struct MHD_Connection *c, const char *id, const char *body,
+                                          size_t body_len) {
+        static const char *const known[] = { "reason", NULL };
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL, *number = NULL;
+        json_auto_t *j = NULL;
+        const char *reason = NULL;
+        enum MHD_Result m;
+        json_t *v;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+        if (body_unknown_field(c, j, known, "revoke takes only reason", &m))
+                return m;
+        v = json_object_get(j, "reason");
+        if (json_is_integer(v)) {
+                if (asprintf(&number, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
+                        return MHD_NO;
+                reason = number;
+        } else if (json_is_string(v))
+                reason = json_string_value(v);
+        else if (v && !json_is_null(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                     "Field 'reason' must be a CRLReason name such as \"keyCompromise\", or its number.");
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+
+        r = manager_cert_revoke(a->manager, rec->id, reason, ++a->last_ticket, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        return defer(a->last_ticket);
+}
+
+static enum MHD_Result handle_ca_account(Api *a, struct MHD_Connection *c, const char *name, const char *body,
+                                         size_t body_len) {
+        static const char *const known[] = { "action", "email", NULL };
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        enum MHD_Result m;
+        json_t *action, *email;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+        if (body_unknown_field(c, j, known, "the account takes action and email", &m))
+                return m;
+        action = json_object_get(j, "action");
+        email = json_object_get(j, "email");
+        if (!action)
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "missing-field",
+                                     "Field 'action' is missing: give \"rollover\", \"deactivate\" or \"update\".");
+        if (!json_is_string(action) || (email && !json_is_string(email)))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                     "Fields 'action' and 'email' must be strings.");
+
+        r = manager_ca_account(a->manager, name, json_string_value(action), json_string_value(email),
+                               ++a->last_ticket, &err);
+        if (r == -ENOENT)
+                return reply_ca_not_found(c, name);
+        if (r < 0)
+                return reply_manager_error(c, r, err, true);
+        return defer(a->last_ticket);
+}
+
+/* ---- events ---- */
+
+typedef struct EventListContext {
+        json_t *items;
+        unsigned limit;
+        int64_t last_id;
+        bool more;
+} EventListContext;
+
+static int event_one(const EventRecord *e, void *userdata) {
+        EventListContext *ctx = userdata;
+        json_t *o, *payload;
+
+        if (json_array_size(ctx->items) >= ctx->limit) {
+                ctx->more = true;
+                return 0;
+        }
+        payload = e->payload_json ? json_loads(e->payload_json, 0, NULL) : NULL;
+        o = json_pack("{s:I, s:I, s:i, s:s?, s:I, s:s?, s:o?}", "id", (json_int_t) e->id, "at", (json_int_t) e->at,
+                      "event_id", e->event_id, "event", cert_event_to_string((CertEventId) e->event_id), "cert_id",
+                      (json_int_t) e->cert_id, "nickname", e->nickname, "payload", payload);
+        if (!o || json_array_append_new(ctx->items, o) < 0)
+                return -ENOMEM;
+        ctx->last_id = e->id;
+        return 0;
+}
+
+/* Newest first; "after" is the next_after of the previous page. Read only: events are raised by
+ * the daemon, never created through the API. */
+static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
+        static const char *const known[] = { "since", "id", "cert", "after", "limit", NULL };
+        EventListContext ctx = {};
+        EventFilter f = {};
+        json_auto_t *items = NULL, *o = NULL;
+        const char *v, *bad;
+        int r;
+
+        bad = query_unknown(c, known);
+        if (bad)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                      "Unknown query argument '%s'. Use since, id, cert, after or limit.", bad);
+        if (query_limit(c, EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, &ctx.limit) < 0)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
+                                      query_get(c, "limit"), EVENTS_LIMIT_MAX);
+
+        v = query_get(c, "since");
+        if (v && parse_time_spec(v, (int64_t) time(NULL), &f.since) < 0)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'since' is '%s'; give unix seconds, a date such as 2026-01-31 "
+                                      "or 2026-01-31T12:00:00Z, or a time ago such as 1h or 2d.", v);
+        v = query_get(c, "id");
+        if (v) {
+                CertEventId id = cert_event_from_string(v);
+                if (id < 0)
+                        return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                              "Query argument 'id' is '%s', which is no event. Use a number such "
+                                              "as 1001 or a name such as replaced (docs/EVENTS.md).", v);
+                f.event_id = (int) id;
+        }
+        v = query_get(c, "cert");
+        if (v) {
+                _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+
+                /* A removed certificate's events stay, under its id. */
+                r = manager_cert_lookup(a->manager, v, &rec);
+                if (r == -ENOENT && (safe_atoi64(v, &f.cert_id) < 0 || f.cert_id <= 0))
+                        return reply_cert_not_found(c, v);
+                if (r < 0 && r != -ENOENT)
+                        return reply_internal(c, r, NULL);
+                if (r >= 0)
+                        f.cert_id = rec->id;
+        }
+        v = query_get(c, "after");
+        if (v && (safe_atoi64(v, &f.after_id) < 0 || f.after_id < 0))
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "Query argument 'after' is '%s'; give the next_after of the previous page.", v);
+
+        items = json_array();
+        if (!items)
+                return MHD_NO;
+        ctx.items = items;
+        /* One more than asked, to know whether there is a next page. */
+        f.limit = ctx.limit + 1;
+        r = store_event_foreach(manager_store(a->manager), &f, event_one, &ctx);
+        if (r < 0)
+                return reply_internal(c, r, "Failed to read the events");
+
+        o = ctx.more ? json_pack("{s:O, s:I}", "items", items, "next_after", (json_int_t) ctx.last_id)
+                     : json_pack("{s:O, s:n}", "items", items, "next_after");
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
 /* ---- CAs ---- */
 
 static int ca_one(const CARecord *rec, void *userdata) {
@@ -902,6 +1121,11 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                         return reply_method_not_allowed(c, method, url, "GET");
                                 return handle_cert_history(a, c, seg[3]);
                         }
+                        if (streq(seg[4], "revoke")) {
+                                if (!streq(method, MHD_HTTP_METHOD_POST))
+                                        return reply_method_not_allowed(c, method, url, "POST");
+                                return handle_cert_revoke(a, c, seg[3], body, body_len);
+                        }
                         for (size_t i = 0; i < ELEMENTSOF(actions); i++)
                                 if (streq(seg[4], actions[i].name)) {
                                         if (!streq(method, MHD_HTTP_METHOD_POST))
@@ -910,6 +1134,12 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                 }
                 }
                 goto not_found;
+        }
+
+        if (streq(seg[2], "events") && n == 3) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_event_list(a, c);
         }
 
         if (streq(seg[2], "cas")) {
@@ -933,6 +1163,11 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                         if (!streq(method, MHD_HTTP_METHOD_POST))
                                 return reply_method_not_allowed(c, method, url, "POST");
                         return handle_ca_refresh(a, c, seg[3]);
+                }
+                if (n == 5 && streq(seg[4], "account")) {
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return reply_method_not_allowed(c, method, url, "POST");
+                        return handle_ca_account(a, c, seg[3], body, body_len);
                 }
         }
 
@@ -1167,6 +1402,9 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
                 return m;
         }
 
+        if (req->failed)
+                return MHD_NO;
+
         if (req->answered) {
                 *upload_data_size = 0;
                 return MHD_YES;
@@ -1205,6 +1443,13 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
         holding = req;
         enum MHD_Result m = api_route(a, c, url, method, req->body.data, req->body.len);
         holding = NULL;
+        if (m == MHD_YES && !req->held && req->ticket) {
+                /* Waits for a CA: api_operation_done() answers. */
+                req->next_deferred = a->deferred;
+                a->deferred = req;
+                MHD_suspend_connection(c);
+                return MHD_YES;
+        }
         if (m != MHD_YES || !req->held)
                 return m;
         req->next_held = a->held;
@@ -1243,6 +1488,48 @@ void api_release_held(Api *a, int commit_result) {
                 }
                 MHD_resume_connection(req->connection);
         }
+}
+
+void api_operation_done(Api *a, uint64_t ticket, json_t *result) {
+        Request **p, *req;
+        const char *outcome;
+
+        for (p = &a->deferred; *p && (*p)->ticket != ticket; p = &(*p)->next_deferred)
+                ;
+        req = *p;
+        if (!req)
+                return; /* gone */
+        *p = req->next_deferred;
+        req->next_deferred = NULL;
+
+        holding = req;
+        outcome = json_string_value(json_object_get(result, "result"));
+        if (!result)
+                (void) reply_internal(req->connection, -ENOMEM, "the operation's answer could not be made");
+        else if (json_is_true(json_object_get(result, "ok"))) {
+                json_auto_t *o = json_deep_copy(result);
+                if (o && json_object_del(o, "ok") >= 0)
+                        (void) reply_json(req->connection, MHD_HTTP_OK, o);
+        } else {
+                const char *words = json_string_value(json_object_get(result, "message"));
+                if (streq_ptr(outcome, "rejected"))
+                        (void) reply_problem(req->connection, MHD_HTTP_BAD_GATEWAY, "ca-rejected", words);
+                else if (streq_ptr(outcome, "unreachable"))
+                        (void) reply_problem(req->connection, MHD_HTTP_BAD_GATEWAY, "ca-unreachable", words);
+                else if (streq_ptr(outcome, "guidance"))
+                        (void) reply_problem(req->connection, MHD_HTTP_CONFLICT, "operation-failed", words);
+                else
+                        (void) reply_internal(req->connection, -EIO, words);
+        }
+        holding = NULL;
+
+        if (!req->held) {
+                req->failed = true;
+                MHD_resume_connection(req->connection);
+                return;
+        }
+        req->next_held = a->held;
+        a->held = req;
 }
 
 static void api_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -1564,6 +1851,13 @@ Api *api_free(Api *a) {
         if (!a)
                 return NULL;
 
+        /* Requests still waiting for a CA are closed unanswered. */
+        while (a->deferred) {
+                Request *req = a->deferred;
+                a->deferred = req->next_deferred;
+                req->failed = true;
+                MHD_resume_connection(req->connection);
+        }
         if (a->tcp_listener.daemon)
                 MHD_stop_daemon(a->tcp_listener.daemon);
         if (a->unix_listener.daemon)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +33,11 @@ unsigned api_get_fds(Api *a, int fds[static 2]);
  * committed its transaction; this sends them, or a 500 problem if commit_result < 0. */
 void api_release_held(Api *a, int commit_result);
 bool api_has_held(Api *a);
+
+/* Answers a request that waited for a CA (manager_cert_revoke(), manager_ca_account()) with the
+ * operation's result as those describe it (NULL: a 500). The answer is held until the next commit
+ * like any other change. Nothing happens when the request is gone. */
+void api_operation_done(Api *a, uint64_t ticket, json_t *result);
 
 /* Runs whatever is ready. */
 int api_process(Api *a);

@@ -82,6 +82,8 @@ static const ConfigEntry table[] = {
           "lifetime of self-signed certificates"),
         E("renewal", "notify_ttls", CONFIG_STRING, notify_ttls, "28d, 7d, 1d", 0, 0, true,
           "expiry notices this long before expiry, for certificates not renewed automatically"),
+        E("events", "keep", CONFIG_DURATION, events_keep, "30d", 3600, 100 * 366 * 86400LL, true,
+          "how long lifecycle events are kept in the database (pruned at start-up and daily)"),
 };
 
 #undef E

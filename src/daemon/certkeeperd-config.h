@@ -34,6 +34,7 @@ typedef struct Config {
         int64_t selfsign_validity;
         char *notify_ttls;
         int64_t backup_interval;
+        int64_t events_keep;
         char *log_level;
 } Config;
 

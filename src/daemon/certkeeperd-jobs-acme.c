@@ -1,25 +1,37 @@
 /* SPDX-License-Identifier: MIT */
-/* The worker op "acme-order": one step of an ACME order for one request, in a helper worker. The
- * worker keeps an AcmeClient per CA between jobs (directory, nonces, account URL, the TLS
+/* The ACME worker ops, in a helper worker: "acme-order" (one step of an ACME order for one request),
+ * "acme-ari" (the renewal information of a certificate, RFC 9773), "acme-revoke" (one certificate)
+ * and "acme-account" (key rollover, deactivation, contact update).
+ * The worker keeps an AcmeClient per CA between jobs (directory, nonces, account URL, the TLS
  * connection). It gets the CSR, never the request's private key. Challenges: http-01 by a file in
  * the built-in responder's directory or in a webroot, dns-01 by a hook program. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "acme.h"
 #include "certkeeperd-jobs-private.h"
 #include "fs-util.h"
 #include "pki-csr.h"
+#include "pki-key.h"
 #include "process-util.h"
 #include "string-util.h"
 
 #define CLIENTS_MAX 8
 #define POLL_BUDGET_MS 5000
+#define CERT_FILE_MAX (1024 * 1024)
+#define ACCOUNT_KEY_MAX (64 * 1024)
+
+/* Beside the account key: the previous key after a rollover, and the key of a deactivated account. */
+#define ACCOUNT_KEY_OLD_SUFFIX ".old"
+#define ACCOUNT_KEY_DEACTIVATED_SUFFIX ".deactivated"
 
 typedef struct CachedClient {
-        char *key; /* CA name + directory + account key: a changed CA gets a new client */
+        /* CA name + account key path, inode and mtime + settings: a changed CA, or an account key
+         * replaced by a rollover in another helper worker, gets a new client. */
+        char *key;
         AcmeClient *client;
 } CachedClient;
 
@@ -37,15 +49,34 @@ static const char *cfg_str(json_t *cfg, const char *key) {
         return json_string_value(json_object_get(cfg, key));
 }
 
+/* Forgets this worker's clients of a CA, after its account key or account changed. */
+static void client_drop(const char *ca) {
+        for (size_t i = 0; i < CLIENTS_MAX; i++) {
+                size_t n = strlen(ca);
+                if (!clients[i].key || strncmp(clients[i].key, ca, n) != 0 || clients[i].key[n] != '\n')
+                        continue;
+                clients[i].client = acme_client_free(clients[i].client);
+                clients[i].key = mfree(clients[i].key);
+        }
+}
+
 static int client_get(json_t *job, AcmeClient **ret) {
         json_t *cfg = json_object_get(job, "config");
         _cleanup_free_ char *key = NULL, *cfg_text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS);
+        struct stat st = {};
+        char ident[96];
         CachedClient *slot;
         int r;
 
         if (!cfg_text)
                 return -ENOMEM;
-        key = strjoin(strempty(jstr(job, "ca")), "\n", strempty(jstr(job, "account_key")), "\n", cfg_text);
+        /* A missing key file (the first order creates it) has inode 0. */
+        if (stat(strempty(jstr(job, "account_key")), &st) < 0)
+                st = (struct stat) {};
+        (void) snprintf(ident, sizeof(ident), "%ju:%ju:%jd.%09ld", (uintmax_t) st.st_dev, (uintmax_t) st.st_ino,
+                        (intmax_t) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        key = strjoin(strempty(jstr(job, "ca")), "\n", strempty(jstr(job, "account_key")), "\n", ident, "\n",
+                      cfg_text);
         if (!key)
                 return -ENOMEM;
         for (size_t i = 0; i < CLIENTS_MAX; i++)
@@ -171,6 +202,8 @@ static void cleanup(void *userdata, const char *identifier, const char *token) {
 
 /* ---- the job ---- */
 
+static int job_client(json_t *job, AcmeClient **ret_client, json_t **ret);
+
 static int strv_from_json(json_t *a, char ***ret) {
         json_t *v;
         size_t i;
@@ -232,9 +265,9 @@ int job_acme_order(json_t *job, json_t **ret) {
             acme_ari_cert_id(cur, &replaces) < 0)
                 replaces = mfree(replaces); /* no AKI: the order simply does not say */
 
-        r = client_get(job, &client);
-        if (r < 0)
-                return reply_error(ret, "guidance", r, "the ACME client cannot be set up: %s", strerror(-r));
+        r = job_client(job, &client, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         ChallengeCtx x = {
                 .job = job,
@@ -286,4 +319,264 @@ int job_acme_order(json_t *job, json_t **ret) {
                          (json_int_t) (err.outcome == ACME_WAIT ? MAX(err.retry_after, (int64_t) 1) : -1),
                          "retry_after", (json_int_t) err.retry_after, "duration_ms", (json_int_t) elapsed_ms(start));
         return *ret ? 0 : -ENOMEM;
+}
+
+/* job: ca, config {...}, account_key, cert_path, user_agent, timeout (as "acme-order"; no account is
+ * needed: renewalInfo is a plain GET). Reply: ok with start, end (unix seconds), explanation_url,
+ * retry_after and cert_id; or result "unsupported" (the directory has no renewalInfo, or the
+ * certificate has no Authority Key Identifier to name it by), "unreachable", "rejected" or "guidance",
+ * with error and retry_after (seconds, 0 = none). */
+int job_acme_ari(json_t *job, json_t **ret) {
+        _cleanup_(acme_error_done) AcmeError err = {};
+        _cleanup_free_ char *pem = NULL, *cert_id = NULL, *url = NULL;
+        usec_t start_usec = now_usec(CLOCK_MONOTONIC);
+        int64_t start = 0, end = 0, retry_after = 0;
+        AcmeClient *client;
+        int r;
+
+        r = fs_read_file(strempty(jstr(job, "cert_path")), 1024 * 1024, &pem, NULL);
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot read the certificate '%s': %s", strempty(jstr(job, "cert_path")),
+                                   strerror(-r));
+        r = acme_ari_cert_id(pem, &cert_id);
+        if (r == -ENODATA)
+                return reply_error(ret, "unsupported", r, "the certificate has no Authority Key Identifier, so the CA's "
+                                   "renewal information cannot name it");
+        if (r < 0)
+                return reply_error(ret, "failed", r, "cannot read the certificate '%s' as PEM: %s",
+                                   strempty(jstr(job, "cert_path")), strerror(-r));
+
+        r = client_get(job, &client);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the ACME client cannot be set up: %s", strerror(-r));
+
+        r = acme_ari_get(client, cert_id, &start, &end, &url, &retry_after, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EOPNOTSUPP)
+                return reply_error(ret, "unsupported", r, "%s", strna(err.message));
+        if (r < 0) {
+                *ret = json_pack("{s:b, s:s, s:s, s:I, s:I}", "ok", 0, "result", outcome_result(err.outcome), "error",
+                                 err.message ?: strerror(-r), "retry_after", (json_int_t) err.retry_after,
+                                 "duration_ms", (json_int_t) elapsed_ms(start_usec));
+                return *ret ? 0 : -ENOMEM;
+        }
+        *ret = json_pack("{s:b, s:s, s:I, s:I, s:s?, s:I, s:s, s:I}", "ok", 1, "result", "ok", "start", (json_int_t) start,
+                         "end", (json_int_t) end, "explanation_url", url, "retry_after", (json_int_t) retry_after,
+                         "cert_id", cert_id, "duration_ms", (json_int_t) elapsed_ms(start_usec));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* ---- revocation and the account ---- */
+
+static char *path_with_suffix(const char *path, const char *suffix) {
+        return strjoin(strempty(path), suffix);
+}
+
+/* An account deactivated by "acme-account" has its key moved aside: the CA refuses that key for
+ * good (RFC 8555 7.3.6), and a missing key would otherwise silently create a new account. Replies
+ * "guidance" with what to do, and returns 1, when that is so. */
+static int account_deactivated(json_t *job, json_t **ret) {
+        _cleanup_free_ char *moved = path_with_suffix(jstr(job, "account_key"), ACCOUNT_KEY_DEACTIVATED_SUFFIX);
+        int r;
+
+        if (!moved)
+                return -ENOMEM;
+        if (fs_exists(jstr(job, "account_key")) || !fs_exists(moved))
+                return 0;
+        r = reply_error(ret, "guidance", -EPERM, "the ACME account of CA '%s' was deactivated (certkeeper acme-account "
+                        "--deactivate), and the CA refuses it for good. To use the CA with a new account, remove "
+                        "'%s'; the next order then creates one", strna(jstr(job, "ca")), moved);
+        return r < 0 ? r : 1;
+}
+
+/* *ret for an ACME call that failed: result = what the outcome means for the caller. */
+static int reply_acme_error(json_t **ret, int r, const AcmeError *err, usec_t start) {
+        if (r == -ENOMEM)
+                return r;
+        *ret = json_pack("{s:b, s:b, s:s, s:s, s:s?, s:I}", "ok", 0, "acme", 1, "result", outcome_result(err->outcome),
+                         "error", err->message ?: strerror(-r), "type", err->type, "duration_ms",
+                         (json_int_t) elapsed_ms(start));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int reply_ok(json_t **ret, const char *message, usec_t start) {
+        *ret = json_pack("{s:b, s:b, s:s, s:s, s:I}", "ok", 1, "acme", 1, "result", "ok", "message", message,
+                         "duration_ms", (json_int_t) elapsed_ms(start));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* "WORDS 'KEY_PATH SUFFIX'" */
+static int reply_ok_kept(json_t **ret, const char *words, const char *key_path, const char *suffix, usec_t start) {
+        _cleanup_free_ char *message = strjoin(words, " '", key_path, suffix, "'");
+
+        return message ? reply_ok(ret, message, start) : -ENOMEM;
+}
+
+/* Sets up the job's client, or replies why not (returns 1 then). */
+static int job_client(json_t *job, AcmeClient **ret_client, json_t **ret) {
+        int r;
+
+        r = account_deactivated(job, ret);
+        if (r != 0)
+                return r;
+        r = client_get(job, ret_client);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                r = reply_error(ret, "guidance", r, "the ACME client cannot be set up: %s", strerror(-r));
+                return r < 0 ? r : 1;
+        }
+        return 0;
+}
+
+/* job: as "acme-order" (ca, config, account_key, user_agent, timeout), cert_path and reason (an
+ * RFC 5280 code, -1: none). Reply: ok, or result rejected/unreachable/guidance with error. */
+int job_acme_revoke(json_t *job, json_t **ret) {
+        _cleanup_(acme_error_done) AcmeError err = {};
+        _cleanup_free_ char *pem = NULL;
+        usec_t start = now_usec(CLOCK_MONOTONIC);
+        const char *path = jstr(job, "cert_path");
+        AcmeClient *client;
+        int r;
+
+        r = fs_read_file(strempty(path), CERT_FILE_MAX, &pem, NULL);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || !strstr(pem, "-----BEGIN CERTIFICATE-----"))
+                return reply_error(ret, "guidance", r < 0 ? r : -EBADMSG, "the certificate file '%s' %s", strna(path),
+                                   r < 0 ? strerror(-r) : "holds no PEM certificate");
+        r = job_client(job, &client, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = acme_revoke(client, pem, (int) jint(job, "reason"), &err);
+        if (r < 0)
+                return reply_acme_error(ret, r, &err, start);
+        return reply_ok(ret, "revoked", start);
+}
+
+/* Makes a new key of the current key's type and size, and stages it beside the account key. */
+static int rollover_stage_key(const char *key_path, char **reterr) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *cur = NULL, *fresh = NULL;
+        _cleanup_free_ char *pem = NULL;
+        FileAttrs attrs = FILE_ATTRS(0600);
+        size_t len;
+        unsigned bits;
+        KeyType type;
+        int r;
+
+        r = pki_key_load(key_path, &cur);
+        if (r == -ENOENT)
+                return errorf(reterr, r, "there is no account key '%s' yet: the first order creates the account, "
+                              "there is nothing to roll over", key_path);
+        if (r < 0)
+                return errorf(reterr, r, "the account key '%s' cannot be read: %s", key_path, strerror(-r));
+        r = pki_key_info(cur, &type, &bits);
+        if (r < 0)
+                return errorf(reterr, r, "the account key '%s' is of an unknown type", key_path);
+        r = pki_key_generate(type, bits, &fresh);
+        if (r >= 0)
+                r = pki_key_to_pem(fresh, &pem, &len);
+        if (r < 0)
+                return errorf(reterr, r, "cannot make a new account key: %s", strerror(-r));
+        r = fs_stage(key_path, pem, len, &attrs);
+        explicit_bzero(pem, len);
+        if (r < 0)
+                return errorf(reterr, r, "cannot write the new account key beside '%s': %s", key_path, strerror(-r));
+        return 0;
+}
+
+/* Keeps a copy of the account key (mode 0600) at its path + suffix, replacing an older one. */
+static int account_key_keep(const char *key_path, const char *suffix) {
+        _cleanup_free_ char *data = NULL, *dest = path_with_suffix(key_path, suffix);
+        FileAttrs attrs = FILE_ATTRS(0600);
+        size_t len;
+        int r;
+
+        if (!dest)
+                return -ENOMEM;
+        r = fs_read_file(key_path, ACCOUNT_KEY_MAX, &data, &len);
+        if (r < 0)
+                return r;
+        r = fs_write_atomic(dest, data, len, &attrs);
+        explicit_bzero(data, len);
+        return r;
+}
+
+static int account_rollover(json_t *job, AcmeClient *client, json_t **ret, usec_t start) {
+        _cleanup_(acme_error_done) AcmeError err = {};
+        _cleanup_free_ char *staged = NULL, *words = NULL;
+        const char *key_path = jstr(job, "account_key");
+        int r;
+
+        staged = fs_staged_path(key_path);
+        if (!staged)
+                return -ENOMEM;
+        r = rollover_stage_key(key_path, &words);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "%s", strna(words));
+
+        r = acme_key_change(client, staged, &err);
+        if (r < 0) {
+                (void) unlink(staged);
+                return reply_acme_error(ret, r, &err, start);
+        }
+        /* The CA knows only the new key now: keep the old one, then put the new one in place. */
+        r = account_key_keep(key_path, ACCOUNT_KEY_OLD_SUFFIX);
+        if (r >= 0)
+                r = fs_commit_staged(key_path);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the CA took the new account key, but it cannot be put in place "
+                                   "of '%s': %s. The new key is in '%s': move it over the account key by hand",
+                                   key_path, strerror(-r), staged);
+        return reply_ok_kept(ret, "the account key was rolled over; the previous key is kept as", key_path,
+                             ACCOUNT_KEY_OLD_SUFFIX, start);
+}
+
+static int account_deactivate(json_t *job, AcmeClient *client, json_t **ret, usec_t start) {
+        _cleanup_(acme_error_done) AcmeError err = {};
+        _cleanup_free_ char *moved = NULL;
+        const char *key_path = jstr(job, "account_key");
+        int r;
+
+        r = acme_account_deactivate(client, &err);
+        if (r < 0)
+                return reply_acme_error(ret, r, &err, start);
+        moved = path_with_suffix(key_path, ACCOUNT_KEY_DEACTIVATED_SUFFIX);
+        if (!moved)
+                return -ENOMEM;
+        r = rename(key_path, moved) < 0 ? -errno : fs_fsync_parent(key_path);
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the account was deactivated, but its key '%s' cannot be moved "
+                                   "aside: %s. Move it aside by hand before the next order", key_path, strerror(-r));
+        return reply_ok_kept(ret, "the account was deactivated; its key is kept as", key_path,
+                             ACCOUNT_KEY_DEACTIVATED_SUFFIX, start);
+}
+
+/* job: as "acme-revoke" without cert_path and reason; action "rollover", "deactivate" or "update"
+ * (with email, or none to remove the contact). Reply: ok with message, or not ok as "acme-revoke".
+ * This worker's client of the CA is dropped either way; the others see the key file change. */
+int job_acme_account(json_t *job, json_t **ret) {
+        _cleanup_(acme_error_done) AcmeError err = {};
+        usec_t start = now_usec(CLOCK_MONOTONIC);
+        const char *action = jstr(job, "action");
+        AcmeClient *client;
+        int r;
+
+        r = job_client(job, &client, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (streq_ptr(action, "rollover"))
+                r = account_rollover(job, client, ret, start);
+        else if (streq_ptr(action, "deactivate"))
+                r = account_deactivate(job, client, ret, start);
+        else if (streq_ptr(action, "update")) {
+                r = acme_account_update(client, jstr(job, "email"), &err);
+                r = r < 0 ? reply_acme_error(ret, r, &err, start) : reply_ok(ret, "the account's contact was updated", start);
+        } else
+                r = reply_error(ret, "guidance", -EINVAL, "unknown account action '%s'", strna(action));
+        client_drop(strempty(jstr(job, "ca")));
+        return r;
 }

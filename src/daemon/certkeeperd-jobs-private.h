@@ -41,4 +41,7 @@ int job_ca_data(json_t *job, json_t **ret);
 
 /* certkeeperd-jobs-acme.c */
 int job_acme_order(json_t *job, json_t **ret);
+int job_acme_ari(json_t *job, json_t **ret);
+int job_acme_revoke(json_t *job, json_t **ret);
+int job_acme_account(json_t *job, json_t **ret);
 void job_acme_cleanup(void);

@@ -422,6 +422,7 @@ typedef struct SaveItem {
         X509 *cert;
         STACK_OF(X509) *chain;
         char *pem, *chain_pem, *full_pem;
+        json_t *archived; /* paths of the previous versions kept in the archive */
         bool new_key;
         FileAttrs cert_attrs;
 } SaveItem;
@@ -434,6 +435,7 @@ static void save_item_done(SaveItem *s) {
         free(s->pem);
         free(s->chain_pem);
         free(s->full_pem);
+        json_decref(s->archived);
 }
 
 /* Stages content beside path unless the same content is staged already (written by the issue
@@ -472,22 +474,6 @@ static int save_prepare(SaveItem *s, SyncSet *sync) {
         if (r < 0)
                 return reply_error(&s->reply, "guidance", r, "the issued certificate cannot be parsed");
 
-        /* Temporary files left by an earlier save, issue or keygen of this request that was killed
-         * (a crash): that job is being done again, so they are nobody's. */
-        {
-                const char *paths[] = { key_path, cert_path, jstr(item, "chain_path"), jstr(item, "fullchain_path"),
-                                        jstr(item, "ca_file") };
-                for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
-                        _cleanup_free_ char *sp = NULL;
-                        if (isempty(paths[i]))
-                                continue;
-                        (void) fs_remove_stale_temps(paths[i]);
-                        sp = fs_staged_path(paths[i]);
-                        if (sp)
-                                (void) fs_remove_stale_temps(sp);
-                }
-        }
-
         /* Which key does it belong to: the staged new key, or the current one (also after a crash
          * between the renames below, when the new key is already in place). */
         staged = fs_staged_path(key_path);
@@ -512,13 +498,23 @@ static int save_prepare(SaveItem *s, SyncSet *sync) {
 
         /* Keep the previous versions. */
         if (archive_dir) {
-                r = fs_archive(cert_path, archive_dir, "cert", NULL);
+                _cleanup_free_ char *cert_copy = NULL, *key_copy = NULL;
+
+                r = fs_archive(cert_path, archive_dir, "cert", &cert_copy);
                 if (r >= 0 && s->new_key)
-                        r = fs_archive(key_path, archive_dir, "key", NULL);
+                        r = fs_archive(key_path, archive_dir, "key", &key_copy);
                 if (r < 0)
                         return reply_error(&s->reply, "failed", r,
                                            "cannot archive the previous files into '%s': %s", archive_dir,
                                            strerror(-r));
+                /* Said in the reply, for the "archived" event. */
+                s->archived = json_array();
+                if (!s->archived)
+                        return -ENOMEM;
+                if (cert_copy)
+                        json_array_append_new(s->archived, json_string(cert_copy));
+                if (key_copy)
+                        json_array_append_new(s->archived, json_string(key_copy));
         }
 
         r = pki_cert_to_pem(s->cert, &s->pem, &len);
@@ -595,6 +591,7 @@ static int save_commit(SaveItem *s) {
 
 static int job_save(json_t *job, json_t **ret) {
         _cleanup_(sync_set_done) SyncSet sync = {};
+        _cleanup_strv_free_ char **temps = NULL;
         json_t *items_in = json_object_get(job, "items"), *item;
         json_auto_t *items = json_array();
         size_t n = json_array_size(items_in), i;
@@ -603,6 +600,24 @@ static int job_save(json_t *job, json_t **ret) {
 
         if (!items)
                 return -ENOMEM;
+
+        /* Temporary files left by an earlier save, issue or keygen of these requests that was killed
+         * (a crash): that job is being done again, so they are nobody's. One pass over each directory
+         * for the whole batch: certificates that share a directory (-k/-f in one place) would
+         * otherwise have it read several times each. */
+        json_array_foreach(items_in, i, item) {
+                static const char *const keys[] = { "key_path", "cert_path", "chain_path", "fullchain_path",
+                                                    "ca_file" };
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        const char *p = jstr(item, keys[k]);
+                        if (isempty(p))
+                                continue;
+                        if (strv_extend(&temps, p) < 0 || strv_consume(&temps, fs_staged_path(p)) < 0)
+                                return -ENOMEM;
+                }
+        }
+        (void) fs_remove_stale_temps_many(temps);
+
         s = calloc(MAX(n, (size_t) 1), sizeof(SaveItem));
         if (!s)
                 return -ENOMEM;
@@ -641,8 +656,9 @@ static int job_save(json_t *job, json_t **ret) {
                                                       run_hook("post-save", jstr(s[i].item, "post_save_cmd"), s[i].item));
                         facts = cert_facts(s[i].cert);
                         if (facts)
-                                s[i].reply = json_pack("{s:b, s:b, s:o, s:O}", "ok", 1, "new_key", s[i].new_key,
-                                                       "facts", facts, "hooks", s[i].hooks);
+                                s[i].reply = json_pack("{s:b, s:b, s:o, s:O, s:O?}", "ok", 1, "new_key",
+                                                       s[i].new_key, "facts", facts, "hooks", s[i].hooks,
+                                                       "archived", s[i].archived);
                         if (!s[i].reply)
                                 (void) reply_error(&s[i].reply, "failed", -ENOMEM,
                                                    "cannot describe the saved certificate");
@@ -719,6 +735,9 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "submit", job_submit },
                 { "ca-data", job_ca_data },
                 { "acme-order", job_acme_order },
+                { "acme-ari", job_acme_ari },
+                { "acme-revoke", job_acme_revoke },
+                { "acme-account", job_acme_account },
         };
         const char *op = jstr(job, "op");
 

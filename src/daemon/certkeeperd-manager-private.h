@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cert-event.h"
 #include "certkeeperd-api.h"
 #include "certkeeperd-config.h"
 #include "certkeeperd-manager.h"
@@ -20,11 +21,18 @@
 
 #define NOTIFY_TTLS_MAX 16
 
+/* ACME operations waiting for their CAs at once; helper-pool cookies of their jobs are
+ * -(ACME_OP_COOKIE_BASE + slot), below those of CA data jobs (-1 - helper slot). */
+#define ACME_OPS_MAX 16
+#define ACME_OP_COOKIE_BASE ((int64_t) 1 << 40)
+typedef struct AcmeOp AcmeOp;
+
 typedef enum JobOp {
         JOB_READ,  /* one certificate */
         JOB_ISSUE, /* batches: key, CSR and signature by a built-in CA, files staged */
         JOB_SAVE,  /* batches: hooks and the pair swap */
-        JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper, in the helper pool */
+        JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper or an ACME order, in the helper pool */
+        JOB_ARI,    /* one certificate: its ACME renewal information (RFC 9773), in the helper pool */
         _JOB_OP_MAX,
 } JobOp;
 
@@ -87,6 +95,16 @@ struct Manager {
                 struct AcmeResponder *responder;
         } acme_responders[4];
         IdList acme_in_flight;
+        /* ACME revocations and account operations, each waiting for its CA's answer (and the API
+         * request that asked for it, by ticket). */
+        struct AcmeOp {
+                uint64_t ticket;  /* 0: a free slot */
+                int64_t cert_id;  /* revocation; 0 for an account operation */
+                char *ca;
+                char *action;     /* "revoke", "rollover", "deactivate", "update" */
+                json_t *info;     /* what the answer says besides the CA's result */
+                json_t *job;      /* until a helper worker takes it */
+        } acme_ops[ACME_OPS_MAX];
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
@@ -101,6 +119,7 @@ struct Manager {
         pid_t check_pid;         /* the background integrity check */
         bool restart_requested;  /* the check found damage: restart to restore */
         int64_t next_backup_at;
+        int64_t next_event_prune_at;
 
         gid_t admin_gid;
         int64_t notify_ttls[NOTIFY_TTLS_MAX];
@@ -118,13 +137,25 @@ bool manager_in_flight(Manager *m, int64_t id);
 /* Queues a job for one certificate (JOB_READ) or adds it to the open batch of its op. Takes the
  * job/item. -EBUSY if no worker is left for it. */
 int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job);
-/* Like manager_queue_job() for JOB_SUBMIT: -EAGAIN if no helper worker is free (the certificate then
- * waits in helper_waiting and is stepped again when one is). */
-int manager_queue_helper_job(Manager *m, int64_t id, json_t *job);
+/* Like manager_queue_job() for JOB_SUBMIT and JOB_ARI: -EAGAIN if no helper worker is free (the
+ * certificate then waits in helper_waiting and is stepped again when one is). */
+int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job);
 /* Queues the open batches; called before the commit. */
 void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
                     int64_t duration_ms);
+
+/* certkeeperd-events.c */
+/* Raises a lifecycle event for r: a row of the events table in the current transaction, and one
+ * log entry with the event's MESSAGE_ID (the journal gets it structured). The message (printf
+ * format) is both the log line and the payload's "message"; it replaces any plain log line for
+ * the same thing. old_sha256: the thumbprint of the certificate replaced (1001), else NULL.
+ * extra (borrowed, may be NULL): more payload fields. Failing to record is logged, not fatal. */
+int manager_event(Manager *m, CertEventId id, const CertRecord *r, const char *old_sha256, json_t *extra,
+                  const char *format, ...) _printf_(6, 7);
+/* Removes the events older than [events] keep when next_event_prune_at has come (start-up, then
+ * daily). */
+void manager_events_prune(Manager *m, int64_t now);
 
 /* certkeeperd-external.c */
 /* Starts a refresh of an EXTERNAL CA's data (IDENTIFY, FETCH-ROOTS, requirements, templates) now,
@@ -144,13 +175,27 @@ int manager_ca_check_request(Manager *m, const CARecord *ca, const CertRecord *r
 /* Checks an ACME CA's settings (config_json): directory, terms of service, EAB, challenge and
  * responder settings. -EINVAL with words. */
 int manager_acme_config_check(const CARecord *ca, char **reterr);
+/* The settings every ACME job has (op, ca, config, account_key, user_agent, timeout, output_max),
+ * with the account directory created. -EINVAL with words when the CA's settings are not usable. */
+int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr);
 /* The "acme-order" job for a request (its CSR, identifiers, cookie = order URL, the CA's settings),
  * with the http-01 responder it needs started. -EINVAL with words when it cannot be. */
 int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
 /* An ACME job ended. An order that waits for the CA (validation under way) keeps its place: its
  * http-01 answer must stay served. When no order is left, the responders stop. */
 void manager_acme_job_done(Manager *m, int64_t id, json_t *reply);
+/* The "acme-ari" job of a certificate of an ACME CA: its renewalInfo, with the CA's client settings.
+ * -EINVAL with words when the CA's settings are not usable. */
+int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
 void manager_acme_stop_responders(Manager *m);
+
+/* certkeeperd-acme-ops.c */
+/* Hands waiting revocations and account operations to free helper workers. */
+void manager_acme_ops_start(Manager *m);
+/* Applies a helper-pool reply whose cookie is an ACME operation's (cookie <= -ACME_OP_COOKIE_BASE):
+ * history, the CA's contact, and the answer to the API request that waits. */
+void manager_acme_op_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
+void manager_acme_ops_free(Manager *m);
 
 /* certkeeperd-state.c */
 /* Runs the state machine for one certificate that is due (or was just changed). */

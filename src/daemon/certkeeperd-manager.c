@@ -201,7 +201,7 @@ unsigned manager_helpers_available(Manager *m) {
         return idle > m->n_helper_queued ? idle - m->n_helper_queued : 0;
 }
 
-int manager_queue_helper_job(Manager *m, int64_t id, json_t *job) {
+int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         if (manager_helpers_available(m) == 0) {
                 json_decref(job);
                 for (size_t i = 0; i < m->helper_waiting.n; i++)
@@ -209,7 +209,7 @@ int manager_queue_helper_job(Manager *m, int64_t id, json_t *job) {
                                 return -EAGAIN;
                 return id_list_push(&m->helper_waiting, id) < 0 ? -ENOMEM : -EAGAIN;
         }
-        m->helper_queue[m->n_helper_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + JOB_SUBMIT, .job = job };
+        m->helper_queue[m->n_helper_queued++] = (QueuedJob) { .cookie = id * _JOB_OP_MAX + op, .job = job };
         return 0;
 }
 
@@ -280,14 +280,21 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
         Manager *m = userdata;
         int64_t now = now_sec();
 
-        if (cookie < 0)
+        if (cookie <= -ACME_OP_COOKIE_BASE)
+                manager_acme_op_done(m, cookie, reply, failure);
+        else if (cookie < 0)
                 manager_ca_data_done(m, cookie, reply, failure);
         else {
                 cert_job_done(m, cookie, reply, failure);
                 manager_acme_job_done(m, cookie / _JOB_OP_MAX, reply);
         }
 
-        while (m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0) {
+        /* Someone waits for the answer of these. */
+        manager_acme_ops_start(m);
+        /* Each pending CA once: one whose refresh is still running goes back to the list, and
+         * taking it again here would spin while a helper worker is free. */
+        for (size_t n = strv_length(m->ca_refresh_pending);
+             n > 0 && m->ca_refresh_pending && m->ca_refresh_pending[0] && manager_helpers_available(m) > 0; n--) {
                 _cleanup_free_ char *name = m->ca_refresh_pending[0];
                 memmove(m->ca_refresh_pending, m->ca_refresh_pending + 1,
                         strv_length(m->ca_refresh_pending) * sizeof(char *));
@@ -315,6 +322,8 @@ static int arm_timer(Manager *m) {
                 at = at > 0 ? MIN(at, m->next_backup_at) : m->next_backup_at;
         if (m->next_ca_refresh_at > 0)
                 at = at > 0 ? MIN(at, m->next_ca_refresh_at) : m->next_ca_refresh_at;
+        if (m->next_event_prune_at > 0)
+                at = at > 0 ? MIN(at, m->next_event_prune_at) : m->next_event_prune_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -464,20 +473,24 @@ int manager_run(Manager *m) {
 
                 run_due(m);
                 maybe_backup(m);
+                manager_events_prune(m, now_sec());
                 manager_ca_refresh_due(m);
                 (void) manager_tx_commit(m);
                 /* Answers released by the commit go out now: a resumed connection does not wake
                  * the epoll fd of libmicrohttpd by itself. */
                 (void) api_process(m->api);
-                if (api_has_held(m->api))
-                        continue; /* requests that came in just now: commit and answer them */
 
                 r = arm_timer(m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to arm the timer: %m");
 
                 api_timeout = api_get_timeout(m->api);
-                if (api_timeout != USEC_INFINITY)
+                if (api_has_held(m->api))
+                        /* Requests that came in just now: commit and answer them at once, but first
+                         * take what else is ready. Skipping the poll would leave the workers' replies
+                         * unread (and the workers idle) for as long as requests keep coming. */
+                        timeout = 0;
+                else if (api_timeout != USEC_INFINITY)
                         timeout = (int) MIN(api_timeout / USEC_PER_MSEC + 1, (usec_t) INT_MAX);
 
                 n = epoll_wait(m->epoll_fd, events, ELEMENTSOF(events), timeout);
@@ -751,6 +764,8 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         m->next_backup_at = now_sec();
         /* The EXTERNAL CAs' data is fetched again at each start, then every refresh_interval. */
         m->next_ca_refresh_at = now_sec();
+        /* Events older than [events] keep go at start-up, then daily. */
+        m->next_event_prune_at = now_sec();
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -773,6 +788,7 @@ Manager *manager_free(Manager *m) {
         strv_free(m->ca_refresh_pending);
         id_list_done(&m->helper_waiting);
         manager_acme_stop_responders(m);
+        manager_acme_ops_free(m);
         id_list_done(&m->acme_in_flight);
         api_free(m->api);
         worker_pool_free(m->pool);

@@ -64,5 +64,21 @@ int manager_ca_modify(Manager *m, CARecord *r, char **reterr) _warn_unused_resul
  * for the built-in CAs. -ENOENT with words if there is no such CA. */
 int manager_ca_refresh(Manager *m, const char *name, char **reterr) _warn_unused_result_;
 int manager_ca_remove(Manager *m, const char *name, char **reterr) _warn_unused_result_;
+/* Operations of ACME CAs that wait for the CA's answer, in a helper worker. The caller (the API)
+ * passes a ticket (> 0), and gets the answer through api_operation_done() with that ticket: an
+ * object with "ok", "result" ("ok", or "rejected", "unreachable", "guidance", "failed"), "message"
+ * (the CA's words on failure), "duration_ms", and what the call was about. Errors before that:
+ * -ENOENT, -EINVAL (words), -EOPNOTSUPP (not an ACME CA), -ENODATA (no certificate to revoke),
+ * -EALREADY (the same operation is under way), -EAGAIN (too many under way).
+ * Revocation: reason is a CRLReason name or number, or NULL; the certificate is read from the
+ * request's certificate file; the request keeps its state, and a history row records the answer. */
+int manager_cert_revoke(Manager *m, int64_t id, const char *reason, uint64_t ticket, char **reterr)
+        _warn_unused_result_;
+/* Account: action "rollover" (a new account key of the same type, the old one kept as
+ * account.key.old), "deactivate" (the key moved aside as account.key.deactivated) or "update" (email,
+ * "" for none; the CA's email setting follows). */
+int manager_ca_account(Manager *m, const char *name, const char *action, const char *email, uint64_t ticket,
+                       char **reterr) _warn_unused_result_;
+
 /* Path of the roots file of a CA, or NULL. */
 const char *manager_ca_roots_path(Manager *m, const char *name);

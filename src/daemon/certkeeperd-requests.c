@@ -277,17 +277,23 @@ int manager_cert_modify(Manager *m, CertRecord *r, char **reterr) {
 }
 
 int manager_cert_remove(Manager *m, int64_t id, char **reterr) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
         int k;
 
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
-        k = store_cert_delete(m->store, id);
+        k = store_cert_get(m->store, id, &r);
+        if (k >= 0)
+                k = store_cert_delete(m->store, id);
         if (k == -ENOENT)
                 return errorf(reterr, k, "No request found that matched arguments.");
         if (k < 0)
                 return k;
         scheduler_remove(m->scheduler, id);
+        (void) manager_event(m, CERT_EVENT_DELETED, r, NULL, NULL,
+                             "Request '%s' removed; no longer tracking the certificate in file \"%s\" (the files "
+                             "are kept).", strna(r->nickname), strna(r->cert_path));
         return 0;
 }
 
@@ -486,12 +492,14 @@ int manager_ca_remove(Manager *m, const char *name, char **reterr) {
                 k = store_cert_get(m->store, c.ids[i], &r);
                 if (k < 0)
                         break;
-                if (r->state != CERT_MONITORING) {
+                k = cert_record_set(&r->ca_error, "Its CA was removed; choose another with start-tracking -i NAME -c CA.");
+                if (r->state != CERT_MONITORING && r->state != CERT_NEED_CA) {
                         r->state = CERT_NEED_CA;
                         r->next_action_at = 0;
                         scheduler_remove(m->scheduler, r->id);
+                        (void) manager_event(m, CERT_EVENT_STUCK, r, NULL, NULL, "Request '%s' needs a CA: %s",
+                                             strna(r->nickname), strna(r->ca_error));
                 }
-                k = cert_record_set(&r->ca_error, "Its CA was removed; choose another with start-tracking -i NAME -c CA.");
                 if (k >= 0)
                         k = store_cert_update(m->store, r, NULL);
         }

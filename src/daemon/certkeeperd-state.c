@@ -20,6 +20,7 @@ static const char *const job_op_names[_JOB_OP_MAX] = {
         [JOB_ISSUE] = "issue",
         [JOB_SAVE] = "save",
         [JOB_SUBMIT] = "submit",
+        [JOB_ARI] = "ari",
 };
 
 /* The state a job runs in; its reply is applied only if the certificate is still in it. */
@@ -28,6 +29,7 @@ static const CertState job_op_state[_JOB_OP_MAX] = {
         [JOB_ISSUE] = CERT_SUBMITTING,
         [JOB_SAVE] = CERT_SAVING_CERT,
         [JOB_SUBMIT] = CERT_SUBMITTING,
+        [JOB_ARI] = CERT_MONITORING, /* a check while the certificate is watched */
 };
 
 /* Bounds of a helper's own "ask again in N seconds" (exit 5); the upper one is [helpers] max_delay. */
@@ -108,7 +110,7 @@ static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
                         (json_int_t) m->cfg.helper_output_max);
         if (!job)
                 return -ENOMEM;
-        k = manager_queue_helper_job(m, r->id, TAKE_PTR(job));
+        k = manager_queue_helper_job(m, r->id, JOB_SUBMIT, TAKE_PTR(job));
         if (k < 0)
                 return k;
         r->state = CERT_SUBMITTING;
@@ -127,7 +129,7 @@ static int start_acme(Manager *m, CertRecord *r, const CARecord *ca) {
                 return fail(m, r, "guidance", err, (int64_t) time(NULL)), 0;
         if (k < 0)
                 return k;
-        k = manager_queue_helper_job(m, r->id, job);
+        k = manager_queue_helper_job(m, r->id, JOB_SUBMIT, job);
         if (k < 0) {
                 manager_acme_job_done(m, r->id, NULL);
                 return k;
@@ -164,9 +166,23 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                 json_object_set_new(job, "key_type", json_string(r->key_type ?: m->cfg.key_type));
                 json_object_set_new(job, "key_bits", json_integer(r->key_bits > 0 ? r->key_bits : m->cfg.key_bits));
                 if (r->template_json) {
-                        tmpl = json_loads(r->template_json, 0, NULL);
-                        if (tmpl)
-                                json_object_set_new(job, "template", tmpl);
+                        /* The requests of a fleet mostly share their template: the last one parsed
+                         * is kept, and shared by the jobs (which only read it). */
+                        static char *last_json = NULL;
+                        static json_t *last = NULL;
+
+                        if (!last || !streq(last_json, r->template_json)) {
+                                _cleanup_free_ char *copy = strdup(r->template_json);
+                                tmpl = copy ? json_loads(r->template_json, 0, NULL) : NULL;
+                                if (tmpl) {
+                                        json_decref(last);
+                                        free(last_json);
+                                        last = tmpl;
+                                        last_json = TAKE_PTR(copy);
+                                }
+                        }
+                        if (last && streq(last_json, r->template_json))
+                                json_object_set(job, "template", last);
                 }
                 json_object_set_new(job, "ca_type", json_string(ca.type));
                 json_object_set_new(job, "validity", json_integer(validity));
@@ -180,7 +196,8 @@ static int start_job(Manager *m, CertRecord *r, JobOp op) {
                 break;
         }
         case JOB_SAVE:
-                json_object_set_new(job, "issued_pem", json_string(r->issued_pem ?: ""));
+                /* Stored from a JSON string: already checked as UTF-8 once (2 KB or more). */
+                json_object_set_new(job, "issued_pem", json_string_nocheck(r->issued_pem ?: ""));
                 json_object_set_new(job, "archive_dir", json_string(m->archive_dir));
                 json_object_set_new(job, "pre_save_cmd", r->pre_save_cmd ? json_string(r->pre_save_cmd) : json_null());
                 json_object_set_new(job, "post_save_cmd",
@@ -240,11 +257,13 @@ static void expiry_notices(Manager *m, CertRecord *r, int64_t now) {
 
         (void) format_timestamp_getcert(r->not_after, true, when, sizeof(when));
         if (now >= r->not_after)
-                log_warning("Certificate in file \"%s\" is no longer valid.", cert_label(r));
+                (void) manager_event(m, CERT_EVENT_EXPIRED, r, NULL, NULL,
+                                     "Certificate in file \"%s\" is no longer valid.", cert_label(r));
         else
-                log_warning("Certificate in file \"%s\" will not be valid after %s.%s%s", cert_label(r), when,
-                            r->state != CERT_MONITORING ? " Its renewal is failing: " : "",
-                            r->state != CERT_MONITORING ? strna(r->ca_error) : "");
+                (void) manager_event(m, CERT_EVENT_ABOUT_TO_EXPIRE, r, NULL, NULL,
+                                     "Certificate in file \"%s\" will not be valid after %s.%s%s", cert_label(r),
+                                     when, r->state != CERT_MONITORING ? " Its renewal is failing: " : "",
+                                     r->state != CERT_MONITORING ? strna(r->ca_error) : "");
         /* Crossing several thresholds at once (e.g. after downtime) gives one notice. */
         r->last_notified_at = now;
 }
@@ -272,7 +291,8 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
         if (streq_ptr(result, "guidance")) {
                 r->state = CERT_NEED_GUIDANCE;
                 r->next_action_at = next_notice_at(m, r);
-                log_error("Request '%s' needs guidance: %s", strna(r->nickname), strna(message));
+                (void) manager_event(m, CERT_EVENT_STUCK, r, NULL, NULL, "Request '%s' needs guidance: %s",
+                                     strna(r->nickname), strna(message));
                 return;
         }
         if (streq_ptr(result, "rejected")) {
@@ -283,16 +303,19 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
                         r->backoff_step++;
                         r->next_action_at = now + retry_delay(r->backoff_step);
                 }
-                log_error("Request for certificate to be stored in file \"%s\" rejected by CA: %s", cert_label(r),
-                          strna(message));
+                /* Rejected for good (stuck), or a renewal that is retried later. */
+                (void) manager_event(m, r->state == CERT_MONITORING ? CERT_EVENT_RENEWAL_FAILED : CERT_EVENT_STUCK,
+                                     r, NULL, NULL,
+                                     "Request for certificate to be stored in file \"%s\" rejected by CA: %s",
+                                     cert_label(r), strna(message));
                 return;
         }
 
         r->backoff_step++;
         r->state = streq_ptr(result, "unreachable") ? CERT_CA_UNREACHABLE : prev;
         r->next_action_at = now + retry_delay(r->backoff_step);
-        log_warning("Request '%s': %s; retrying in %" PRIi64 "s.", strna(r->nickname), strna(message),
-                    r->next_action_at - now);
+        (void) manager_event(m, CERT_EVENT_RENEWAL_FAILED, r, NULL, NULL, "Request '%s': %s; retrying in %" PRIi64 "s.",
+                             strna(r->nickname), strna(message), r->next_action_at - now);
 }
 
 static int apply_facts(CertRecord *r, json_t *facts) {
@@ -314,6 +337,11 @@ static int apply_facts(CertRecord *r, json_t *facts) {
         free(r->cert_info_json);
         r->cert_info_json = TAKE_PTR(info_s);
 
+        if (changed) {
+                /* A window the CA suggested was for the certificate we had. */
+                r->ari_start = r->ari_end = r->ari_next_at = 0;
+                (void) set_str(&r->ari_explanation_url, NULL);
+        }
         if (changed || r->renew_at <= 0) {
                 k = renew_time(r->not_before, r->not_after, r->renew_before, random_fraction(), &r->renew_at);
                 if (k < 0)
@@ -323,10 +351,12 @@ static int apply_facts(CertRecord *r, json_t *facts) {
         return 0;
 }
 
-/* Sets MONITORING and the next time anything is due: renewal, or an expiry notice. */
+/* Sets MONITORING and the next time anything is due: renewal, a renewal information check, or an
+ * expiry notice. */
 static void monitor(Manager *m, CertRecord *r, int64_t now) {
         r->state = CERT_MONITORING;
-        r->next_action_at = min_nonzero(r->autorenew && r->track ? r->renew_at : 0, next_notice_at(m, r));
+        r->next_action_at = min_nonzero(r->autorenew && r->track ? min_nonzero(r->renew_at, r->ari_next_at) : 0,
+                                        next_notice_at(m, r));
         if (r->next_action_at > 0 && r->next_action_at < now)
                 r->next_action_at = now;
 }
@@ -335,13 +365,131 @@ static bool renewal_due(const CertRecord *r, int64_t now) {
         return r->autorenew && r->track && r->renew_at > 0 && now >= r->renew_at;
 }
 
+/* ---- ACME Renewal Information (RFC 9773) ----
+ * A certificate of an ACME CA asks the CA when to renew: right after it is read or saved, then every
+ * 12 hours (sooner when the CA's Retry-After says so). The renewal time is drawn once inside the
+ * suggested window and kept until the window changes. Without renewalInfo in the directory the
+ * lifetime rule stays and nothing more is asked until the files are read again. */
+
+static bool ari_due(const CertRecord *r, int64_t now) {
+        return r->autorenew && r->track && r->ari_next_at > 0 && now >= r->ari_next_at;
+}
+
+static bool ca_is_acme(Manager *m, const char *name) {
+        _cleanup_(ca_record_done) CARecord ca = {};
+
+        return name && store_ca_get(m->store, name, &ca) >= 0 && streq_ptr(ca.type, "ACME");
+}
+
+/* Back to the lifetime rule: the window (if any) no longer applies. */
+static void ari_forget(CertRecord *r) {
+        if (r->ari_start > 0 && r->not_after > r->not_before &&
+            renew_time(r->not_before, r->not_after, r->renew_before, random_fraction(), &r->renew_at) < 0)
+                r->renew_at = r->not_after;
+        r->ari_start = r->ari_end = r->ari_next_at = 0;
+        (void) set_str(&r->ari_explanation_url, NULL);
+}
+
+/* After the files were read or a certificate saved. */
+static void ari_track(Manager *m, CertRecord *r, int64_t now) {
+        if (ca_is_acme(m, r->ca))
+                r->ari_next_at = now; /* also on refresh and modify: they ask again */
+        else
+                ari_forget(r);
+}
+
+static int start_ari(Manager *m, CertRecord *r, int64_t now) {
+        _cleanup_(ca_record_done) CARecord ca = {};
+        _cleanup_free_ char *err = NULL;
+        json_t *job = NULL;
+        int k;
+
+        k = store_ca_get(m->store, r->ca, &ca);
+        if (k < 0 && k != -ENOENT)
+                return k;
+        if (k == -ENOENT || !streq_ptr(ca.type, "ACME")) {
+                ari_forget(r);
+                monitor(m, r, now);
+                return 0;
+        }
+        k = manager_acme_ari_job(m, &ca, r, &job, &err);
+        if (k == -EINVAL) {
+                /* A renewal would fail on the same settings and say so; ask again later. */
+                log_warning("Request '%s': cannot ask the CA for renewal information: %s", strna(r->nickname),
+                            strna(err));
+                r->ari_next_at = ari_next_check(now, 0, ARI_CHECK_INTERVAL);
+                monitor(m, r, now);
+                return 0;
+        }
+        if (k < 0)
+                return k;
+        k = manager_queue_helper_job(m, r->id, JOB_ARI, job);
+        if (k < 0)
+                return k; /* -EAGAIN: waits for a helper worker, unchanged */
+        /* The reply sets the next check; this one stands if it never comes (a restart). */
+        r->ari_next_at = ari_next_check(now, 0, ARI_RETRY_INTERVAL);
+        monitor(m, r, now);
+        return 0;
+}
+
+/* The CA's answer (or the worker's failure) for a certificate still in MONITORING. */
+static void ari_done(Manager *m, CertRecord *r, json_t *reply, const char *failure, int64_t now) {
+        bool ok = reply && json_is_true(json_object_get(reply, "ok"));
+        const char *result = reply ? json_string_value(json_object_get(reply, "result")) : "failed";
+        const char *error = reply ? json_string_value(json_object_get(reply, "error")) : failure;
+        json_int_t retry_after = json_integer_value(json_object_get(reply, "retry_after"));
+        json_int_t duration = json_integer_value(json_object_get(reply, "duration_ms"));
+        int64_t start = json_integer_value(json_object_get(reply, "start"));
+        int64_t end = json_integer_value(json_object_get(reply, "end"));
+        _cleanup_free_ char *msg = NULL;
+        char a[64], b[64], t[64];
+        int64_t at;
+
+        if (!ok && streq_ptr(result, "unsupported")) {
+                log_debug("Request '%s': %s; renewing by lifetime.", strna(r->nickname), strna(error));
+                ari_forget(r);
+                monitor(m, r, now);
+                return;
+        }
+        if (ok && ari_renew_time(start, end, r->ari_start, r->ari_end, r->renew_at, random_fraction(), &at) < 0) {
+                ok = false;
+                result = "failed";
+                error = "the CA's suggested window is empty";
+        }
+        if (!ok) {
+                /* The renewal time stays as it was drawn; the next check comes sooner. */
+                r->ari_next_at = ari_next_check(now, retry_after, ARI_RETRY_INTERVAL);
+                (void) manager_history(m, r->id, "ari", strna(result), error, duration);
+                log_warning("Request '%s': fetching renewal information failed, keeping the renewal time: %s; "
+                            "asking again in %" PRIi64 "s.", strna(r->nickname), strna(error), r->ari_next_at - now);
+                monitor(m, r, now);
+                return;
+        }
+
+        if (ari_window_changed(start, end, r->ari_start, r->ari_end)) {
+                (void) format_timestamp_getcert(start, true, a, sizeof(a));
+                (void) format_timestamp_getcert(end, true, b, sizeof(b));
+                (void) format_timestamp_getcert(at, true, t, sizeof(t));
+                (void) asprintf(&msg, "suggested window %s to %s; renewing at %s%s", a, b, t,
+                                at <= now ? " (now)" : "");
+                (void) manager_history(m, r->id, "ari", "ok", msg, duration);
+                log_info("Certificate in file \"%s\": the CA's %s.", cert_label(r), strna(msg));
+        }
+        r->renew_at = at;
+        r->ari_start = start;
+        r->ari_end = end;
+        (void) set_str(&r->ari_explanation_url, json_string_value(json_object_get(reply, "explanation_url")));
+        r->ari_next_at = ari_next_check(now, retry_after, ARI_CHECK_INTERVAL);
+        monitor(m, r, now);
+}
+
 /* After reading the files: what is there decides where to go. */
 static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
         const char *cert = json_string_value(json_object_get(reply, "cert"));
         const char *key = json_string_value(json_object_get(reply, "key"));
         json_int_t match = json_integer_value(json_object_get(reply, "match"));
         const char *key_type = json_string_value(json_object_get(reply, "key_type"));
-        _cleanup_free_ char *msg = NULL;
+        _cleanup_free_ char *msg = NULL, *old_sha256 = NULL;
 
         if (key_type && streq_ptr(key, "ok")) {
                 (void) set_str(&r->key_type, key_type);
@@ -362,10 +510,17 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                         fail(m, r, "guidance", msg, now);
                         return;
                 }
-                if (apply_facts(r, json_object_get(reply, "facts")) < 0) {
+                old_sha256 = r->sha256 ? strdup(r->sha256) : NULL;
+                if ((r->sha256 && !old_sha256) || apply_facts(r, json_object_get(reply, "facts")) < 0) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
+                ari_track(m, r, now);
+                if (old_sha256 && !streq_ptr(old_sha256, r->sha256))
+                        /* Not by us: whatever saves our certificates records them first. */
+                        (void) manager_event(m, CERT_EVENT_REPLACED, r, old_sha256, NULL,
+                                             "Certificate in file \"%s\" was replaced on disk (it was %s).",
+                                             cert_label(r), old_sha256);
                 if (renewal_due(r, now) && r->key_path) {
                         /* A renewal under way keeps its count of failures (the backoff) and their
                          * words; a saved certificate resets them. */
@@ -480,6 +635,8 @@ static int step_record(Manager *m, CertRecord *r, int64_t now) {
                         return start_job(m, r, JOB_READ);
                 }
                 expiry_notices(m, r, now);
+                if (ari_due(r, now))
+                        return start_ari(m, r, now);
                 monitor(m, r, now);
                 return 0;
         default:
@@ -530,7 +687,29 @@ static void record_hooks(Manager *m, const CertRecord *r, json_t *hooks) {
                                        json_integer_value(json_object_get(h, "duration_ms")));
 }
 
+/* The events of a save: the previous versions archived (1005), then the certificate installed
+ * where there was none (1006) or replacing another (1001). A save done again after a crash, of the
+ * certificate already recorded, is neither. */
+static void saved_events(Manager *m, const CertRecord *r, const char *old_sha256, json_t *archived) {
+        if (json_array_size(archived) > 0) {
+                json_auto_t *extra = json_pack("{s:O}", "archived", archived);
+                (void) manager_event(m, CERT_EVENT_ARCHIVED, r, old_sha256, extra,
+                                     "Previous version of certificate in file \"%s\" archived to '%s'.",
+                                     cert_label(r), strna(json_string_value(json_array_get(archived, 0))));
+        }
+        if (!old_sha256)
+                (void) manager_event(m, CERT_EVENT_INSTALLED, r, NULL, NULL,
+                                     "Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+        else if (!streq_ptr(old_sha256, r->sha256))
+                (void) manager_event(m, CERT_EVENT_REPLACED, r, old_sha256, NULL,
+                                     "Certificate in file \"%s\" issued by CA and saved, replacing %s.",
+                                     cert_label(r), old_sha256);
+        else
+                log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+}
+
 static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, int64_t now) {
+        _cleanup_free_ char *old_sha256 = NULL;
         const char *s;
 
         switch (op) {
@@ -560,7 +739,8 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 r->next_action_at = now;
                 break;
         case JOB_SAVE:
-                if (apply_facts(r, json_object_get(reply, "facts")) < 0) {
+                old_sha256 = r->sha256 ? strdup(r->sha256) : NULL;
+                if ((r->sha256 && !old_sha256) || apply_facts(r, json_object_get(reply, "facts")) < 0) {
                         fail(m, r, "failed", "out of memory", now);
                         return;
                 }
@@ -579,8 +759,9 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                         log_warning("Certificate in file \"%s\" was due for renewal when it was issued; "
                                     "renewing it at half of its remaining lifetime instead.", cert_label(r));
                 }
+                ari_track(m, r, now);
                 monitor(m, r, now);
-                log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
+                saved_events(m, r, old_sha256, json_object_get(reply, "archived"));
                 break;
         default:
                 break;
@@ -643,7 +824,9 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
                         r->state = CERT_CA_UNCONFIGURED;
                         r->next_action_at = next_notice_at(m, r);
                 }
-                log_error("Request '%s': the CA is not configured for it: %s", strna(r->nickname), strna(error));
+                (void) manager_event(m, r->state == CERT_MONITORING ? CERT_EVENT_RENEWAL_FAILED : CERT_EVENT_STUCK,
+                                     r, NULL, NULL, "Request '%s': the CA is not configured for it: %s",
+                                     strna(r->nickname), strna(error));
                 return;
         }
 
@@ -668,8 +851,10 @@ static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const 
 
         result = reply ? json_string_value(json_object_get(reply, "result")) : "failed";
         error = reply ? json_string_value(json_object_get(reply, "error")) : failure;
-        (void) manager_history(m, id, job_op_names[op], ok ? "ok" : strna(result), error,
-                               json_integer_value(json_object_get(reply, "duration_ms")));
+        /* Renewal information is asked twice a day: only a new window or a failure is history. */
+        if (op != JOB_ARI)
+                (void) manager_history(m, id, job_op_names[op], ok ? "ok" : strna(result), error,
+                                       json_integer_value(json_object_get(reply, "duration_ms")));
         if (reply)
                 record_hooks(m, r, json_object_get(reply, "hooks"));
 
@@ -677,7 +862,9 @@ static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const 
                 /* Changed by a command while the job ran (resubmit, rekey, modify): its outcome no
                  * longer applies; the new state gets its own step. */
                 r->next_action_at = now;
-        } else if (ok)
+        } else if (op == JOB_ARI)
+                ari_done(m, r, reply, failure, now);
+        else if (ok)
                 job_succeeded(m, r, op, reply, now);
         else {
                 if (IN_SET(op, JOB_ISSUE, JOB_SUBMIT))

@@ -8,8 +8,9 @@
 #include "macro.h"
 
 /* A pool of worker processes, forked once at start-up (and again when one dies), each running
- * jobs (certkeeperd-jobs.c) one at a time over a SOCK_SEQPACKET socketpair: one JSON message per
- * job and one per reply. The event loop never blocks on them: it watches their sockets. */
+ * jobs (certkeeperd-jobs.c) one at a time over a SOCK_SEQPACKET socketpair: one message per job
+ * and one per reply, a JSON object (its long strings travel as raw bytes after the JSON text, see
+ * certkeeperd-worker.c). The event loop never blocks on them: it watches their sockets. */
 typedef struct WorkerPool WorkerPool;
 
 /* Called with the reply of the job that carried 'cookie', or reply == NULL and a reason in words

@@ -1214,7 +1214,7 @@ static const char *const cert_read_only[] = {
         "ca_error", "ca_cookie", "stage_issue", "stage_save", "stage_deploy", "issuer", "serial",
         "not_before", "not_after", "sha1", "sha256", "cert", "template", "issued_count",
         "last_notified_at", "created_at", "updated_at", "csr_pem", "issued_pem", "template_json",
-        "cert_info_json",
+        "cert_info_json", "ari_start", "ari_end", "ari_next_at", "ari_explanation_url",
 };
 
 static int cert_record_copy(const CertRecord *src, CertRecord *dst) {

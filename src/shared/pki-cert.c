@@ -12,6 +12,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -178,6 +179,48 @@ static void cache_put(PkiCertCache *c, const unsigned char *der, size_t len, X50
         c->e[i].cert = x;
 }
 
+static bool cert_is_ca(X509 *x);
+
+/* A library context without any algorithm (OpenSSL's "null" provider), made once per thread. A
+ * certificate parsed in it skips the key decode (see cache_put()): there is no decoder to find,
+ * so the parse costs about a tenth. Its X509_get0_pubkey() is NULL; pki_cert_key_match() builds
+ * the key from the SPKI instead, and the digests are fetched from the default context. */
+static OSSL_LIB_CTX *lean_libctx(void) {
+        static _Thread_local OSSL_LIB_CTX *ctx = NULL;
+
+        if (!ctx) {
+                ctx = OSSL_LIB_CTX_new();
+                if (ctx && !OSSL_PROVIDER_load(ctx, "null"))
+                        ctx = (OSSL_LIB_CTX_free(ctx), NULL);
+                ERR_clear_error();
+        }
+        return ctx;
+}
+
+/* A leaf for a long-lived caller: parsed without its key, unless it is a CA certificate, which
+ * is parsed in full as before (it is cached, and it may verify others). NULL: parse it in full. */
+static X509 *parse_leaf_lean(const unsigned char *der, long derlen, const unsigned char **ret_end) {
+        OSSL_LIB_CTX *ctx = lean_libctx();
+        const unsigned char *p = der;
+        X509 *x;
+
+        if (!ctx)
+                return NULL;
+        x = X509_new_ex(ctx, NULL);
+        if (!x || !d2i_X509(&x, &p, derlen)) {
+                /* d2i_X509() frees a reused object on failure. */
+                ERR_clear_error();
+                return NULL;
+        }
+        if (cert_is_ca(x)) {
+                X509_free(x);
+                ERR_clear_error();
+                return NULL;
+        }
+        *ret_end = p;
+        return x;
+}
+
 static int parse_pem(const void *data, size_t len, PkiCertCache *cache, STACK_OF(X509) *certs) {
         _cleanup_(BIO_freep) BIO *b = NULL;
         int r;
@@ -203,6 +246,8 @@ static int parse_pem(const void *data, size_t len, PkiCertCache *cache, STACK_OF
 
                 if (streq(name, PEM_STRING_X509) || streq(name, PEM_STRING_X509_OLD)) {
                         X509 *x = cache_get(cache, der, (size_t) derlen);
+                        if (!x && cache)
+                                x = parse_leaf_lean(der, derlen, &p);
                         if (!x) {
                                 x = d2i_X509(NULL, &p, derlen);
                                 if (!x) {
@@ -622,7 +667,7 @@ int pki_cert_info(X509 *cert, CertInfo *ret) {
                         return r;
         }
 
-        if (!X509_digest(cert, EVP_sha1(), md, &mdlen) || mdlen != 20) {
+        if (!X509_digest(cert, pki_digest_sha1(), md, &mdlen) || mdlen != 20) {
                 ERR_clear_error();
                 return -EBADMSG;
         }
@@ -724,7 +769,7 @@ int pki_cert_thumbprint_sha256(X509 *cert, char ret[static 65]) {
         if (!cert)
                 return -EINVAL;
 
-        if (!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen != 32) {
+        if (!X509_digest(cert, pki_digest_sha256(), md, &mdlen) || mdlen != 32) {
                 ERR_clear_error();
                 return -EBADMSG;
         }

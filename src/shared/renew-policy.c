@@ -77,6 +77,36 @@ int renew_time(int64_t not_before, int64_t not_after, const char *renew_before, 
         return 0;
 }
 
+bool ari_window_changed(int64_t start, int64_t end, int64_t prev_start, int64_t prev_end) {
+        return start != prev_start || end != prev_end;
+}
+
+int ari_renew_time(int64_t start, int64_t end, int64_t prev_start, int64_t prev_end, int64_t cur,
+                   double fraction, int64_t *ret) {
+        if (start <= 0 || end < start)
+                return -EINVAL;
+        if (fraction < 0 || fraction >= 1)
+                return -EINVAL;
+
+        /* Drawn once per window: asking twice a day must not move the time each time (RFC 9773
+         * 4.2: the client picks a time and keeps it unless the window changes). */
+        if (!ari_window_changed(start, end, prev_start, prev_end) && cur >= start && cur <= end) {
+                *ret = cur;
+                return 0;
+        }
+        /* end - start + 1 moments; the fraction below 1 keeps the draw within end. */
+        *ret = start + (int64_t) ((double) (end - start + 1) * fraction);
+        if (*ret > end)
+                *ret = end;
+        return 0;
+}
+
+int64_t ari_next_check(int64_t now, int64_t retry_after, int64_t interval) {
+        if (retry_after > 0)
+                return now + CLAMP(retry_after, ARI_CHECK_MIN, ARI_CHECK_INTERVAL);
+        return now + CLAMP(interval, ARI_CHECK_MIN, ARI_CHECK_INTERVAL);
+}
+
 int64_t retry_delay(int64_t failures) {
         static const int64_t delays[] = { 60, 600, 6000 };
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "macro.h"
@@ -18,6 +19,26 @@ int renew_before_check(const char *renew_before, char **reterr) _warn_unused_res
 /* Renewal time for a certificate valid from not_before to not_after. Never before not_before. */
 int renew_time(int64_t not_before, int64_t not_after, const char *renew_before, double jitter_fraction,
                int64_t *ret) _warn_unused_result_;
+
+/* ACME Renewal Information (RFC 9773). The CA suggests a window [start, end] (unix seconds) per
+ * certificate; the renewal time is a uniformly random moment in it (fraction in [0, 1)), drawn once
+ * and kept while the CA suggests the same window. A window in the past means: renew now (the time
+ * drawn is in the past, so the certificate is due). */
+#define ARI_CHECK_INTERVAL (12 * 3600LL) /* at least twice a day */
+#define ARI_CHECK_MIN 60LL               /* a Retry-After below this is raised to it */
+#define ARI_RETRY_INTERVAL 3600LL        /* after a failed check without Retry-After */
+
+/* The renewal time for the suggested window [start, end]. prev_start/prev_end is the window the
+ * current time cur was drawn in (0, 0: none, cur came from the lifetime rule); an unchanged window
+ * keeps cur, a new one draws again. -EINVAL for an empty or inverted window. */
+int ari_renew_time(int64_t start, int64_t end, int64_t prev_start, int64_t prev_end, int64_t cur,
+                   double fraction, int64_t *ret) _warn_unused_result_;
+/* Whether [start, end] differs from the window the current time was drawn in. */
+bool ari_window_changed(int64_t start, int64_t end, int64_t prev_start, int64_t prev_end);
+/* When to ask the CA again: after its Retry-After (seconds, 0 = none) within
+ * [ARI_CHECK_MIN, ARI_CHECK_INTERVAL], else after interval (ARI_CHECK_INTERVAL after an answer,
+ * ARI_RETRY_INTERVAL after a failure). */
+int64_t ari_next_check(int64_t now, int64_t retry_after, int64_t interval);
 
 /* Retry delay after the n-th failure in a row (n >= 1): 1 min, 10 min, 100 min, then daily. */
 int64_t retry_delay(int64_t failures);

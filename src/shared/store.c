@@ -228,15 +228,40 @@ typedef struct Migration {
 /* What an EXTERNAL CA's helper reported (identity, roots, requirements, templates), as JSON. */
 static const char migration_2_sql[] = "ALTER TABLE cas ADD COLUMN data_json TEXT;\n";
 
+/* Lifecycle events (docs/EVENTS.md). cert_id has no foreign key: the events of a removed certificate
+ * stay, with its nickname, until they are pruned by age. AUTOINCREMENT keeps ids from being reused
+ * after pruning, so an id is a stable cursor.
+ *
+ * The table is meant to be the outbox of later deliveries (subscriptions: commands, webhooks, an
+ * SSE stream), none of which exist yet. Each subscription will keep its own cursor, the id of the
+ * last event it delivered, in a table of its own, advanced only after a delivery succeeded: at
+ * least once, and a restart loses nothing, because the event row is committed in the same
+ * transaction as the state change that raised it. Pruning will then also have to spare the rows a
+ * live subscription has not delivered yet (up to a bound). */
+static const char migration_3_sql[] =
+        "CREATE TABLE events (\n"
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "  at INTEGER NOT NULL DEFAULT 0,\n"
+        "  event_id INTEGER NOT NULL,\n"
+        "  cert_id INTEGER NOT NULL DEFAULT 0,\n"
+        "  nickname TEXT,\n"
+        "  payload_json TEXT\n"
+        ");\n"
+        "CREATE INDEX events_cert_id ON events (cert_id, id);\n"
+        "CREATE INDEX events_event_id ON events (event_id, id);\n"
+        /* For pruning by age and for "since". */
+        "CREATE INDEX events_at ON events (at);\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
         { 2, "CA data reported by helpers", migration_2_sql },
+        { 3, "lifecycle events", migration_3_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
 
 /* Tables copied by store_file_recover(), parents first (foreign keys). */
-static const char *const store_tables[] = { "certs", "cas", "history", "meta" };
+static const char *const store_tables[] = { "certs", "cas", "history", "meta", "events" };
 
 /* ------------------------------------------------------------------------------------------------
  * Prepared statements
@@ -272,10 +297,14 @@ typedef enum StoreStmtId {
         STMT_META_GET,
         STMT_META_SET,
         STMT_META_DELETE,
+        STMT_EVENT_ADD,
+        STMT_EVENT_PRUNE,
         _STMT_FIXED_MAX,
         /* store_cert_foreach(): one cached statement per filter shape (ca? × state? × tracking). */
         STMT_FILTER_FIRST = _STMT_FIXED_MAX,
-        _STMT_MAX = STMT_FILTER_FIRST + 2 * 2 * 3,
+        /* store_event_foreach(): since? × event? × cert? × order. */
+        STMT_EVENT_FILTER_FIRST = STMT_FILTER_FIRST + 2 * 2 * 3,
+        _STMT_MAX = STMT_EVENT_FILTER_FIRST + 2 * 2 * 2 * 2,
 } StoreStmtId;
 
 #define CA_COLUMNS "name, type, helper, config_json, aka, is_default, created_at, data_json"
@@ -320,6 +349,9 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [STMT_META_DELETE] = "DELETE FROM meta WHERE key = ?1",
+        [STMT_EVENT_ADD] = "INSERT INTO events (at, event_id, cert_id, nickname, payload_json) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5)",
+        [STMT_EVENT_PRUNE] = "DELETE FROM events WHERE at < ?1",
 };
 
 struct Store {
@@ -747,6 +779,14 @@ void history_record_done(HistoryRecord *r) {
         free(r->result);
         free(r->message);
         *r = (HistoryRecord) {};
+}
+
+void event_record_done(EventRecord *r) {
+        if (!r)
+                return;
+        free(r->nickname);
+        free(r->payload_json);
+        *r = (EventRecord) {};
 }
 
 /* Typed binders and readers selected by the X-macro's type word. They return SQLite codes / -errno. */
@@ -2227,4 +2267,129 @@ int store_meta_set(Store *s, const char *key, const char *value) {
             (value && sqlite3_bind_text(q.st, 2, value, -1, SQLITE_STATIC) != SQLITE_OK))
                 return -ENOMEM;
         return stmt_run(&q);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Events
+ * ---------------------------------------------------------------------------------------------- */
+
+int store_event_add(Store *s, const EventRecord *r, int64_t *ret_id) {
+        _cleanup_stmt_ Stmt q = {};
+        int k, rc;
+
+        if (!s || !r || r->event_id <= 0)
+                return -EINVAL;
+
+        k = stmt_acquire(s, STMT_EVENT_ADD, &q);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_int64(q.st, 1, r->at)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int(q.st, 2, r->event_id)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 3, r->cert_id)) != SQLITE_OK ||
+            (rc = bind_text_or_null(q.st, 4, r->nickname)) != SQLITE_OK ||
+            (rc = bind_text_or_null(q.st, 5, r->payload_json)) != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        k = stmt_run(&q);
+        if (k < 0)
+                return k;
+        if (ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+static int event_read_row(sqlite3_stmt *st, EventRecord *ret) {
+        _cleanup_(event_record_done) EventRecord r = {};
+        int k;
+
+        r.id = sqlite3_column_int64(st, 0);
+        r.at = sqlite3_column_int64(st, 1);
+        r.event_id = sqlite3_column_int(st, 2);
+        r.cert_id = sqlite3_column_int64(st, 3);
+        if ((k = column_strdup(st, 4, &r.nickname)) < 0 || (k = column_strdup(st, 5, &r.payload_json)) < 0)
+                return k;
+
+        *ret = r;
+        r = (EventRecord) {};
+        return 0;
+}
+
+int store_event_foreach(Store *s, const EventFilter *f, int (*cb)(const EventRecord *r, void *userdata),
+                        void *userdata) {
+        static const EventFilter no_filter = {};
+        _cleanup_stmt_ Stmt q = {};
+        _cleanup_free_ char *sql = NULL;
+        unsigned variant;
+        int r, rc = SQLITE_OK;
+
+        if (!s || !cb)
+                return -EINVAL;
+        if (!f)
+                f = &no_filter;
+
+        /* One cached statement per shape, so that each can use its index: (cert_id, id),
+         * (event_id, id), or the id order itself. */
+        variant = (f->since > 0 ? 1u : 0u) | (f->event_id > 0 ? 2u : 0u) | (f->cert_id > 0 ? 4u : 0u) |
+                  (f->oldest_first ? 8u : 0u);
+        sql = strjoin("SELECT id, at, event_id, cert_id, nickname, payload_json FROM events WHERE ",
+                      f->oldest_first ? "id > ?1" : "id < ?1",
+                      f->since > 0 ? " AND at >= ?2" : "",
+                      f->event_id > 0 ? " AND event_id = ?3" : "",
+                      f->cert_id > 0 ? " AND cert_id = ?4" : "",
+                      f->oldest_first ? " ORDER BY id" : " ORDER BY id DESC",
+                      " LIMIT ?5");
+        if (!sql)
+                return -ENOMEM;
+
+        r = stmt_acquire_sql(s, STMT_EVENT_FILTER_FIRST + (int) variant, sql, &q);
+        if (r < 0)
+                return r;
+
+        rc = sqlite3_bind_int64(q.st, 1, f->after_id > 0 ? f->after_id : f->oldest_first ? 0 : INT64_MAX);
+        if (rc == SQLITE_OK && f->since > 0)
+                rc = sqlite3_bind_int64(q.st, 2, f->since);
+        if (rc == SQLITE_OK && f->event_id > 0)
+                rc = sqlite3_bind_int(q.st, 3, f->event_id);
+        if (rc == SQLITE_OK && f->cert_id > 0)
+                rc = sqlite3_bind_int64(q.st, 4, f->cert_id);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(q.st, 5, f->limit > 0 ? (int64_t) f->limit : -1);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+
+        for (;;) {
+                _cleanup_(event_record_done) EventRecord rec = {};
+
+                r = stmt_step(&q);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = event_read_row(q.st, &rec);
+                if (r < 0)
+                        return r;
+                r = cb(&rec, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) {
+        _cleanup_stmt_ Stmt q = {};
+        int k;
+
+        if (!s)
+                return -EINVAL;
+
+        k = stmt_acquire(s, STMT_EVENT_PRUNE, &q);
+        if (k < 0)
+                return k;
+        if (sqlite3_bind_int64(q.st, 1, before) != SQLITE_OK)
+                return -ENOMEM;
+        k = stmt_run(&q);
+        if (k < 0)
+                return k;
+        if (ret_deleted)
+                *ret_deleted = sqlite3_changes64(s->db);
+        return 0;
 }

@@ -59,6 +59,10 @@ typedef struct Store Store;
         X(INT, issued_count)                                                                     \
         X(INT, rekey_count)       /* new keys a CA asked for in a row (helper exit 17) */        \
         X(INT, last_notified_at)  /* expiry notice bookkeeping */                               \
+        X(INT, ari_start)         /* ARI window renew_at was drawn in; 0 = lifetime rule */     \
+        X(INT, ari_end)                                                                          \
+        X(INT, ari_next_at)       /* next renewalInfo check; 0 = none (no ACME CA or no ARI) */  \
+        X(TEXT, ari_explanation_url) /* the CA's explanationURL for its window, NULL = none */   \
         X(INT, created_at)                                                                       \
         X(INT, updated_at)
 
@@ -187,6 +191,37 @@ int store_history_foreach(Store *s, int64_t cert_id, unsigned limit,
         _warn_unused_result_;
 int store_history_count(Store *s, int64_t cert_id, const char *stage, const char *result, int64_t *ret)
         _warn_unused_result_;
+
+/* Lifecycle events (cert-event.h), kept for a set time. cert_id is not a foreign key: the events
+ * of a removed certificate stay. payload_json is the event as JSON (docs/EVENTS.md). */
+typedef struct EventRecord {
+        int64_t id;           /* increasing, never reused: a cursor */
+        int64_t at;           /* unix seconds */
+        int event_id;         /* CertEventId */
+        int64_t cert_id;      /* 0: none */
+        char *nickname;
+        char *payload_json;
+} EventRecord;
+
+void event_record_done(EventRecord *r);
+
+typedef struct EventFilter {
+        int64_t since;        /* at >= since; 0: any time */
+        int event_id;         /* 0: any */
+        int64_t cert_id;      /* 0: any */
+        int64_t after_id;     /* paging: rows that come after this id in the chosen order; 0: from the start */
+        unsigned limit;       /* 0: no limit */
+        bool oldest_first;    /* default: newest first */
+} EventFilter;
+
+/* Adds an event (inside the caller's transaction if one is open). ret_id (optional) gets its id. */
+int store_event_add(Store *s, const EventRecord *r, int64_t *ret_id) _warn_unused_result_;
+/* Calls cb for each matching event, newest first unless oldest_first. The record is only valid
+ * during the call; a negative return from cb stops the iteration and is returned. */
+int store_event_foreach(Store *s, const EventFilter *f, int (*cb)(const EventRecord *r, void *userdata),
+                        void *userdata) _warn_unused_result_;
+/* Removes the events older than before (at < before). ret_deleted (optional) gets how many. */
+int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) _warn_unused_result_;
 
 /* Small key/value settings (e.g. last backup time). store_meta_set with value NULL removes the key. */
 int store_meta_get(Store *s, const char *key, char **ret) _warn_unused_result_;  /* -ENOENT */

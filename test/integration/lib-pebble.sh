@@ -6,7 +6,11 @@
 #                                  (PEBBLE_ALTERNATE_ROOTS=1, PEBBLE_WFE_NONCEREJECT=50, ...).
 #                                  PEBBLE_EAB=1 among them requires external account binding with
 #                                  the MAC keys of Debian's example configuration.
+#                                  PEBBLE_VALIDITY=SECONDS sets certificateValidityPeriod (the
+#                                  lifetime of the certificates it issues; 518400 = 6 days).
 #   stop_pebble                    stops both, by pid.
+#   pebble_require                 exits 77 (skipped) without Pebble; otherwise makes the EXIT trap
+#                                  stop Pebble before lib.sh's cleanup.
 #
 # start_pebble exports PEBBLE_DIR_URL, PEBBLE_CA (the CA bundle of Pebble's own HTTPS), PEBBLE_MGMT
 # (https://127.0.0.1:<port> of the management API), PEBBLE_HTTP_PORT and PEBBLE_TLS_PORT (where
@@ -45,13 +49,24 @@ _pebble_tls_identity() {
                 -out "$d/cert.pem" -days 2 -extfile "$d/server.ext" 2>/dev/null
 }
 
+pebble_require() {
+        if ! pebble_available; then
+                echo "pebble or pebble-challtestsrv not installed: skipping"
+                exit 77
+        fi
+        # lib.sh's cleanup() reads the exit status from $?: set it again after stop_pebble, with
+        # errexit off, which would otherwise end the trap at '(exit 1)' before cleanup() runs.
+        trap 'rc=$?; stop_pebble; set +e; (exit $rc); cleanup' EXIT
+}
+
 start_pebble() {
         local base=${T:-$(mktemp -d /tmp/certkeeper-pebble.XXXXXX)}
-        local d="$base/pebble" eab=0 acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
+        local d="$base/pebble" eab=0 validity= acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
         local -a env=()
         for a in "$@"; do
                 case $a in
                 PEBBLE_EAB=1) eab=1 ;;
+                PEBBLE_VALIDITY=*) validity=", \"certificateValidityPeriod\": ${a#PEBBLE_VALIDITY=}" ;;
                 *=*) env+=("$a") ;;
                 *) echo "start_pebble: bad argument '$a'" >&2; return 1 ;;
                 esac
@@ -79,7 +94,7 @@ start_pebble() {
     "tlsPort": $PEBBLE_TLS_PORT,
     "ocspResponderURL": "",
     "externalAccountBindingRequired": $([ "$eab" = 1 ] && echo true || echo false),
-    "externalAccountMACKeys": $macs
+    "externalAccountMACKeys": $macs$validity
 } }
 EOF
         pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$dns_port" \

@@ -9,12 +9,7 @@
 # shellcheck source=test/integration/lib-pebble.sh
 . "$(dirname "$0")/lib-pebble.sh"
 
-if ! pebble_available; then
-        echo "pebble or pebble-challtestsrv not installed: skipping"
-        exit 77
-fi
-
-trap 'rc=$?; stop_pebble; (exit $rc); cleanup' EXIT
+pebble_require
 
 DRIVE="$BUILD_DIR/test/acme/acme-drive"
 [ -x "$DRIVE" ] || fail "no $DRIVE"

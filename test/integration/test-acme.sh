@@ -10,11 +10,7 @@
 # shellcheck source=test/integration/lib-pebble.sh
 . "$(dirname "$0")/lib-pebble.sh"
 
-if ! pebble_available; then
-        echo "pebble or pebble-challtestsrv not installed: skipping"
-        exit 77
-fi
-trap 'rc=$?; stop_pebble; (exit $rc); cleanup' EXIT
+pebble_require
 
 start_pebble PEBBLE_WFE_NONCEREJECT=50 || fail "pebble did not start"
 start_daemon

@@ -87,6 +87,28 @@ TEST(names) {
         ASSERT_NULL(acme_outcome_to_string(_ACME_OUTCOME_MAX));
 }
 
+TEST(revocation_reasons) {
+        ASSERT_EQ(acme_revocation_reason_from_string("keyCompromise"), 1);
+        ASSERT_EQ(acme_revocation_reason_from_string("KEYCOMPROMISE"), 1);
+        ASSERT_EQ(acme_revocation_reason_from_string("cessationOfOperation"), 5);
+        ASSERT_EQ(acme_revocation_reason_from_string("unspecified"), 0);
+        ASSERT_EQ(acme_revocation_reason_from_string("4"), 4);
+        ASSERT_EQ(acme_revocation_reason_from_string("10"), 10);
+        ASSERT_ERROR(acme_revocation_reason_from_string("7"), EINVAL);
+        ASSERT_ERROR(acme_revocation_reason_from_string("11"), EINVAL);
+        ASSERT_ERROR(acme_revocation_reason_from_string("-1"), EINVAL);
+        ASSERT_ERROR(acme_revocation_reason_from_string("99999999999999999999"), EINVAL);
+        ASSERT_ERROR(acme_revocation_reason_from_string("stolen"), EINVAL);
+        ASSERT_ERROR(acme_revocation_reason_from_string(""), EINVAL);
+        ASSERT_ERROR(acme_revocation_reason_from_string(NULL), EINVAL);
+        ASSERT_STREQ(acme_revocation_reason_to_string(3), "affiliationChanged");
+        ASSERT_NULL(acme_revocation_reason_to_string(7));
+        ASSERT_NULL(acme_revocation_reason_to_string(-1));
+        for (int i = 0; i <= 10; i++)
+                if (i != 7)
+                        ASSERT_EQ(acme_revocation_reason_from_string(acme_revocation_reason_to_string(i)), i);
+}
+
 TEST(client_config) {
         AcmeClient *c = NULL;
         AcmeConfig ok = { .directory_url = "https://acme.test/directory", .account_key_path = "/nonexistent/k.pem" };

@@ -40,6 +40,9 @@ struct Manager {
         uid_t uid;
         gid_t admin_gid;
         unsigned counter;
+        /* An operation that waits for a CA: answered by the loop after the request was routed. */
+        uint64_t op_ticket;
+        json_t *op_result;
 };
 
 Store *manager_store(Manager *m) {
@@ -162,6 +165,31 @@ int manager_ca_refresh(Manager *m, const char *name, char **reterr) {
         return r == -ENOENT ? fake_error(reterr, r, "No CA with that name found.") : r;
 }
 
+/* Operations of the CA named "acme" succeed, except deactivate, which the "CA" refuses. */
+static int fake_operation(Manager *m, uint64_t ticket, bool ok, const char *what) {
+        m->op_ticket = ticket;
+        m->op_result = json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", ok, "result", ok ? "ok" : "rejected", "message",
+                                 ok ? "done" : "urn:ietf:params:acme:error:unauthorized: no", "action", what,
+                                 "duration_ms", 5);
+        return m->op_result ? 0 : -ENOMEM;
+}
+
+int manager_cert_revoke(Manager *m, int64_t id, const char *reason, uint64_t ticket, char **reterr) {
+        if (reason && !streq(reason, "keyCompromise") && !streq(reason, "4"))
+                return fake_error(reterr, -EINVAL, "The revocation reason is not a CRLReason.");
+        return fake_operation(m, ticket, true, "revoke");
+}
+
+int manager_ca_account(Manager *m, const char *name, const char *action, const char *email, uint64_t ticket,
+                       char **reterr) {
+        if (!streq(name, "acme"))
+                return streq(name, "local") ? fake_error(reterr, -EOPNOTSUPP, "The CA 'local' is not an ACME CA.")
+                                            : fake_error(reterr, -ENOENT, "No CA named that.");
+        if (!streq(action, "rollover") && !streq(action, "deactivate") && !streq(action, "update"))
+                return fake_error(reterr, -EINVAL, "The account action is not rollover, deactivate or update.");
+        return fake_operation(m, ticket, !streq(action, "deactivate"), action);
+}
+
 const char *manager_ca_roots_path(Manager *m, const char *name) {
         return streq(name, "local") ? "/fake/roots.pem" : NULL;
 }
@@ -214,6 +242,13 @@ static void *loop_thread(void *userdata) {
                         if (got[i].data.fd == e->stop_fd)
                                 return NULL;
                 ASSERT_OK(api_process(e->api));
+                if (e->manager.op_ticket) {
+                        /* The CA answered (in the real manager: a helper worker's reply). */
+                        api_operation_done(e->api, e->manager.op_ticket, e->manager.op_result);
+                        json_decref(e->manager.op_result);
+                        e->manager.op_result = NULL;
+                        e->manager.op_ticket = 0;
+                }
                 /* The real manager commits, then releases the held answers (group commit). */
                 while (api_has_held(e->api)) {
                         api_release_held(e->api, 0);
@@ -906,6 +941,76 @@ TEST(cas) {
         expect(&r, 404, "not-found");
         reply_done(&r);
         req(&e, "GET", "/api/v1/cas/corp", NULL, &r);
+        expect(&r, 404, "not-found");
+        reply_done(&r);
+
+        env_stop(&e);
+        env_teardown(&e);
+}
+
+TEST(operations_that_wait_for_a_ca) {
+        _cleanup_(reply_done) Reply r = {};
+        Env e;
+
+        env_setup(&e, true);
+
+        req(&e, "POST", "/api/v1/cas/acme/account", "{\"action\":\"rollover\"}", &r);
+        expect(&r, 200, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(r.json, "action")), "rollover");
+        ASSERT_NULL(json_object_get(r.json, "ok"));
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/acme/account", "{\"action\":\"update\",\"email\":\"a@example.test\"}", &r);
+        expect(&r, 200, NULL);
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/acme/account", "{\"action\":\"deactivate\"}", &r);
+        expect(&r, 502, "ca-rejected");
+        ASSERT_NOT_NULL(strstr(detail(&r), "unauthorized"));
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/acme/account", "{\"action\":\"explode\"}", &r);
+        expect(&r, 400, "invalid-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/acme/account", "{}", &r);
+        expect(&r, 400, "missing-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/acme/account", "{\"action\":\"update\",\"colour\":\"red\"}", &r);
+        expect(&r, 400, "unknown-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/acme/account", "{\"action\":1}", &r);
+        expect(&r, 400, "invalid-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/local/account", "{\"action\":\"rollover\"}", &r);
+        expect(&r, 409, "not-acme");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/cas/nosuch/account", "{\"action\":\"rollover\"}", &r);
+        expect(&r, 404, "not-found");
+        reply_done(&r);
+        req(&e, "GET", "/api/v1/cas/acme/account", NULL, &r);
+        expect(&r, 405, "method-not-allowed");
+        reply_done(&r);
+
+        req(&e, "POST", "/api/v1/certificates", "{\"nickname\":\"web\",\"dns\":[\"web.example\"]}", &r);
+        expect(&r, 201, NULL);
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/web/revoke", "{\"reason\":\"keyCompromise\"}", &r);
+        expect(&r, 200, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(r.json, "result")), "ok");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/web/revoke", "{\"reason\":4}", &r);
+        expect(&r, 200, NULL);
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/web/revoke", NULL, &r);
+        expect(&r, 200, NULL);
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/web/revoke", "{\"reason\":\"stolen\"}", &r);
+        expect(&r, 400, "invalid-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/web/revoke", "{\"reason\":true}", &r);
+        expect(&r, 400, "invalid-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/web/revoke", "{\"why\":1}", &r);
+        expect(&r, 400, "unknown-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/certificates/nosuch/revoke", "{}", &r);
         expect(&r, 404, "not-found");
         reply_done(&r);
 

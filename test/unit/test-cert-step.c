@@ -100,12 +100,13 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         return fake_queue(id, op, job);
 }
 
-int manager_queue_helper_job(Manager *m, int64_t id, json_t *job) {
+int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job) {
+        ASSERT_TRUE(IN_SET(op, JOB_SUBMIT, JOB_ARI));
         if (fake.helper_queue_error != 0) {
                 json_decref(job);
                 return fake.helper_queue_error;
         }
-        return fake_queue(id, JOB_SUBMIT, job);
+        return fake_queue(id, op, job);
 }
 
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
@@ -151,6 +152,15 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
 }
 
 void manager_acme_job_done(Manager *m, int64_t id, json_t *reply) {
+}
+
+int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
+        json_t *job = json_pack("{s:s, s:s, s:s?}", "op", "acme-ari", "ca", ca->name, "cert_path", r->cert_path);
+
+        if (!job)
+                return -ENOMEM;
+        *ret = job;
+        return 0;
 }
 
 /* ---- Test environment -------------------------------------------------------------------------- */
@@ -1598,6 +1608,207 @@ TEST(failing_renewal_gets_expiry_notices) {
         r = cert_load(&e, id);
         ASSERT_EQ(r->last_notified_at, now);
 
+        env_teardown(&e);
+}
+
+/* ---- ACME Renewal Information (RFC 9773) ---------------------------------------------------------- */
+
+static json_t *reply_ari(int64_t start, int64_t end, const char *url, int64_t retry_after) {
+        return json_pack("{s:b, s:s, s:I, s:I, s:s?, s:I, s:s, s:i}", "ok", 1, "result", "ok", "start",
+                         (json_int_t) start, "end", (json_int_t) end, "explanation_url", url, "retry_after",
+                         (json_int_t) retry_after, "cert_id", "aki.serial", "duration_ms", 7);
+}
+
+static unsigned history_count(int64_t id, const char *stage) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < fake.n_history; i++)
+                if (fake.history[i].cert_id == id && streq_ptr(fake.history[i].stage, stage))
+                        n++;
+        return n;
+}
+
+/* The renewal time of the certificate acme_monitored() reads (valid from now - 10 d to now + 80 d) by
+ * the lifetime rule: 1/3 of 90 days left, minus up to an hour of jitter. */
+static void assert_lifetime_rule(const CertRecord *r, int64_t now) {
+        ASSERT_TRUE(r->renew_at <= now + 50 * 86400 && r->renew_at >= now + 50 * 86400 - 3600 - 5);
+}
+
+/* An ACME certificate in MONITORING whose files were just read: its first renewal information check
+ * is due. Returns its id. */
+static int64_t acme_monitored(Env *e, int64_t now) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id;
+        json_t *job;
+
+        ca_add(e, "acme", "ACME", NULL, NULL);
+        id = cert_add(e, "web", "acme", CERT_NEWLY_ADDED);
+        step(e, id, now);
+        json_decref(take_job(id, JOB_READ));
+        deliver(e, id, JOB_READ, reply_read("ok", "ok", 1, facts("AA:BB:CC", now - 10 * 86400, now + 80 * 86400)),
+                NULL);
+        r = cert_load(e, id);
+        ASSERT_STATE(r, CERT_MONITORING);
+        /* The lifetime rule first. */
+        assert_lifetime_rule(r, now);
+        ASSERT_TRUE(r->ari_next_at > 0 && r->ari_next_at <= time(NULL));
+        ASSERT_EQ(r->next_action_at, r->ari_next_at);
+        r = cert_drop(r);
+
+        step(e, id, time(NULL));
+        job = take_job(id, JOB_ARI);
+        ASSERT_STREQ(job_str(job, "op"), "acme-ari");
+        json_decref(job);
+        r = cert_load(e, id);
+        ASSERT_STATE(r, CERT_MONITORING);
+        /* Until the reply: a later check stands in for it, should it be lost. */
+        ASSERT_TRUE(r->ari_next_at >= now + ARI_RETRY_INTERVAL);
+        return id;
+}
+
+TEST(ari_window_drawn_once_and_rechecked) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id, now = time(NULL), t0, t1, start, end, drawn;
+        Env e;
+
+        env_setup(&e);
+        id = acme_monitored(&e, now);
+
+        /* The CA's window: the renewal time is drawn inside it; the next check in 12 hours. */
+        start = now + 40 * 86400;
+        end = start + 2 * 86400;
+        t0 = time(NULL);
+        deliver(&e, id, JOB_ARI, reply_ari(start, end, "https://ca.example/why", 0), NULL);
+        t1 = time(NULL);
+        r = cert_load(&e, id);
+        ASSERT_STATE(r, CERT_MONITORING);
+        ASSERT_TRUE(r->renew_at >= start && r->renew_at <= end);
+        ASSERT_EQ(r->ari_start, start);
+        ASSERT_EQ(r->ari_end, end);
+        ASSERT_STREQ(r->ari_explanation_url, "https://ca.example/why");
+        ASSERT_AFTER(r->ari_next_at, t0, t1, ARI_CHECK_INTERVAL);
+        ASSERT_EQ(r->next_action_at, r->ari_next_at);
+        ASSERT_EQ(fake.scheduled[id], r->next_action_at);
+        ASSERT_EQ(history_count(id, "ari"), 1);
+        drawn = r->renew_at;
+        r = cert_drop(r);
+
+        /* The next check, the same window, a Retry-After of 10 minutes: the time stays, no history. */
+        step(&e, id, time(NULL) + ARI_CHECK_INTERVAL);
+        json_decref(take_job(id, JOB_ARI));
+        t0 = time(NULL);
+        deliver(&e, id, JOB_ARI, reply_ari(start, end, "https://ca.example/why", 600), NULL);
+        t1 = time(NULL);
+        r = cert_load(&e, id);
+        ASSERT_EQ(r->renew_at, drawn);
+        ASSERT_AFTER(r->ari_next_at, t0, t1, 600);
+        ASSERT_EQ(history_count(id, "ari"), 1);
+        r = cert_drop(r);
+
+        /* A moved window: drawn again inside the new one. */
+        start = now + 20 * 86400;
+        end = start + 3600;
+        step(&e, id, time(NULL) + 600);
+        json_decref(take_job(id, JOB_ARI));
+        deliver(&e, id, JOB_ARI, reply_ari(start, end, NULL, 0), NULL);
+        r = cert_load(&e, id);
+        ASSERT_TRUE(r->renew_at >= start && r->renew_at <= end);
+        ASSERT_NULL(r->ari_explanation_url);
+        ASSERT_EQ(history_count(id, "ari"), 2);
+        r = cert_drop(r);
+
+        /* A failed check keeps the time and asks again in an hour (or after Retry-After). */
+        step(&e, id, time(NULL) + ARI_CHECK_INTERVAL);
+        json_decref(take_job(id, JOB_ARI));
+        r = cert_load(&e, id);
+        drawn = r->renew_at;
+        r = cert_drop(r);
+        t0 = time(NULL);
+        deliver(&e, id, JOB_ARI, reply_error("unreachable", "connection refused"), NULL);
+        t1 = time(NULL);
+        r = cert_load(&e, id);
+        ASSERT_STATE(r, CERT_MONITORING);
+        ASSERT_EQ(r->renew_at, drawn);
+        ASSERT_EQ(r->backoff_step, 0);
+        ASSERT_AFTER(r->ari_next_at, t0, t1, ARI_RETRY_INTERVAL);
+        ASSERT_STREQ(history_last(id)->stage, "ari");
+        ASSERT_STREQ(history_last(id)->result, "unreachable");
+        r = cert_drop(r);
+
+        env_teardown(&e);
+}
+
+TEST(ari_window_in_the_past_renews_now) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id, now = time(NULL);
+        Env e;
+
+        env_setup(&e);
+        id = acme_monitored(&e, now);
+        fake.capacity = true;
+        deliver(&e, id, JOB_ARI, reply_ari(now - 2 * 86400, now - 86400, NULL, 0), NULL);
+        /* Due at once: the files are read, as for every renewal. */
+        json_decref(take_job(id, JOB_READ));
+        r = cert_load(&e, id);
+        ASSERT_STATE(r, CERT_NEWLY_ADDED);
+        ASSERT_TRUE(r->renew_at <= now - 86400);
+        r = cert_drop(r);
+        env_teardown(&e);
+}
+
+TEST(ari_not_offered_keeps_the_lifetime_rule) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id, now = time(NULL);
+        Env e;
+
+        env_setup(&e);
+        id = acme_monitored(&e, now);
+        deliver(&e, id, JOB_ARI, reply_error("unsupported", "The CA does not offer renewal information (ARI)."),
+                NULL);
+        r = cert_load(&e, id);
+        ASSERT_STATE(r, CERT_MONITORING);
+        ASSERT_EQ(r->ari_next_at, 0);
+        ASSERT_EQ(r->ari_start, 0);
+        /* Nothing else to wake for: the renewal time (the expiry notices are off while it renews). */
+        ASSERT_EQ(r->next_action_at, r->renew_at);
+        assert_lifetime_rule(r, now);
+        ASSERT_EQ(history_count(id, "ari"), 0);
+        r = cert_drop(r);
+
+        /* A window drawn earlier that the CA no longer offers: back to the lifetime rule. */
+        r = cert_load(&e, id);
+        r->ari_start = now + 86400;
+        r->ari_end = now + 2 * 86400;
+        r->renew_at = now + 86400 + 5;
+        r->ari_next_at = now - 1;
+        r->next_action_at = now - 1;
+        cert_put(&e, r);
+        r = cert_drop(r);
+        step(&e, id, now);
+        json_decref(take_job(id, JOB_ARI));
+        deliver(&e, id, JOB_ARI, reply_error("unsupported", "no renewalInfo"), NULL);
+        r = cert_load(&e, id);
+        assert_lifetime_rule(r, now);
+        ASSERT_EQ(r->ari_start, 0);
+        r = cert_drop(r);
+        env_teardown(&e);
+}
+
+TEST(ari_only_for_acme_cas) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id, now = time(NULL);
+        Env e;
+
+        env_setup(&e);
+        id = cert_add(&e, "web", CA_LOCAL, CERT_NEWLY_ADDED);
+        step(&e, id, now);
+        json_decref(take_job(id, JOB_READ));
+        deliver(&e, id, JOB_READ, reply_read("ok", "ok", 1, facts("AA:BB:CC", now - 10 * 86400, now + 80 * 86400)),
+                NULL);
+        r = cert_load(&e, id);
+        ASSERT_EQ(r->ari_next_at, 0);
+        ASSERT_EQ(r->next_action_at, r->renew_at);
+        r = cert_drop(r);
         env_teardown(&e);
 }
 

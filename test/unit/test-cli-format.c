@@ -62,6 +62,10 @@ TEST(monitoring) {
         check_request("monitoring.json", "monitoring.expected");
 }
 
+TEST(acme_renewal_information) {
+        check_request("acme-ari.json", "acme-ari.expected");
+}
+
 TEST(need_guidance) {
         check_request("need-guidance.json", "need-guidance.expected");
 }

@@ -258,4 +258,33 @@ TEST(email_is_valid) {
         ASSERT_FALSE(email_is_valid("user\n@example.com"));
 }
 
+TEST(parse_time_spec) {
+        const int64_t now = 1767225600; /* 2026-01-01T00:00:00Z */
+        int64_t v = 0;
+
+        ASSERT_OK(parse_time_spec("1700000000", now, &v));
+        ASSERT_EQ(v, 1700000000);
+        ASSERT_OK(parse_time_spec("0", now, &v));
+        ASSERT_EQ(v, 0);
+        ASSERT_OK(parse_time_spec("2026-01-01T00:00:00Z", now, &v));
+        ASSERT_EQ(v, now);
+        ASSERT_OK(parse_time_spec("2025-12-31", now, &v));
+        ASSERT_EQ(v, now - 86400);
+        ASSERT_OK(parse_time_spec("1h", now, &v));
+        ASSERT_EQ(v, now - 3600);
+        ASSERT_OK(parse_time_spec("2d", now, &v));
+        ASSERT_EQ(v, now - 2 * 86400);
+        ASSERT_OK(parse_time_spec("1d 12h", now, &v));
+        ASSERT_EQ(v, now - 36 * 3600);
+
+        v = 7;
+        ASSERT_ERROR(parse_time_spec("", now, &v), EINVAL);
+        ASSERT_ERROR(parse_time_spec("yesterday", now, &v), EINVAL);
+        ASSERT_ERROR(parse_time_spec("2025-13-01", now, &v), EINVAL);
+        ASSERT_ERROR(parse_time_spec("-5", now, &v), EINVAL);
+        ASSERT_ERROR(parse_time_spec("99999999999999999999", now, &v), ERANGE);
+        ASSERT_ERROR(parse_time_spec("100y", now, &v), ERANGE);
+        ASSERT_EQ(v, 7);
+}
+
 TEST_MAIN();

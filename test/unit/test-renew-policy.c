@@ -66,6 +66,68 @@ TEST(override_check) {
         free(err);
 }
 
+TEST(ari_draw_within_window) {
+        const int64_t start = 1000 * DAY, end = start + 2 * DAY;
+        int64_t t;
+
+        /* Uniform over the window: the ends of the fraction land on its ends. */
+        ASSERT_OK(ari_renew_time(start, end, 0, 0, 0, 0.0, &t));
+        ASSERT_EQ(t, start);
+        ASSERT_OK(ari_renew_time(start, end, 0, 0, 0, 0.5, &t));
+        ASSERT_EQ(t, start + DAY);
+        ASSERT_OK(ari_renew_time(start, end, 0, 0, 0, 0.9999999999, &t));
+        ASSERT_EQ(t, end);
+        /* A one-second window. */
+        ASSERT_OK(ari_renew_time(start, start, 0, 0, 0, 0.7, &t));
+        ASSERT_EQ(t, start);
+        ASSERT_ERROR(ari_renew_time(start, start - 1, 0, 0, 0, 0.5, &t), EINVAL);
+        ASSERT_ERROR(ari_renew_time(0, end, 0, 0, 0, 0.5, &t), EINVAL);
+        ASSERT_ERROR(ari_renew_time(start, end, 0, 0, 0, 1.0, &t), EINVAL);
+}
+
+TEST(ari_drawn_once_per_window) {
+        const int64_t start = 1000 * DAY, end = start + 2 * DAY;
+        int64_t t, t2;
+
+        /* First answer: drawn (the lifetime rule's time is replaced). */
+        ASSERT_TRUE(ari_window_changed(start, end, 0, 0));
+        ASSERT_OK(ari_renew_time(start, end, 0, 0, 900 * DAY, 0.25, &t));
+        ASSERT_EQ(t, start + DAY / 2);
+        /* The same window again, whatever the new draw would be: kept. */
+        ASSERT_FALSE(ari_window_changed(start, end, start, end));
+        ASSERT_OK(ari_renew_time(start, end, start, end, t, 0.9, &t2));
+        ASSERT_EQ(t2, t);
+        /* A changed window (the CA moved it, e.g. before a revocation): drawn again inside it. */
+        ASSERT_TRUE(ari_window_changed(start - 10 * DAY, start - 9 * DAY, start, end));
+        ASSERT_OK(ari_renew_time(start - 10 * DAY, start - 9 * DAY, start, end, t, 0.5, &t2));
+        ASSERT_EQ(t2, start - 10 * DAY + DAY / 2);
+        /* The same window but a time outside it (set by something else): drawn again. */
+        ASSERT_OK(ari_renew_time(start, end, start, end, end + 5, 0.0, &t2));
+        ASSERT_EQ(t2, start);
+}
+
+TEST(ari_window_in_the_past_is_due_now) {
+        const int64_t now = 2000 * DAY;
+        int64_t t;
+
+        /* Whatever is drawn lies before now, so the certificate is due at once. */
+        ASSERT_OK(ari_renew_time(now - 3 * DAY, now - 2 * DAY, 0, 0, 0, 0.9999, &t));
+        ASSERT_TRUE(t <= now);
+}
+
+TEST(ari_next_check) {
+        const int64_t now = 5000;
+
+        /* Twice a day without Retry-After; an hour after a failure. */
+        ASSERT_EQ(ari_next_check(now, 0, ARI_CHECK_INTERVAL), now + 12 * 3600);
+        ASSERT_EQ(ari_next_check(now, 0, ARI_RETRY_INTERVAL), now + 3600);
+        /* Retry-After sooner: honoured; later than 12 h: capped; tiny: raised to a minute. */
+        ASSERT_EQ(ari_next_check(now, 600, ARI_CHECK_INTERVAL), now + 600);
+        ASSERT_EQ(ari_next_check(now, 7 * 86400, ARI_CHECK_INTERVAL), now + 12 * 3600);
+        ASSERT_EQ(ari_next_check(now, 1, ARI_CHECK_INTERVAL), now + 60);
+        ASSERT_EQ(ari_next_check(now, -5, ARI_CHECK_INTERVAL), now + 12 * 3600);
+}
+
 TEST(backoff) {
         ASSERT_EQ(retry_delay(1), 60);
         ASSERT_EQ(retry_delay(2), 600);

@@ -875,6 +875,146 @@ static int ca_cb(const CARecord *r, void *userdata) {
         return 0;
 }
 
+/* ---- events ---------------------------------------------------------------------------------- */
+
+typedef struct EventCollect {
+        int64_t ids[64];
+        int event_ids[64];
+        unsigned n;
+} EventCollect;
+
+static int collect_event(const EventRecord *r, void *userdata) {
+        EventCollect *c = userdata;
+
+        ASSERT_TRUE(c->n < ELEMENTSOF(c->ids));
+        c->ids[c->n] = r->id;
+        c->event_ids[c->n++] = r->event_id;
+        return 0;
+}
+
+static unsigned events_matching(Store *s, const EventFilter *f, EventCollect *c) {
+        *c = (EventCollect) {};
+        ASSERT_OK(store_event_foreach(s, f, collect_event, c));
+        return c->n;
+}
+
+TEST(events) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(cert_record_done) CertRecord a = {};
+        EventCollect c;
+        int64_t first = 0, id, n;
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        make_simple(&a, 1);
+        ASSERT_OK(store_cert_insert(s, &a, NULL));
+
+        /* 30 events, one a minute: cert a and cert 999 (already gone: no foreign key), ids 1001-1003. */
+        for (unsigned i = 0; i < 30; i++) {
+                char payload[64];
+                EventRecord e = {
+                        .at = 1700000000 + 60 * (int64_t) i,
+                        .event_id = 1001 + (int) (i % 3),
+                        .cert_id = i % 2 == 0 ? a.id : 999,
+                        .nickname = i % 2 == 0 ? a.nickname : (char *) "gone",
+                        .payload_json = payload,
+                };
+                (void) snprintf(payload, sizeof(payload), "{\"n\":%u}", i);
+                ASSERT_OK(store_event_add(s, &e, &id));
+                if (i == 0)
+                        first = id;
+                ASSERT_EQ(id, first + (int64_t) i);
+        }
+        ASSERT_ERROR(store_event_add(s, &(EventRecord) { .at = 1 }, NULL), EINVAL);
+
+        /* Newest first by default, oldest first on request. */
+        ASSERT_EQ(events_matching(s, &(EventFilter) {}, &c), 30u);
+        ASSERT_EQ(c.ids[0], first + 29);
+        ASSERT_EQ(c.ids[29], first);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .oldest_first = true, .limit = 2 }, &c), 2u);
+        ASSERT_EQ(c.ids[0], first);
+        ASSERT_EQ(c.ids[1], first + 1);
+
+        /* Filters, alone and together. */
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .cert_id = a.id }, &c), 15u);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .cert_id = 999 }, &c), 15u);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .event_id = 1002 }, &c), 10u);
+        for (unsigned i = 0; i < c.n; i++)
+                ASSERT_EQ(c.event_ids[i], 1002);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .event_id = 1002, .cert_id = a.id }, &c), 5u);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .since = 1700000000 + 60 * 25 }, &c), 5u);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .since = 1700000000 + 60 * 25, .event_id = 1002,
+                                                      .cert_id = a.id, .oldest_first = true }, &c), 1u);
+        ASSERT_EQ(c.ids[0], first + 28);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .event_id = 1007 }, &c), 0u);
+
+        /* Paging, both ways: pages of 7 cover every event once. */
+        for (int oldest = 0; oldest <= 1; oldest++) {
+                EventFilter f = { .limit = 7, .oldest_first = oldest };
+                int64_t prev = oldest ? 0 : INT64_MAX;
+                unsigned seen = 0;
+
+                for (;;) {
+                        if (events_matching(s, &f, &c) == 0)
+                                break;
+                        for (unsigned i = 0; i < c.n; i++) {
+                                ASSERT_TRUE(oldest ? c.ids[i] > prev : c.ids[i] < prev);
+                                prev = c.ids[i];
+                        }
+                        seen += c.n;
+                        f.after_id = c.ids[c.n - 1];
+                }
+                ASSERT_EQ(seen, 30u);
+        }
+
+        /* Pruning: strictly older than the bound. */
+        ASSERT_OK(store_event_prune(s, 1700000000 + 60 * 10, &n));
+        ASSERT_EQ(n, 10);
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .oldest_first = true }, &c), 20u);
+        ASSERT_EQ(c.ids[0], first + 10);
+        ASSERT_OK(store_event_prune(s, 1700000000 + 60 * 10, &n));
+        ASSERT_EQ(n, 0);
+
+        /* Ids are never reused after pruning: they are cursors. */
+        ASSERT_OK(store_event_prune(s, INT64_MAX, &n));
+        ASSERT_EQ(n, 20);
+        ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 1, .event_id = 1004 }, &id));
+        ASSERT_EQ(id, first + 30);
+
+        /* A removed certificate keeps its events. */
+        ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 2, .event_id = 1004, .cert_id = a.id }, NULL));
+        ASSERT_OK(store_cert_delete(s, a.id));
+        ASSERT_EQ(events_matching(s, &(EventFilter) { .cert_id = a.id }, &c), 1u);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
+/* A database of schema 2 (before events) gets the events table. */
+TEST(events_migration) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        EventCollect c;
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        s = store_free(s);
+        exec_raw(p, "DROP TABLE events; PRAGMA user_version = 2");
+
+        s = open_new(p);
+        ASSERT_EQ(store_schema_version(s), 3);
+        ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, NULL));
+        ASSERT_EQ(events_matching(s, NULL, &c), 1u);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
 TEST(cas) {
         TmpDir t;
         _cleanup_free_ char *p = NULL, *err = NULL;
