@@ -306,8 +306,10 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
         for (size_t i = 0; i < n; i++)
                 if (scheduler_set(m->scheduler, m->helper_waiting.ids[i], now) < 0)
                         log_oom();
-        memmove(m->helper_waiting.ids, m->helper_waiting.ids + n, (m->helper_waiting.n - n) * sizeof(int64_t));
-        m->helper_waiting.n -= n;
+        if (n > 0) {
+                memmove(m->helper_waiting.ids, m->helper_waiting.ids + n, (m->helper_waiting.n - n) * sizeof(int64_t));
+                m->helper_waiting.n -= n;
+        }
 }
 
 /* Arms the timer for the earliest due time, or disarms it: nothing wakes when nothing is due. With

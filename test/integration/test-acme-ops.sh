@@ -37,8 +37,8 @@ for n in 1 2 3; do wait_state "web$n" MONITORING 60; done
 
 # ---- revoke through the CLI, with a reason by name ----
 out=$(ck revoke -i web1 --reason keyCompromise 2>&1) || fail "revoke failed: $out"
-echo "$out" | grep -q "revoked by CA 'pebble' (reason keyCompromise)" || fail "revoke said: $out"
-echo "$out" | grep -q "rekey -i web1" || fail "revoke does not say how to replace the certificate: $out"
+grep -q "revoked by CA 'pebble' (reason keyCompromise)" <<<"$out" || fail "revoke said: $out"
+grep -q "rekey -i web1" <<<"$out" || fail "revoke does not say how to replace the certificate: $out"
 [ "$(pebble_status "$T/certs/web1.pem" Status)" = Revoked ] || fail "Pebble does not know web1 as revoked"
 [ "$(pebble_status "$T/certs/web1.pem" Reason)" = 1 ] || fail "Pebble has another reason than keyCompromise"
 api GET /api/v1/certificates/web1/history | head -n1 |
@@ -48,7 +48,7 @@ api GET /api/v1/certificates/web1/history | head -n1 |
 
 # Again: the CA refuses, in its own words, and the history says so.
 out=$(ck revoke -i web1 2>&1) && fail "a second revocation succeeded"
-echo "$out" | grep -qi "alreadyRevoked\|already revoked" || fail "no CA words for a second revocation: $out"
+grep -qi "alreadyRevoked\|already revoked" <<<"$out" || fail "no CA words for a second revocation: $out"
 api GET /api/v1/certificates/web1/history | head -n1 | json_get "d['items'][0]['result']" | grep -qx rejected ||
         fail "no history row for the refused revocation"
 
@@ -60,22 +60,22 @@ echo "$res" | head -n1 | json_get "d['reason']" | grep -qx superseded || fail "A
 
 # ---- refusals, with words ----
 out=$(ck revoke -i web3 --reason stolen 2>&1) && fail "accepted a reason that is not a CRLReason"
-echo "$out" | grep -q "keyCompromise" || fail "no words about reasons: $out"
+grep -q "keyCompromise" <<<"$out" || fail "no words about reasons: $out"
 [ "$(pebble_status "$T/certs/web3.pem" Status)" = Valid ] || fail "web3 was revoked anyway"
 ck request -I loc -c local -f "$T/certs/loc.pem" -k "$T/certs/loc.key" -N CN=loc >/dev/null || fail "local request"
 wait_state loc MONITORING 30
 out=$(ck revoke -i loc 2>&1) && fail "revoked a certificate of the local CA"
-echo "$out" | grep -q "not ACME" || fail "no words for a non-ACME CA: $out"
+grep -q "not ACME" <<<"$out" || fail "no words for a non-ACME CA: $out"
 out=$(ck acme-account -c local --rollover 2>&1) && fail "account operation on the local CA"
-echo "$out" | grep -q "not ACME" || fail "no words for a non-ACME CA: $out"
+grep -q "not ACME" <<<"$out" || fail "no words for a non-ACME CA: $out"
 out=$(ck acme-account -c pebble --rollover --deactivate 2>&1) && fail "accepted two account actions"
-echo "$out" | grep -q "exactly one" || fail "no words for two actions: $out"
+grep -q "exactly one" <<<"$out" || fail "no words for two actions: $out"
 out=$(ck acme-account -c nosuch --rollover 2>&1) && fail "account operation on a missing CA"
-echo "$out" | grep -q 'No CA with name "nosuch"' || fail "no words for a missing CA: $out"
+grep -q 'No CA with name "nosuch"' <<<"$out" || fail "no words for a missing CA: $out"
 
 # ---- the contact ----
 out=$(ck acme-account -c pebble --email ops@example.test 2>&1) || fail "email update failed: $out"
-echo "$out" | grep -q "contact was updated" || fail "email update said: $out"
+grep -q "contact was updated" <<<"$out" || fail "email update said: $out"
 api GET /api/v1/cas/pebble | head -n1 | json_get "d['config']['email']" | grep -qx ops@example.test ||
         fail "the CA's email setting did not follow"
 
@@ -83,7 +83,7 @@ api GET /api/v1/cas/pebble | head -n1 | json_get "d['config']['email']" | grep -
 K="$STATE/acme/pebble/account.key"
 before=$(sha256sum <"$K")
 out=$(ck acme-account -c pebble --rollover 2>&1) || fail "rollover failed: $out"
-echo "$out" | grep -q "rolled over" || fail "rollover said: $out"
+grep -q "rolled over" <<<"$out" || fail "rollover said: $out"
 [ "$(sha256sum <"$K")" != "$before" ] || fail "the account key did not change"
 [ "$(sha256sum <"$K.old")" = "$before" ] || fail "the previous key is not kept as account.key.old"
 [ "$(stat -c %a "$K")" = 600 ] && [ "$(stat -c %a "$K.old")" = 600 ] || fail "account keys are not 0600"
@@ -99,11 +99,11 @@ ck revoke -i web3 >/dev/null 2>&1 || fail "the rolled-over account cannot revoke
 
 # ---- deactivation: later orders need a person, with words ----
 out=$(ck acme-account -c pebble --deactivate 2>&1) || fail "deactivate failed: $out"
-echo "$out" | grep -q "deactivated" || fail "deactivate said: $out"
+grep -q "deactivated" <<<"$out" || fail "deactivate said: $out"
 [ ! -e "$K" ] && [ -s "$K.deactivated" ] || fail "the deactivated account's key was not moved aside"
 ck request -I late -c pebble -f "$T/certs/late.pem" -k "$T/certs/late.key" -D late.example.test >/dev/null
 wait_state late NEED_GUIDANCE 60
 cert_field late ca_error | grep -q "deactivated" || fail "no words for a deactivated account: $(cert_field late ca_error)"
 out=$(ck acme-account -c pebble --rollover 2>&1) && fail "rollover of a deactivated account succeeded"
-echo "$out" | grep -q "deactivated" || fail "no words for a rollover after deactivation: $out"
+grep -q "deactivated" <<<"$out" || fail "no words for a rollover after deactivation: $out"
 echo ok

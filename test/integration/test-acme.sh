@@ -18,16 +18,16 @@ mkdir -p "$T/certs"
 
 # ---- add-ca: refusals with words ----
 out=$(ck add-ca -c nope --acme "$PEBBLE_DIR_URL" --ca-bundle "$PEBBLE_CA" 2>&1) && fail "accepted without --agree-tos"
-echo "$out" | grep -q -- "--agree-tos" || fail "no words about the terms of service: $out"
+grep -q -- "--agree-tos" <<<"$out" || fail "no words about the terms of service: $out"
 out=$(ck add-ca -c nope --acme ftp://example.test --agree-tos 2>&1) && fail "accepted an ftp directory"
-echo "$out" | grep -q "directory URL" || fail "no words about the URL: $out"
+grep -q "directory URL" <<<"$out" || fail "no words about the URL: $out"
 out=$(ck add-ca -c nope --acme http://acme.example.test/dir --agree-tos 2>&1) && fail "accepted plain http"
-echo "$out" | grep -q "https" || fail "no words about https: $out"
+grep -q "https" <<<"$out" || fail "no words about https: $out"
 out=$(ck add-ca -c nope --acme "$PEBBLE_DIR_URL" --agree-tos --eab-kid kid-1 2>&1) && fail "accepted half an EAB"
-echo "$out" | grep -q -- "--eab-hmac" || fail "no words about EAB: $out"
+grep -q -- "--eab-hmac" <<<"$out" || fail "no words about EAB: $out"
 out=$(ck add-ca -c nope --acme "$PEBBLE_DIR_URL" --agree-tos --http01-listen 127.0.0.1:99999 2>&1) &&
         fail "accepted a bad port"
-echo "$out" | grep -q "65535" || fail "no words about the port: $out"
+grep -q "65535" <<<"$out" || fail "no words about the port: $out"
 
 ck add-ca -c pebble --acme "$PEBBLE_DIR_URL" --agree-tos --email admin@example.test --ca-bundle "$PEBBLE_CA" \
         --http01-listen "127.0.0.1:$PEBBLE_HTTP_PORT" >/dev/null || fail "add-ca --acme failed"

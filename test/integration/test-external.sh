@@ -51,11 +51,11 @@ expect_error() { # expect_error NICK TEXT
 
 # ---- add-ca refuses bad command lines, with words ----
 out=$(ck add-ca -c bad1 -e "$H/helper.sh 'unterminated" 2>&1) && fail "add-ca accepted an unterminated quote"
-echo "$out" | grep -qi "quot" || fail "no words about the quote: $out"
+grep -qi "quot" <<<"$out" || fail "no words about the quote: $out"
 out=$(ck add-ca -c bad2 -e "$T/no-such-helper" 2>&1) && fail "add-ca accepted a missing program"
-echo "$out" | grep -q "no-such-helper" || fail "the missing program is not named: $out"
+grep -q "no-such-helper" <<<"$out" || fail "the missing program is not named: $out"
 out=$(ck add-ca -c bad3 -e "relative/helper" 2>&1) && fail "add-ca accepted a relative path"
-echo "$out" | grep -q "absolute" || fail "no words about the relative path: $out"
+grep -q "absolute" <<<"$out" || fail "no words about the relative path: $out"
 out=$(api POST /api/v1/cas '{"name": "bad4", "type": "EXTERNAL", "helper": ""}')
 [ "$(echo "$out" | tail -n1)" = 400 ] || fail "the API accepted an empty helper: $out"
 
@@ -191,10 +191,10 @@ ck refresh-ca -c picky | grep -q "Data for CA 'picky' being refreshed." || fail 
 wait_until 10 sh -c "\"$CERTKEEPER_BIN\" list-cas -c picky -v | grep -q 'templates: webserver, client'"
 out=$(ck request -I picky1 -c picky -f "$T/certs/picky1.pem" -k "$T/certs/picky1.key" -N CN=p 2>&1) &&
         fail "a request without the required principal was accepted"
-echo "$out" | grep -q -- "-K" || fail "the refusal does not say how to give the principal: $out"
+grep -q -- "-K" <<<"$out" || fail "the refusal does not say how to give the principal: $out"
 out=$(ck request -I picky2 -c picky -f "$T/certs/picky2.pem" -k "$T/certs/picky2.key" -N CN=p \
         -K host/p@TEST -T nosuch 2>&1) && fail "a template the CA does not offer was accepted"
-echo "$out" | grep -q "webserver" || fail "the refusal does not list the templates: $out"
+grep -q "webserver" <<<"$out" || fail "the refusal does not list the templates: $out"
 ck request -I picky3 -c picky -f "$T/certs/picky3.pem" -k "$T/certs/picky3.key" -N CN=p -K host/p@TEST \
         -T client >/dev/null || fail "a request that meets the requirements was refused"
 wait_state picky3 MONITORING 10

@@ -64,9 +64,9 @@ elapsed=$(( $(date +%s) - start ))
 key_matches_cert "$T/certs/s.key" "$T/certs/s.pem" || fail "s: the certificate was not saved"
 [ "$(cert_field s issued_count)" = 1 ] || fail "s: issued_count is not 1"
 rows=$(hook_rows s post-save)
-echo "$rows" | grep -q "^failed	" || fail "timed-out post-save not recorded as failed: $rows"
-echo "$rows" | grep -q "started" || fail "timed-out post-save output not kept: $rows"
-echo "$rows" | grep -q "never" && fail "the post-save command ran to its end"
+grep -q "^failed	" <<<"$rows" || fail "timed-out post-save not recorded as failed: $rows"
+grep -q "started" <<<"$rows" || fail "timed-out post-save output not kept: $rows"
+grep -q "never" <<<"$rows" && fail "the post-save command ran to its end"
 dur=$(api GET "/api/v1/certificates/s/history" | head -n -1 |
       json_get "[i['duration_ms'] for i in d['items'] if i['stage'] == 'post-save'][0]")
 [ "$dur" -ge 1500 ] && [ "$dur" -lt 10000 ] || fail "post-save duration ${dur} ms, expected about 2000"
