@@ -138,3 +138,8 @@ int verb_doctor(CliContext *c, int argc, char *argv[]);
 int verb_revoke(CliContext *c, int argc, char *argv[]);
 int verb_acme_account(CliContext *c, int argc, char *argv[]);
 int verb_events(CliContext *c, int argc, char *argv[]);
+/* certkeeper-bind.c */
+int verb_bind(CliContext *c, int argc, char *argv[]);
+int verb_bindings(CliContext *c, int argc, char *argv[]);
+int verb_unbind(CliContext *c, int argc, char *argv[]);
+int verb_deploy(CliContext *c, int argc, char *argv[]);

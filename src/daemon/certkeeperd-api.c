@@ -22,6 +22,7 @@
 #include "cert-event.h"
 #include "cert-json.h"
 #include "certkeeperd-api.h"
+#include "certkeeperd-bindings.h"
 #include "config.h"
 #include "dynbuf.h"
 #include "fs-util.h"
@@ -829,6 +830,75 @@ static enum MHD_Result handle_ca_account(Api *a, struct MHD_Connection *c, const
         return defer(a->last_ticket);
 }
 
+/* ---- bindings (docs/BINDINGS.md) ---- */
+
+static bool method_is(const char *method, const char *want);
+
+static enum MHD_Result handle_bindings(Api *a, struct MHD_Connection *c, const char *method, const char *id,
+                                       const char *bid, const char *body, size_t body_len) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL, *o = NULL;
+        int64_t cert_id = 0, b = 0;
+        int r;
+
+        if (id) {
+                r = manager_cert_lookup(a->manager, id, &rec);
+                if (r == -ENOENT)
+                        return reply_cert_not_found(c, id);
+                if (r < 0)
+                        return reply_internal(c, r, NULL);
+                cert_id = rec->id;
+        }
+        if (bid && (safe_atoi64(bid, &b) < 0 || b <= 0))
+                return reply_problemf(c, MHD_HTTP_NOT_FOUND, "not-found", "There is no binding '%s'.", bid);
+
+        if (method_is(method, MHD_HTTP_METHOD_GET) && !bid) {
+                r = manager_bindings_json(a->manager, cert_id, &j);
+                if (r < 0)
+                        return reply_internal(c, r, "Failed to read the bindings");
+                o = json_pack("{s:O}", "items", j);
+                return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        }
+        if (streq(method, MHD_HTTP_METHOD_POST) && id && !bid) {
+                r = cert_json_parse_body(body, body_len, &j, &err);
+                if (r < 0)
+                        return reply_body_error(c, r, err);
+                r = manager_binding_add(a->manager, cert_id, j, &b, &err);
+                if (r < 0)
+                        return reply_manager_error(c, r, err, false);
+                o = json_pack("{s:I, s:I}", "id", (json_int_t) b, "cert_id", (json_int_t) cert_id);
+                return o ? reply_json(c, MHD_HTTP_CREATED, o) : MHD_NO;
+        }
+        if (streq(method, MHD_HTTP_METHOD_DELETE) && id) {
+                r = manager_binding_remove(a->manager, cert_id, b, &err);
+                if (r < 0)
+                        return reply_manager_error(c, r, err, false);
+                o = json_pack("{s:I}", "cert_id", (json_int_t) cert_id);
+                return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        }
+        return reply_problemf(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+                              "Method %s is not allowed here: bindings take GET, POST and DELETE.", method);
+}
+
+static enum MHD_Result handle_deploy(Api *a, struct MHD_Connection *c, const char *id) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *o = NULL;
+        int r;
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        r = manager_deploy(a->manager, rec->id, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        o = json_pack("{s:I, s:s}", "cert_id", (json_int_t) rec->id, "deploy", "running");
+        return o ? reply_json(c, MHD_HTTP_ACCEPTED, o) : MHD_NO;
+}
+
 /* ---- events ---- */
 
 typedef struct EventListContext {
@@ -1095,6 +1165,13 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                 return handle_cert_add(a, c, body, body_len, false);
                         return reply_method_not_allowed(c, method, url, "GET, POST");
                 }
+                if ((n == 5 || n == 6) && streq(seg[4], "bindings"))
+                        return handle_bindings(a, c, method, seg[3], n == 6 ? seg[5] : NULL, body, body_len);
+                if (n == 5 && streq(seg[4], "deploy")) {
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return reply_method_not_allowed(c, method, url, "POST");
+                        return handle_deploy(a, c, seg[3]);
+                }
                 if (n == 4 && streq(seg[3], "track") && streq(method, MHD_HTTP_METHOD_POST))
                         return handle_cert_add(a, c, body, body_len, true);
                 if (n == 4) {
@@ -1134,6 +1211,12 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                 }
                 }
                 goto not_found;
+        }
+
+        if (streq(seg[2], "bindings") && n == 3) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_bindings(a, c, method, NULL, NULL, NULL, 0);
         }
 
         if (streq(seg[2], "events") && n == 3) {

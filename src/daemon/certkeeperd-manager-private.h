@@ -33,6 +33,7 @@ typedef enum JobOp {
         JOB_SAVE,  /* batches: hooks and the pair swap */
         JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper or an ACME order, in the helper pool */
         JOB_ARI,    /* one certificate: its ACME renewal information (RFC 9773), in the helper pool */
+        JOB_DEPLOY, /* one certificate: test, reload and verify its bindings, roll back on failure */
         _JOB_OP_MAX,
 } JobOp;
 
@@ -144,6 +145,12 @@ int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job);
 void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
                     int64_t duration_ms);
+
+/* certkeeperd-state.c: bindings */
+/* Queues the deploy job of r's bindings (nothing if it has none). archived: the save's copies of
+ * the previous certificate and key, put back on a failure (NULL: no rollback, as for a deploy
+ * asked by a person). Returns the number of bindings, or -errno (-EBUSY: no worker free). */
+int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived);
 
 /* certkeeperd-events.c */
 /* Raises a lifecycle event for r: a row of the events table in the current transaction, and one

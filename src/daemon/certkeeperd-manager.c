@@ -217,7 +217,7 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         Batch *b;
         int slot = m->open_batch[op];
 
-        if (op == JOB_READ) {
+        if (op == JOB_READ || op == JOB_DEPLOY) {
                 if (manager_workers_available(m) == 0) {
                         json_decref(job);
                         return -EBUSY;

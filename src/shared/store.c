@@ -252,10 +252,27 @@ static const char migration_3_sql[] =
         /* For pruning by age and for "since". */
         "CREATE INDEX events_at ON events (at);\n";
 
+/* Bindings: the services that use a certificate (docs/BINDINGS.md). Deleted with their certificate.
+ * If another migration takes number 4 first, this one is renumbered: it depends on nothing after 3. */
+static const char migration_4_bindings_sql[] =
+        "CREATE TABLE bindings (\n"
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "  cert_id INTEGER NOT NULL REFERENCES certs (id) ON DELETE CASCADE,\n"
+        "  kind TEXT NOT NULL,\n"
+        "  config TEXT,\n"
+        "  test_cmd TEXT,\n"
+        "  reload_cmd TEXT,\n"
+        "  endpoint TEXT,\n"
+        "  last_result TEXT,\n"
+        "  last_at INTEGER NOT NULL DEFAULT 0\n"
+        ");\n"
+        "CREATE INDEX bindings_cert_id ON bindings (cert_id);\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
         { 2, "CA data reported by helpers", migration_2_sql },
         { 3, "lifecycle events", migration_3_sql },
+        { 4, "bindings", migration_4_bindings_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
@@ -2392,4 +2409,123 @@ int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) {
         if (ret_deleted)
                 *ret_deleted = sqlite3_changes64(s->db);
         return 0;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Bindings (rare: not in the statement cache)
+ * ---------------------------------------------------------------------------------------------- */
+
+void binding_record_done(BindingRecord *r) {
+        if (!r)
+                return;
+        free(r->kind);
+        free(r->config);
+        free(r->test_cmd);
+        free(r->reload_cmd);
+        free(r->endpoint);
+        free(r->last_result);
+        *r = (BindingRecord) {};
+}
+
+static int binding_exec(Store *s, const char *sql, sqlite3_stmt **ret) {
+        int rc;
+
+        if (!s)
+                return -EINVAL;
+        rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
+        return rc == SQLITE_OK ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        if (!r || r->cert_id <= 0 || !r->kind)
+                return -EINVAL;
+        k = binding_exec(s, "INSERT INTO bindings (cert_id, kind, config, test_cmd, reload_cmd, endpoint) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_int64(st, 1, r->cert_id)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 2, r->kind)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 3, r->config)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 4, r->test_cmd)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 5, r->reload_cmd)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 6, r->endpoint)) != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_DONE) {
+                sqlite3_finalize(st);
+                return sqlite_errno(rc) ?: -EIO;
+        }
+        sqlite3_finalize(st);
+        if (ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+int store_binding_delete(Store *s, int64_t cert_id, int64_t id) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, id > 0 ? "DELETE FROM bindings WHERE cert_id = ?1 AND id = ?2"
+                                   : "DELETE FROM bindings WHERE cert_id = ?1", &st);
+        if (k < 0)
+                return k;
+        rc = sqlite3_bind_int64(st, 1, cert_id);
+        if (rc == SQLITE_OK && id > 0)
+                rc = sqlite3_bind_int64(st, 2, id);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return sqlite_errno(rc) ?: -EIO;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_binding_set_result(Store *s, int64_t id, const char *result, int64_t at) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, "UPDATE bindings SET last_result = ?2, last_at = ?3 WHERE id = ?1", &st);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_int64(st, 1, id)) == SQLITE_OK && (rc = bind_text_or_null(st, 2, result)) == SQLITE_OK &&
+            (rc = sqlite3_bind_int64(st, 3, at)) == SQLITE_OK)
+                rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingRecord *r, void *userdata),
+                          void *userdata) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, cert_id > 0 ? "SELECT id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, "
+                                          "last_result, last_at FROM bindings WHERE cert_id = ?1 ORDER BY id"
+                                        : "SELECT id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, "
+                                          "last_result, last_at FROM bindings ORDER BY cert_id, id", &st);
+        if (k < 0)
+                return k;
+        if (cert_id > 0 && sqlite3_bind_int64(st, 1, cert_id) != SQLITE_OK) {
+                sqlite3_finalize(st);
+                return -EIO;
+        }
+        k = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                _cleanup_(binding_record_done) BindingRecord b = {};
+
+                b.id = sqlite3_column_int64(st, 0);
+                b.cert_id = sqlite3_column_int64(st, 1);
+                if ((k = column_strdup(st, 2, &b.kind)) < 0 || (k = column_strdup(st, 3, &b.config)) < 0 ||
+                    (k = column_strdup(st, 4, &b.test_cmd)) < 0 || (k = column_strdup(st, 5, &b.reload_cmd)) < 0 ||
+                    (k = column_strdup(st, 6, &b.endpoint)) < 0 || (k = column_strdup(st, 7, &b.last_result)) < 0)
+                        break;
+                b.last_at = sqlite3_column_int64(st, 8);
+                k = cb(&b, userdata);
+                if (k < 0)
+                        break;
+        }
+        sqlite3_finalize(st);
+        if (k < 0)
+                return k;
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
 }

@@ -223,6 +223,28 @@ int store_event_foreach(Store *s, const EventFilter *f, int (*cb)(const EventRec
 /* Removes the events older than before (at < before). ret_deleted (optional) gets how many. */
 int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) _warn_unused_result_;
 
+/* Bindings: a service that uses a certificate, rebound on each replacement (docs/BINDINGS.md). */
+typedef struct BindingRecord {
+        int64_t id;
+        int64_t cert_id;
+        char *kind;        /* "nginx", "command" */
+        char *config;      /* nginx: the configuration file */
+        char *test_cmd;    /* NULL: the kind's default */
+        char *reload_cmd;  /* NULL: the kind's default; for "command", the command */
+        char *endpoint;    /* HOST:PORT[/SNI] or NULL */
+        char *last_result; /* "ok", "failed: STAGE: why", or NULL (never deployed) */
+        int64_t last_at;
+} BindingRecord;
+
+void binding_record_done(BindingRecord *r);
+int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) _warn_unused_result_;
+/* id 0: all the bindings of cert_id. -ENOENT if none was removed. */
+int store_binding_delete(Store *s, int64_t cert_id, int64_t id) _warn_unused_result_;
+int store_binding_set_result(Store *s, int64_t id, const char *result, int64_t at) _warn_unused_result_;
+/* cert_id 0: all. The record is valid during the call only; a negative cb return stops and is returned. */
+int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingRecord *r, void *userdata),
+                          void *userdata) _warn_unused_result_;
+
 /* Small key/value settings (e.g. last backup time). store_meta_set with value NULL removes the key. */
 int store_meta_get(Store *s, const char *key, char **ret) _warn_unused_result_;  /* -ENOENT */
 int store_meta_set(Store *s, const char *key, const char *value) _warn_unused_result_;

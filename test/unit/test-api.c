@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "certkeeperd-api.h"
+#include "certkeeperd-bindings.h"
 #include "config.h"
 #include "dynbuf.h"
 #include "fs-util.h"
@@ -188,6 +189,25 @@ int manager_ca_account(Manager *m, const char *name, const char *action, const c
         if (!streq(action, "rollover") && !streq(action, "deactivate") && !streq(action, "update"))
                 return fake_error(reterr, -EINVAL, "The account action is not rollover, deactivate or update.");
         return fake_operation(m, ticket, !streq(action, "deactivate"), action);
+}
+
+/* Bindings: the routing is tested here; the checks are the daemon's (test-bind-nginx.sh). */
+int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_id, char **reterr) {
+        *ret_id = 1;
+        return 0;
+}
+
+int manager_binding_remove(Manager *m, int64_t cert_id, int64_t id, char **reterr) {
+        return 0;
+}
+
+int manager_bindings_json(Manager *m, int64_t cert_id, json_t **ret) {
+        *ret = json_array();
+        return *ret ? 0 : -ENOMEM;
+}
+
+int manager_deploy(Manager *m, int64_t cert_id, char **reterr) {
+        return fake_error(reterr, -ENOENT, "The request has no bindings.");
 }
 
 const char *manager_ca_roots_path(Manager *m, const char *name) {
