@@ -138,3 +138,6 @@ int verb_doctor(CliContext *c, int argc, char *argv[]);
 int verb_revoke(CliContext *c, int argc, char *argv[]);
 int verb_acme_account(CliContext *c, int argc, char *argv[]);
 int verb_events(CliContext *c, int argc, char *argv[]);
+int verb_subscribe(CliContext *c, int argc, char *argv[]);
+int verb_subscriptions(CliContext *c, int argc, char *argv[]);
+int verb_unsubscribe(CliContext *c, int argc, char *argv[]);

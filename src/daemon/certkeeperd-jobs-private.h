@@ -39,6 +39,9 @@ int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mod
 int job_submit(json_t *job, json_t **ret);
 int job_ca_data(json_t *job, json_t **ret);
 
+/* certkeeperd-jobs-deliver.c */
+int job_deliver(json_t *job, json_t **ret);
+
 /* certkeeperd-jobs-acme.c */
 int job_acme_order(json_t *job, json_t **ret);
 int job_acme_ari(json_t *job, json_t **ret);

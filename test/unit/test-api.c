@@ -190,6 +190,24 @@ int manager_ca_account(Manager *m, const char *name, const char *action, const c
         return fake_operation(m, ticket, !streq(action, "deactivate"), action);
 }
 
+int manager_subscription_add(Manager *m, SubscriptionRecord *r, char **reterr) {
+        if (!r->name && !(r->name = strdup("command-1")))
+                return -ENOMEM;
+        if (streq(r->kind, "webhook") && !r->secret)
+                return fake_error(reterr, -EINVAL, "A webhook needs a secret.");
+        int k = store_subscription_add(m->store, r);
+        return k == -EEXIST ? fake_error(reterr, k, "A subscription by that name exists already.") : k;
+}
+
+int manager_subscription_remove(Manager *m, const char *name, char **reterr) {
+        int k = store_subscription_remove(m->store, name);
+        return k == -ENOENT ? fake_error(reterr, k, "No subscription by that name.") : k;
+}
+
+bool manager_subscription_in_flight(Manager *m, const char *name) {
+        return false;
+}
+
 const char *manager_ca_roots_path(Manager *m, const char *name) {
         return streq(name, "local") ? "/fake/roots.pem" : NULL;
 }
