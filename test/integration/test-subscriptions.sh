@@ -17,7 +17,7 @@ cat >>"$CONF" <<CONF
 [helpers]
 workers = 6
 [events]
-delivery_timeout = 2s
+delivery_timeout = 4s
 retry_delay = 1s
 CONF
 
@@ -30,7 +30,7 @@ SH
 # A slow one, so that events wait for it when the daemon is killed.
 cat >"$T/sub/slow.sh" <<'SH'
 #!/bin/sh
-sleep 0.5
+sleep 1.5
 echo "$CERTKEEPER_EVENT_ROW $CERTKEEPER_EVENT_ID ${CERTKEEPER_NICKNAME:--}" >>"$1"
 SH
 chmod 0755 "$T/sub/"*.sh
