@@ -143,3 +143,6 @@ int verb_bind(CliContext *c, int argc, char *argv[]);
 int verb_bindings(CliContext *c, int argc, char *argv[]);
 int verb_unbind(CliContext *c, int argc, char *argv[]);
 int verb_deploy(CliContext *c, int argc, char *argv[]);
+int verb_subscribe(CliContext *c, int argc, char *argv[]);
+int verb_subscriptions(CliContext *c, int argc, char *argv[]);
+int verb_unsubscribe(CliContext *c, int argc, char *argv[]);

@@ -49,6 +49,9 @@ int job_deploy(json_t *job, json_t **ret);
 int job_submit(json_t *job, json_t **ret);
 int job_ca_data(json_t *job, json_t **ret);
 
+/* certkeeperd-jobs-deliver.c */
+int job_deliver(json_t *job, json_t **ret);
+
 /* certkeeperd-jobs-acme.c */
 int job_acme_order(json_t *job, json_t **ret);
 int job_acme_ari(json_t *job, json_t **ret);

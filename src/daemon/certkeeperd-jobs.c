@@ -734,6 +734,7 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "read", job_read },
                 { "submit", job_submit },
                 { "ca-data", job_ca_data },
+                { "deliver", job_deliver },
                 { "acme-order", job_acme_order },
                 { "acme-ari", job_acme_ari },
                 { "acme-revoke", job_acme_revoke },
