@@ -138,3 +138,11 @@ int verb_doctor(CliContext *c, int argc, char *argv[]);
 int verb_revoke(CliContext *c, int argc, char *argv[]);
 int verb_acme_account(CliContext *c, int argc, char *argv[]);
 int verb_events(CliContext *c, int argc, char *argv[]);
+/* certkeeper-bind.c */
+int verb_bind(CliContext *c, int argc, char *argv[]);
+int verb_bindings(CliContext *c, int argc, char *argv[]);
+int verb_unbind(CliContext *c, int argc, char *argv[]);
+int verb_deploy(CliContext *c, int argc, char *argv[]);
+int verb_subscribe(CliContext *c, int argc, char *argv[]);
+int verb_subscriptions(CliContext *c, int argc, char *argv[]);
+int verb_unsubscribe(CliContext *c, int argc, char *argv[]);

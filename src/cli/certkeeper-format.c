@@ -113,6 +113,13 @@ int cli_format_request(json_t *cert, bool utc, char **ret) {
                 if (r < 0)
                         return r;
         }
+        /* Only for a request with bindings: the outcome of its last deploy (docs/BINDINGS.md). */
+        s = jstr(cert, "stage_deploy");
+        if (!isempty(s)) {
+                r = dynbuf_printf(&b, "\tdeploy: %s\n", s);
+                if (r < 0)
+                        return r;
+        }
         r = dynbuf_printf(&b, "\tstuck: %s\n", yes_no(jbool(cert, "stuck")));
         if (r < 0)
                 return r;
@@ -411,6 +418,12 @@ int cli_format_table_rows(json_t *certs, const CliTableWidths *w, bool utc, char
                                   isempty(jstr(c, "cert_path")) ? "-" : jstr(c, "cert_path"));
                 if (r < 0)
                         return r;
+                /* A failed deploy to the bindings (docs/BINDINGS.md) is worth a line of its own. */
+                if (startswith(strempty(jstr(c, "stage_deploy")), "failed")) {
+                        r = dynbuf_printf(&b, "%-6s deploy %s\n", "", jstr(c, "stage_deploy"));
+                        if (r < 0)
+                                return r;
+                }
         }
 
         return finish(&b, ret);

@@ -22,6 +22,7 @@
 #include "cert-event.h"
 #include "cert-json.h"
 #include "certkeeperd-api.h"
+#include "certkeeperd-bindings.h"
 #include "config.h"
 #include "dynbuf.h"
 #include "fs-util.h"
@@ -829,6 +830,75 @@ static enum MHD_Result handle_ca_account(Api *a, struct MHD_Connection *c, const
         return defer(a->last_ticket);
 }
 
+/* ---- bindings (docs/BINDINGS.md) ---- */
+
+static bool method_is(const char *method, const char *want);
+
+static enum MHD_Result handle_bindings(Api *a, struct MHD_Connection *c, const char *method, const char *id,
+                                       const char *bid, const char *body, size_t body_len) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL, *o = NULL;
+        int64_t cert_id = 0, b = 0;
+        int r;
+
+        if (id) {
+                r = manager_cert_lookup(a->manager, id, &rec);
+                if (r == -ENOENT)
+                        return reply_cert_not_found(c, id);
+                if (r < 0)
+                        return reply_internal(c, r, NULL);
+                cert_id = rec->id;
+        }
+        if (bid && (safe_atoi64(bid, &b) < 0 || b <= 0))
+                return reply_problemf(c, MHD_HTTP_NOT_FOUND, "not-found", "There is no binding '%s'.", bid);
+
+        if (method_is(method, MHD_HTTP_METHOD_GET) && !bid) {
+                r = manager_bindings_json(a->manager, cert_id, &j);
+                if (r < 0)
+                        return reply_internal(c, r, "Failed to read the bindings");
+                o = json_pack("{s:O}", "items", j);
+                return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        }
+        if (streq(method, MHD_HTTP_METHOD_POST) && id && !bid) {
+                r = cert_json_parse_body(body, body_len, &j, &err);
+                if (r < 0)
+                        return reply_body_error(c, r, err);
+                r = manager_binding_add(a->manager, cert_id, j, &b, &err);
+                if (r < 0)
+                        return reply_manager_error(c, r, err, false);
+                o = json_pack("{s:I, s:I}", "id", (json_int_t) b, "cert_id", (json_int_t) cert_id);
+                return o ? reply_json(c, MHD_HTTP_CREATED, o) : MHD_NO;
+        }
+        if (streq(method, MHD_HTTP_METHOD_DELETE) && id) {
+                r = manager_binding_remove(a->manager, cert_id, b, &err);
+                if (r < 0)
+                        return reply_manager_error(c, r, err, false);
+                o = json_pack("{s:I}", "cert_id", (json_int_t) cert_id);
+                return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        }
+        return reply_problemf(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
+                              "Method %s is not allowed here: bindings take GET, POST and DELETE.", method);
+}
+
+static enum MHD_Result handle_deploy(Api *a, struct MHD_Connection *c, const char *id) {
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *o = NULL;
+        int r;
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        r = manager_deploy(a->manager, rec->id, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        o = json_pack("{s:I, s:s}", "cert_id", (json_int_t) rec->id, "deploy", "running");
+        return o ? reply_json(c, MHD_HTTP_ACCEPTED, o) : MHD_NO;
+}
+
 /* ---- events ---- */
 
 typedef struct EventListContext {
@@ -920,6 +990,164 @@ static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
         o = ctx.more ? json_pack("{s:O, s:I}", "items", items, "next_after", (json_int_t) ctx.last_id)
                      : json_pack("{s:O, s:n}", "items", items, "next_after");
         return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
+/* ---- subscriptions ---- */
+
+static json_t *subscription_json(Api *a, const SubscriptionRecord *r) {
+        _cleanup_strv_free_ char **ids = NULL;
+        json_t *o, *events = json_null();
+
+        if (r->events && strv_split(r->events, ",", &ids) >= 0) {
+                events = json_array();
+                STRV_FOREACH(id, ids) {
+                        int64_t v;
+                        if (safe_atoi64(*id, &v) >= 0)
+                                (void) json_array_append_new(events, json_integer(v));
+                }
+        }
+        o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:b}", "name", r->name, "kind",
+                      r->kind, streq(r->kind, "webhook") ? "url" : "command", r->target, "events", events, "cert_id",
+                      (json_int_t) r->cert_id, "created_at", (json_int_t) r->created_at, "cursor",
+                      (json_int_t) r->cursor, "delivered", (json_int_t) r->delivered, "attempts",
+                      (json_int_t) r->attempts, "next_attempt_at", (json_int_t) r->next_attempt_at,
+                      "last_attempt_at", (json_int_t) r->last_attempt_at, "last_delivered_at",
+                      (json_int_t) r->last_delivered_at, "last_error", r->last_error, "in_flight",
+                      manager_subscription_in_flight(a->manager, r->name));
+        return o;
+}
+
+static int subscription_one(const SubscriptionRecord *r, void *userdata) {
+        struct {
+                Api *api;
+                json_t *items;
+        } *ctx = userdata;
+
+        return json_array_append_new(ctx->items, subscription_json(ctx->api, r)) < 0 ? -ENOMEM : 0;
+}
+
+static enum MHD_Result handle_subscription_list(Api *a, struct MHD_Connection *c) {
+        json_auto_t *items = json_array(), *o = NULL;
+        struct {
+                Api *api;
+                json_t *items;
+        } ctx = { a, items };
+        int r;
+
+        if (!items)
+                return MHD_NO;
+        r = store_subscription_foreach(manager_store(a->manager), subscription_one, &ctx);
+        if (r < 0)
+                return reply_internal(c, r, "Failed to list the subscriptions");
+        o = json_pack("{s:O}", "items", items);
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
+/* The event filter: numbers or names, as a comma-separated list of numbers. */
+static int subscription_events(json_t *v, char **ret, char **reterr) {
+        _cleanup_free_ char *list = NULL;
+        size_t i;
+        json_t *e;
+
+        if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_array(v))
+                return errorf(reterr, -EINVAL, "Field 'events' must be a list of event ids or names.");
+        json_array_foreach(v, i, e) {
+                _cleanup_free_ char *s = NULL;
+                CertEventId id;
+                char *n;
+
+                if (json_is_integer(e) && asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(e)) < 0)
+                        return -ENOMEM;
+                id = cert_event_from_string(s ?: json_string_value(e) ?: "");
+                if (id < 0)
+                        return errorf(reterr, -EINVAL, "'%s' in 'events' is no event. Use a number such as 1001 "
+                                      "or a name such as replaced (docs/EVENTS.md).", s ?: strna(json_string_value(e)));
+                if (asprintf(&n, "%s%s%d", strempty(list), list ? "," : "", (int) id) < 0)
+                        return -ENOMEM;
+                free(list);
+                list = n;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+/* Creating a subscription makes the daemon run a command or POST to a URL: only the API's users
+ * (root, the admin group, the bearer token) get here. Events themselves are never created here. */
+static enum MHD_Result handle_subscription_add(Api *a, struct MHD_Connection *c, const char *body, size_t body_len) {
+        static const char *const known[] = { "name", "command", "url", "secret", "events", "cert", NULL };
+        _cleanup_(subscription_record_done) SubscriptionRecord rec = {};
+        _cleanup_(subscription_record_done) SubscriptionRecord got = {};
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL, *o = NULL;
+        const char *command, *url, *name, *secret, *cert;
+        enum MHD_Result m;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+        if (body_unknown_field(c, j, known, "a subscription takes name, command or url, secret, events and cert", &m))
+                return m;
+        command = json_string_value(json_object_get(j, "command"));
+        url = json_string_value(json_object_get(j, "url"));
+        name = json_string_value(json_object_get(j, "name"));
+        secret = json_string_value(json_object_get(j, "secret"));
+        cert = json_string_value(json_object_get(j, "cert"));
+        if (!command == !url)
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "missing-field",
+                                     "Give either 'command' (a command line) or 'url' (a webhook) as a string.");
+        if ((json_object_get(j, "name") && !name) || (json_object_get(j, "secret") && !secret) ||
+            (json_object_get(j, "cert") && !cert))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                     "Fields 'name', 'secret' and 'cert' must be strings.");
+
+        r = subscription_events(json_object_get(j, "events"), &rec.events, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        if (cert) {
+                _cleanup_(cert_record_freep) CertRecord *cr = NULL;
+
+                r = manager_cert_lookup(a->manager, cert, &cr);
+                if (r == -ENOENT)
+                        return reply_cert_not_found(c, cert);
+                if (r < 0)
+                        return reply_internal(c, r, NULL);
+                rec.cert_id = cr->id;
+        }
+        rec.kind = strdup(command ? "command" : "webhook");
+        rec.target = strdup(command ?: url);
+        rec.name = name ? strdup(name) : NULL;
+        rec.secret = secret ? strdup(secret) : NULL;
+        if (!rec.kind || !rec.target || (name && !rec.name) || (secret && !rec.secret))
+                return MHD_NO;
+
+        r = manager_subscription_add(a->manager, &rec, &err);
+        if (r == -EEXIST)
+                return reply_problem(c, MHD_HTTP_CONFLICT, "duplicate-subscription", err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+
+        r = store_subscription_get(manager_store(a->manager), rec.name, &got);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        o = subscription_json(a, &got);
+        return o ? reply_json(c, MHD_HTTP_CREATED, o) : MHD_NO;
+}
+
+static enum MHD_Result handle_subscription_delete(Api *a, struct MHD_Connection *c, const char *name) {
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL;
+        int r;
+
+        r = manager_subscription_remove(a->manager, name, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        j = json_pack("{s:o}", "removed", cert_json_text(name));
+        return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
 }
 
 /* ---- CAs ---- */
@@ -1095,6 +1323,13 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                 return handle_cert_add(a, c, body, body_len, false);
                         return reply_method_not_allowed(c, method, url, "GET, POST");
                 }
+                if ((n == 5 || n == 6) && streq(seg[4], "bindings"))
+                        return handle_bindings(a, c, method, seg[3], n == 6 ? seg[5] : NULL, body, body_len);
+                if (n == 5 && streq(seg[4], "deploy")) {
+                        if (!streq(method, MHD_HTTP_METHOD_POST))
+                                return reply_method_not_allowed(c, method, url, "POST");
+                        return handle_deploy(a, c, seg[3]);
+                }
                 if (n == 4 && streq(seg[3], "track") && streq(method, MHD_HTTP_METHOD_POST))
                         return handle_cert_add(a, c, body, body_len, true);
                 if (n == 4) {
@@ -1136,10 +1371,32 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                 goto not_found;
         }
 
+        if (streq(seg[2], "bindings") && n == 3) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_bindings(a, c, method, NULL, NULL, NULL, 0);
+        }
+
         if (streq(seg[2], "events") && n == 3) {
                 if (!method_is(method, MHD_HTTP_METHOD_GET))
                         return reply_method_not_allowed(c, method, url, "GET");
                 return handle_event_list(a, c);
+        }
+
+        if (streq(seg[2], "subscriptions")) {
+                if (n == 3) {
+                        if (method_is(method, MHD_HTTP_METHOD_GET))
+                                return handle_subscription_list(a, c);
+                        if (streq(method, MHD_HTTP_METHOD_POST))
+                                return handle_subscription_add(a, c, body, body_len);
+                        return reply_method_not_allowed(c, method, url, "GET, POST");
+                }
+                if (n == 4) {
+                        if (streq(method, MHD_HTTP_METHOD_DELETE))
+                                return handle_subscription_delete(a, c, seg[3]);
+                        return reply_method_not_allowed(c, method, url, "DELETE");
+                }
+                goto not_found;
         }
 
         if (streq(seg[2], "cas")) {

@@ -84,6 +84,10 @@ static const ConfigEntry table[] = {
           "expiry notices this long before expiry, for certificates not renewed automatically"),
         E("events", "keep", CONFIG_DURATION, events_keep, "30d", 3600, 100 * 366 * 86400LL, true,
           "how long lifecycle events are kept in the database (pruned at start-up and daily)"),
+        E("events", "delivery_timeout", CONFIG_DURATION, events_delivery_timeout, "30s", 1, 3600, true,
+          "time limit of one delivery to a subscription (a command's run, a webhook's POST)"),
+        E("events", "retry_delay", CONFIG_DURATION, events_retry_delay, "10s", 1, 3600, true,
+          "wait after a failed delivery; then 6, 60 and 360 times as long, at most an hour"),
 };
 
 #undef E

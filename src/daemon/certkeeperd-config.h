@@ -35,6 +35,8 @@ typedef struct Config {
         char *notify_ttls;
         int64_t backup_interval;
         int64_t events_keep;
+        int64_t events_delivery_timeout;
+        int64_t events_retry_delay;
         char *log_level;
 } Config;
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Lifecycle events (docs/EVENTS.md): each is a row of the events table, written in the transaction
  * of the change that raised it, and one log entry, structured for the journal. Deliveries to
- * subscribers (commands, webhooks, an SSE stream) will read the table later; see store.c. */
+ * subscriptions (commands, webhooks) read the table: certkeeperd-subscriptions.c. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,8 +79,11 @@ int manager_event(Manager *m, CertEventId id, const CertRecord *r, const char *o
         if (k < 0)
                 log_warning_errno(k, "Failed to record event %d (%s) of request '%s', ignoring: %m", (int) id,
                                   cert_event_to_string(id), strna(r->nickname));
-        else
+        else {
                 (void) snprintf(row_s, sizeof(row_s), "%" PRIi64, row);
+                /* The subscriptions look for it once it is committed. */
+                m->subs_dirty = true;
+        }
 
         (void) snprintf(event_s, sizeof(event_s), "%d", (int) id);
         (void) snprintf(cert_s, sizeof(cert_s), "%" PRIi64, r->id);

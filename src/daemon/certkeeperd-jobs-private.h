@@ -35,9 +35,22 @@ int reply_error(json_t **ret, const char *result, int err, const char *fmt, ...)
 int attrs_from_job(json_t *job, const char *owner_key, const char *mode_key, mode_t def, FileAttrs *ret,
                    char **reterr);
 
+/* The facts of a certificate as the manager stores them (subject, thumbprints, validity, info). */
+typedef struct x509_st X509;
+json_t *cert_facts(X509 *cert);
+/* Runs cmd through /bin/sh -c with the hook environment of the job's certificate; returns
+ * {"stage", "result": "ok"|"failed", "message", "duration_ms"}, or NULL on OOM. */
+json_t *run_save_hook(const char *stage, const char *cmd, json_t *job);
+
+/* certkeeperd-jobs-deploy.c */
+int job_deploy(json_t *job, json_t **ret);
+
 /* certkeeperd-jobs-helper.c */
 int job_submit(json_t *job, json_t **ret);
 int job_ca_data(json_t *job, json_t **ret);
+
+/* certkeeperd-jobs-deliver.c */
+int job_deliver(json_t *job, json_t **ret);
 
 /* certkeeperd-jobs-acme.c */
 int job_acme_order(json_t *job, json_t **ret);

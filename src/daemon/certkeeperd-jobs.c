@@ -134,7 +134,7 @@ static json_t *strv_to_json(char **l) {
 }
 
 /* The facts about a certificate that the database keeps. */
-static json_t *cert_facts(X509 *cert) {
+json_t *cert_facts(X509 *cert) {
         _cleanup_(cert_info_done) CertInfo i = {};
         _cleanup_free_ char *ku = NULL;
         _cleanup_strv_free_ char **kul = NULL;
@@ -157,7 +157,7 @@ static json_t *cert_facts(X509 *cert) {
                          (json_int_t) i.not_after, "sha1", i.sha1, "sha256", i.sha256, "info", info);
 }
 
-static json_t *run_hook(const char *stage, const char *cmd, json_t *job) {
+json_t *run_save_hook(const char *stage, const char *cmd, json_t *job) {
         _cleanup_(spawn_result_done) SpawnResult res = {};
         _cleanup_strv_free_ char **env = NULL, **extra = NULL;
         _cleanup_free_ char *desc = NULL, *msg = NULL;
@@ -494,7 +494,7 @@ static int save_prepare(SaveItem *s, SyncSet *sync) {
                 return reply_error(&s->reply, "guidance", r, "%s", strna(err));
 
         if (!isempty(jstr(item, "pre_save_cmd")))
-                json_array_append_new(s->hooks, run_hook("pre-save", jstr(item, "pre_save_cmd"), item));
+                json_array_append_new(s->hooks, run_save_hook("pre-save", jstr(item, "pre_save_cmd"), item));
 
         /* Keep the previous versions. */
         if (archive_dir) {
@@ -653,7 +653,7 @@ static int job_save(json_t *job, json_t **ret) {
                 if (!s[i].reply) {
                         if (!isempty(jstr(s[i].item, "post_save_cmd")))
                                 json_array_append_new(s[i].hooks,
-                                                      run_hook("post-save", jstr(s[i].item, "post_save_cmd"), s[i].item));
+                                                      run_save_hook("post-save", jstr(s[i].item, "post_save_cmd"), s[i].item));
                         facts = cert_facts(s[i].cert);
                         if (facts)
                                 s[i].reply = json_pack("{s:b, s:b, s:o, s:O, s:O?}", "ok", 1, "new_key",
@@ -734,10 +734,12 @@ int job_run(json_t *job, json_t **ret_reply) {
                 { "read", job_read },
                 { "submit", job_submit },
                 { "ca-data", job_ca_data },
+                { "deliver", job_deliver },
                 { "acme-order", job_acme_order },
                 { "acme-ari", job_acme_ari },
                 { "acme-revoke", job_acme_revoke },
                 { "acme-account", job_acme_account },
+                { "deploy", job_deploy },
         };
         const char *op = jstr(job, "op");
 

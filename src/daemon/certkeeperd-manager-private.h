@@ -26,6 +26,8 @@
 #define ACME_OPS_MAX 16
 #define ACME_OP_COOKIE_BASE ((int64_t) 1 << 40)
 typedef struct AcmeOp AcmeOp;
+/* Deliveries to subscriptions: helper-pool cookies -(DELIVERY_COOKIE_BASE + slot), below all others. */
+#define DELIVERY_COOKIE_BASE ((int64_t) 1 << 42)
 
 typedef enum JobOp {
         JOB_READ,  /* one certificate */
@@ -33,6 +35,7 @@ typedef enum JobOp {
         JOB_SAVE,  /* batches: hooks and the pair swap */
         JOB_SUBMIT, /* one certificate: an EXTERNAL CA's helper or an ACME order, in the helper pool */
         JOB_ARI,    /* one certificate: its ACME renewal information (RFC 9773), in the helper pool */
+        JOB_DEPLOY, /* one certificate: test, reload and verify its bindings, roll back on failure */
         _JOB_OP_MAX,
 } JobOp;
 
@@ -105,6 +108,15 @@ struct Manager {
                 json_t *info;     /* what the answer says besides the CA's result */
                 json_t *job;      /* until a helper worker takes it */
         } acme_ops[ACME_OPS_MAX];
+        /* Deliveries of events to subscriptions in flight, one slot per helper worker (name NULL: a
+         * free slot); at most one per subscription. */
+        struct Delivery {
+                char *name;
+                int64_t row;
+        } *deliveries;
+        unsigned n_delivery_slots;
+        bool subs_dirty;             /* an event was recorded or a delivery ended: look again */
+        int64_t next_sub_attempt_at; /* the earliest retry of a failed delivery; 0: none */
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
@@ -145,6 +157,12 @@ void manager_seal_batches(Manager *m);
 int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *result, const char *message,
                     int64_t duration_ms);
 
+/* certkeeperd-state.c: bindings */
+/* Queues the deploy job of r's bindings (nothing if it has none). archived: the save's copies of
+ * the previous certificate and key, put back on a failure (NULL: no rollback, as for a deploy
+ * asked by a person). Returns the number of bindings, or -errno (-EBUSY: no worker free). */
+int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived);
+
 /* certkeeperd-events.c */
 /* Raises a lifecycle event for r: a row of the events table in the current transaction, and one
  * log entry with the event's MESSAGE_ID (the journal gets it structured). The message (printf
@@ -156,6 +174,15 @@ int manager_event(Manager *m, CertEventId id, const CertRecord *r, const char *o
 /* Removes the events older than [events] keep when next_event_prune_at has come (start-up, then
  * daily). */
 void manager_events_prune(Manager *m, int64_t now);
+
+/* certkeeperd-subscriptions.c */
+/* Starts the deliveries that are due (new events after a cursor, a retry whose time has come),
+ * on free helper workers. Called after the commit: only committed events go out. */
+void manager_subscriptions_run(Manager *m);
+/* Applies a helper-pool reply whose cookie is a delivery's (cookie <= -DELIVERY_COOKIE_BASE): the
+ * cursor advances, or the failure is recorded with the time of the next attempt. */
+void manager_delivery_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
+void manager_deliveries_free(Manager *m);
 
 /* certkeeperd-external.c */
 /* Starts a refresh of an EXTERNAL CA's data (IDENTIFY, FETCH-ROOTS, requirements, templates) now,

@@ -217,7 +217,7 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         Batch *b;
         int slot = m->open_batch[op];
 
-        if (op == JOB_READ) {
+        if (op == JOB_READ || op == JOB_DEPLOY) {
                 if (manager_workers_available(m) == 0) {
                         json_decref(job);
                         return -EBUSY;
@@ -280,7 +280,9 @@ static void on_helper_done(void *userdata, int64_t cookie, json_t *reply, const 
         Manager *m = userdata;
         int64_t now = now_sec();
 
-        if (cookie <= -ACME_OP_COOKIE_BASE)
+        if (cookie <= -DELIVERY_COOKIE_BASE)
+                manager_delivery_done(m, cookie, reply, failure);
+        else if (cookie <= -ACME_OP_COOKIE_BASE)
                 manager_acme_op_done(m, cookie, reply, failure);
         else if (cookie < 0)
                 manager_ca_data_done(m, cookie, reply, failure);
@@ -326,6 +328,8 @@ static int arm_timer(Manager *m) {
                 at = at > 0 ? MIN(at, m->next_ca_refresh_at) : m->next_ca_refresh_at;
         if (m->next_event_prune_at > 0)
                 at = at > 0 ? MIN(at, m->next_event_prune_at) : m->next_event_prune_at;
+        if (m->next_sub_attempt_at > 0)
+                at = at > 0 ? MIN(at, m->next_sub_attempt_at) : m->next_sub_attempt_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -477,6 +481,10 @@ int manager_run(Manager *m) {
                 maybe_backup(m);
                 manager_events_prune(m, now_sec());
                 manager_ca_refresh_due(m);
+                (void) manager_tx_commit(m);
+                /* Deliveries read committed events only; moving a cursor past events that do not
+                 * match is committed at once. */
+                manager_subscriptions_run(m);
                 (void) manager_tx_commit(m);
                 /* Answers released by the commit go out now: a resumed connection does not wake
                  * the epoll fd of libmicrohttpd by itself. */
@@ -710,7 +718,9 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         m->helper_queue = calloc(n_helpers, sizeof(QueuedJob));
         m->n_ca_slots = n_helpers;
         m->ca_refreshing = calloc(n_helpers, sizeof(char *));
-        if (!m->helper_queue || !m->ca_refreshing)
+        m->n_delivery_slots = n_helpers;
+        m->deliveries = calloc(n_helpers, sizeof(struct Delivery));
+        if (!m->helper_queue || !m->ca_refreshing || !m->deliveries)
                 return log_oom();
         for (unsigned i = 0; i < n_helpers; i++) {
                 r = epoll_add(m, worker_pool_fd(m->helper_pool, i), TAG_HELPER_BASE + i);
@@ -768,6 +778,8 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         m->next_ca_refresh_at = now_sec();
         /* Events older than [events] keep go at start-up, then daily. */
         m->next_event_prune_at = now_sec();
+        /* Deliveries resume from the subscriptions' cursors. */
+        m->subs_dirty = true;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -791,6 +803,7 @@ Manager *manager_free(Manager *m) {
         id_list_done(&m->helper_waiting);
         manager_acme_stop_responders(m);
         manager_acme_ops_free(m);
+        manager_deliveries_free(m);
         id_list_done(&m->acme_in_flight);
         api_free(m->api);
         worker_pool_free(m->pool);

@@ -81,4 +81,10 @@ int manager_ca_account(Manager *m, const char *name, const char *action, const c
                        char **reterr) _warn_unused_result_;
 
 /* Path of the roots file of a CA, or NULL. */
+/* Subscriptions to events (docs/EVENTS.md). manager_subscription_add: r->kind "command" or
+ * "webhook", r->target, r->secret (webhooks), r->events, r->cert_id; a NULL name gets one ("command-1").
+ * It starts after the newest event. -EINVAL/-EEXIST with words. */
+int manager_subscription_add(Manager *m, SubscriptionRecord *r, char **reterr) _warn_unused_result_;
+int manager_subscription_remove(Manager *m, const char *name, char **reterr) _warn_unused_result_;
+bool manager_subscription_in_flight(Manager *m, const char *name);
 const char *manager_ca_roots_path(Manager *m, const char *name);

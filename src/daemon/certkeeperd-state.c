@@ -21,6 +21,7 @@ static const char *const job_op_names[_JOB_OP_MAX] = {
         [JOB_SAVE] = "save",
         [JOB_SUBMIT] = "submit",
         [JOB_ARI] = "ari",
+        [JOB_DEPLOY] = "deploy",
 };
 
 /* The state a job runs in; its reply is applied only if the certificate is still in it. */
@@ -30,6 +31,7 @@ static const CertState job_op_state[_JOB_OP_MAX] = {
         [JOB_SAVE] = CERT_SAVING_CERT,
         [JOB_SUBMIT] = CERT_SUBMITTING,
         [JOB_ARI] = CERT_MONITORING, /* a check while the certificate is watched */
+        [JOB_DEPLOY] = CERT_MONITORING, /* not a state of its own: its reply is applied in any */
 };
 
 /* Bounds of a helper's own "ask again in N seconds" (exit 5); the upper one is [helpers] max_delay. */
@@ -708,6 +710,126 @@ static void saved_events(Manager *m, const CertRecord *r, const char *old_sha256
                 log_notice("Certificate in file \"%s\" issued by CA and saved.", cert_label(r));
 }
 
+/* ---- bindings: the deploy job after a replacement (docs/BINDINGS.md) ---- */
+
+#define DEPLOY_VERIFY_TIMEOUT 10
+
+typedef struct DeployCollect {
+        json_t *bindings;
+        int err;
+} DeployCollect;
+
+static int deploy_collect(const BindingRecord *b, void *userdata) {
+        DeployCollect *c = userdata;
+
+        if (json_array_append_new(c->bindings, json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?}", "id", (json_int_t) b->id,
+                                                         "kind", b->kind, "config", b->config, "test_cmd",
+                                                         b->test_cmd, "reload_cmd", b->reload_cmd, "endpoint",
+                                                         b->endpoint)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived) {
+        json_auto_t *job = record_paths_json(r), *bindings = json_array();
+        DeployCollect c = { .bindings = bindings };
+        size_t i, n;
+        json_t *p;
+        int k;
+
+        if (!job || !bindings)
+                return -ENOMEM;
+        k = store_binding_foreach(m->store, r->id, deploy_collect, &c);
+        if (k < 0)
+                return k;
+        n = json_array_size(bindings);
+        if (n == 0)
+                return 0;
+        json_object_set_new(job, "op", json_string("deploy"));
+        json_object_set_new(job, "sha256", r->sha256 ? json_string(r->sha256) : json_null());
+        json_object_set(job, "bindings", bindings);
+        json_object_set_new(job, "verify_timeout", json_integer(DEPLOY_VERIFY_TIMEOUT));
+        json_object_set_new(job, "hook_timeout", json_integer(m->cfg.hook_timeout));
+        json_object_set_new(job, "hook_output_max", json_integer(m->cfg.hook_output_max));
+        /* The save's copies: "key-…" is the previous key (a new key was saved), the other the certificate. */
+        json_array_foreach(archived, i, p) {
+                const char *path = json_string_value(p), *base = path ? strrchr(path, '/') : NULL;
+                base = base ? base + 1 : path;
+                if (base)
+                        json_object_set(job, startswith(base, "key-") ? "archived_key" : "archived_cert", p);
+        }
+        k = manager_queue_job(m, r->id, JOB_DEPLOY, TAKE_PTR(job));
+        return k < 0 ? k : (int) n;
+}
+
+static void deploy_after_save(Manager *m, CertRecord *r, json_t *archived, int64_t now) {
+        int k = manager_deploy_start(m, r, archived);
+
+        if (k == 0)
+                return;
+        if (k > 0) {
+                (void) set_str(&r->stage_deploy, "running");
+                return;
+        }
+        (void) set_strf(&r->stage_deploy, "failed: queue: %s", k == -EBUSY ? "no worker was free" : strerror(-k));
+        (void) manager_event(m, CERT_EVENT_REBIND_FAILED, r, NULL, NULL,
+                             "Certificate in file \"%s\" was not rebound: %s; run 'certkeeper deploy -i %" PRIi64 "'.",
+                             cert_label(r), k == -EBUSY ? "no worker was free" : strerror(-k), r->id);
+        (void) now;
+}
+
+static void deploy_done(Manager *m, CertRecord *r, json_t *reply, const char *failure, int64_t now) {
+        json_t *results = json_object_get(reply, "bindings"), *b, *facts;
+        const char *stage = json_string_value(json_object_get(reply, "stage"));
+        const char *error = json_string_value(json_object_get(reply, "error")) ?: failure;
+        const char *deployed = json_string_value(json_object_get(reply, "sha256"));
+        bool restored = json_is_true(json_object_get(reply, "restored"));
+        size_t i;
+
+        json_array_foreach(results, i, b) {
+                _cleanup_free_ char *res = NULL;
+                const char *st = json_string_value(json_object_get(b, "stage"));
+
+                if (st)
+                        (void) asprintf(&res, "failed: %s: %s", st, strna(json_string_value(json_object_get(b, "error"))));
+                if (store_binding_set_result(m->store, json_integer_value(json_object_get(b, "id")), res ?: "ok",
+                                             now) < 0)
+                        log_warning("Failed to record the deploy result of a binding of '%s'.", strna(r->nickname));
+        }
+
+        if (reply && json_is_true(json_object_get(reply, "rebound"))) {
+                (void) set_str(&r->stage_deploy, "ok");
+                (void) manager_event(m, CERT_EVENT_REBOUND, r, NULL, NULL,
+                                     "Certificate in file \"%s\" rebound: %zu binding(s) reloaded and serving %s.",
+                                     cert_label(r), json_array_size(results), strna(r->sha256));
+                return;
+        }
+
+        (void) set_strf(&r->stage_deploy, "failed: %s: %s%s", stage ?: "deploy", strna(error),
+                        restored ? " (previous certificate restored)" : "");
+        facts = json_object_get(reply, "restored_facts");
+        if (restored && facts && streq_ptr(deployed, r->sha256)) {
+                /* The files hold the previous certificate again: so does the record. Its renewal
+                 * is tried again later, with the backoff, like any other failure. */
+                _cleanup_free_ char *failed_sha = r->sha256 ? strdup(r->sha256) : NULL;
+                if (apply_facts(r, facts) >= 0 && r->state == CERT_MONITORING) {
+                        r->backoff_step++;
+                        if (r->autorenew && r->track)
+                                r->next_action_at = now + retry_delay(r->backoff_step);
+                }
+                (void) manager_event(m, CERT_EVENT_REBIND_FAILED, r, failed_sha, NULL,
+                                     "Certificate in file \"%s\" could not be rebound (%s: %s); the previous "
+                                     "certificate was restored and the services reloaded.",
+                                     cert_label(r), stage ?: "deploy", strna(error));
+                return;
+        }
+        (void) manager_event(m, CERT_EVENT_REBIND_FAILED, r, NULL, NULL,
+                             "Certificate in file \"%s\" could not be rebound (%s: %s)%s.", cert_label(r),
+                             stage ?: "deploy", strna(error),
+                             json_string_value(json_object_get(reply, "restore_error")) ? "; restoring the previous "
+                             "certificate failed too" : "");
+}
+
 static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, int64_t now) {
         _cleanup_free_ char *old_sha256 = NULL;
         const char *s;
@@ -762,6 +884,8 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 ari_track(m, r, now);
                 monitor(m, r, now);
                 saved_events(m, r, old_sha256, json_object_get(reply, "archived"));
+                if (old_sha256 && !streq_ptr(old_sha256, r->sha256))
+                        deploy_after_save(m, r, json_object_get(reply, "archived"), now);
                 break;
         default:
                 break;
@@ -857,6 +981,13 @@ static void job_done_one(Manager *m, int64_t id, JobOp op, json_t *reply, const 
                                        json_integer_value(json_object_get(reply, "duration_ms")));
         if (reply)
                 record_hooks(m, r, json_object_get(reply, "hooks"));
+
+        if (op == JOB_DEPLOY) {
+                /* Not tied to a state: the certificate stays MONITORING while its bindings move. */
+                deploy_done(m, r, reply, failure ?: "no reply", now);
+                (void) save_record(m, r, now);
+                return;
+        }
 
         if (!job_state_matches(op, r->state)) {
                 /* Changed by a command while the job ran (resubmit, rekey, modify): its outcome no

@@ -20,8 +20,8 @@ typedef enum CertEventId {
         CERT_EVENT_EXPORTED = 1007,        /* defined; nothing exports yet */
         CERT_EVENT_RENEWAL_FAILED = 1101,  /* an attempt failed and will be retried (backoff) */
         CERT_EVENT_STUCK = 1102,           /* needs a person: NEED_GUIDANCE, CA_REJECTED, ... */
-        CERT_EVENT_REBOUND = 1103,         /* defined for bindings, not raised yet */
-        CERT_EVENT_REBIND_FAILED = 1104,   /* defined for bindings, not raised yet */
+        CERT_EVENT_REBOUND = 1103,         /* bindings: tested, reloaded, served (docs/BINDINGS.md) */
+        CERT_EVENT_REBIND_FAILED = 1104,   /* bindings: a deploy failed (rolled back on a replacement) */
         _CERT_EVENT_INVALID = -EINVAL,
 } CertEventId;
 

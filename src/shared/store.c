@@ -232,12 +232,10 @@ static const char migration_2_sql[] = "ALTER TABLE cas ADD COLUMN data_json TEXT
  * stay, with its nickname, until they are pruned by age. AUTOINCREMENT keeps ids from being reused
  * after pruning, so an id is a stable cursor.
  *
- * The table is meant to be the outbox of later deliveries (subscriptions: commands, webhooks, an
- * SSE stream), none of which exist yet. Each subscription will keep its own cursor, the id of the
- * last event it delivered, in a table of its own, advanced only after a delivery succeeded: at
- * least once, and a restart loses nothing, because the event row is committed in the same
- * transaction as the state change that raised it. Pruning will then also have to spare the rows a
- * live subscription has not delivered yet (up to a bound). */
+ * The table is the outbox of deliveries to subscriptions (migration 4): each keeps its own cursor,
+ * the id of the last event it delivered, advanced only after a delivery succeeded: at least once,
+ * and a restart loses nothing, because the event row is committed in the same transaction as the
+ * state change that raised it. Pruning spares the rows a subscription has not delivered yet. */
 static const char migration_3_sql[] =
         "CREATE TABLE events (\n"
         "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
@@ -252,16 +250,57 @@ static const char migration_3_sql[] =
         /* For pruning by age and for "since". */
         "CREATE INDEX events_at ON events (at);\n";
 
+/* Subscriptions to lifecycle events (docs/EVENTS.md): a command or a webhook, with its filters and
+ * its delivery state. cursor is the id of the last event delivered (or skipped as not matching);
+ * attempts, next_attempt_at and last_error are those of the failing delivery of the event after
+ * it. The webhook secret is kept here, in the daemon's private database, and never read back
+ * through the API. */
+static const char migration_4_sql[] =
+        "CREATE TABLE subscriptions (\n"
+        "  name TEXT PRIMARY KEY,\n"
+        "  kind TEXT NOT NULL,\n"
+        "  target TEXT NOT NULL,\n"
+        "  secret TEXT,\n"
+        "  events TEXT,\n"
+        "  cert_id INTEGER NOT NULL DEFAULT 0,\n"
+        "  created_at INTEGER NOT NULL DEFAULT 0,\n"
+        "  cursor INTEGER NOT NULL DEFAULT 0,\n"
+        "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+        "  next_attempt_at INTEGER NOT NULL DEFAULT 0,\n"
+        "  last_attempt_at INTEGER NOT NULL DEFAULT 0,\n"
+        "  last_delivered_at INTEGER NOT NULL DEFAULT 0,\n"
+        "  delivered INTEGER NOT NULL DEFAULT 0,\n"
+        "  last_error TEXT\n"
+        ");\n";
+
+/* Bindings: the services that use a certificate (docs/BINDINGS.md). Deleted with their certificate.
+ * (Number 5: the event subscriptions took 4.) */
+static const char migration_5_bindings_sql[] =
+        "CREATE TABLE bindings (\n"
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "  cert_id INTEGER NOT NULL REFERENCES certs (id) ON DELETE CASCADE,\n"
+        "  kind TEXT NOT NULL,\n"
+        "  config TEXT,\n"
+        "  test_cmd TEXT,\n"
+        "  reload_cmd TEXT,\n"
+        "  endpoint TEXT,\n"
+        "  last_result TEXT,\n"
+        "  last_at INTEGER NOT NULL DEFAULT 0\n"
+        ");\n"
+        "CREATE INDEX bindings_cert_id ON bindings (cert_id);\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
         { 2, "CA data reported by helpers", migration_2_sql },
         { 3, "lifecycle events", migration_3_sql },
+        { 4, "event subscriptions", migration_4_sql },
+        { 5, "bindings", migration_5_bindings_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
 
 /* Tables copied by store_file_recover(), parents first (foreign keys). */
-static const char *const store_tables[] = { "certs", "cas", "history", "meta", "events" };
+static const char *const store_tables[] = { "certs", "cas", "history", "meta", "events", "subscriptions" };
 
 /* ------------------------------------------------------------------------------------------------
  * Prepared statements
@@ -299,6 +338,14 @@ typedef enum StoreStmtId {
         STMT_META_DELETE,
         STMT_EVENT_ADD,
         STMT_EVENT_PRUNE,
+        STMT_EVENT_LAST,
+        STMT_SUB_INSERT,
+        STMT_SUB_DELETE,
+        STMT_SUB_GET,
+        STMT_SUB_ALL,
+        STMT_SUB_DELIVERED,
+        STMT_SUB_FAILED,
+        STMT_SUB_SKIP,
         _STMT_FIXED_MAX,
         /* store_cert_foreach(): one cached statement per filter shape (ca? × state? × tracking). */
         STMT_FILTER_FIRST = _STMT_FIXED_MAX,
@@ -308,6 +355,8 @@ typedef enum StoreStmtId {
 } StoreStmtId;
 
 #define CA_COLUMNS "name, type, helper, config_json, aka, is_default, created_at, data_json"
+#define SUB_COLUMNS "name, kind, target, secret, events, cert_id, created_at, cursor, attempts, " \
+        "next_attempt_at, last_attempt_at, last_delivered_at, delivered, last_error"
 #define HISTORY_COLUMNS "id, cert_id, at, stage, result, message, duration_ms"
 
 static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
@@ -351,7 +400,21 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_META_DELETE] = "DELETE FROM meta WHERE key = ?1",
         [STMT_EVENT_ADD] = "INSERT INTO events (at, event_id, cert_id, nickname, payload_json) "
                            "VALUES (?1, ?2, ?3, ?4, ?5)",
-        [STMT_EVENT_PRUNE] = "DELETE FROM events WHERE at < ?1",
+        /* What a subscription has not delivered yet stays. */
+        [STMT_EVENT_PRUNE] = "DELETE FROM events WHERE at < ?1 AND id <= "
+                             "COALESCE((SELECT MIN(cursor) FROM subscriptions), 9223372036854775807)",
+        [STMT_EVENT_LAST] = "SELECT COALESCE(MAX(id), 0) FROM events",
+        [STMT_SUB_INSERT] = "INSERT INTO subscriptions (" SUB_COLUMNS ") VALUES "
+                            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        [STMT_SUB_DELETE] = "DELETE FROM subscriptions WHERE name = ?1",
+        [STMT_SUB_GET] = "SELECT " SUB_COLUMNS " FROM subscriptions WHERE name = ?1",
+        [STMT_SUB_ALL] = "SELECT " SUB_COLUMNS " FROM subscriptions ORDER BY name",
+        [STMT_SUB_DELIVERED] = "UPDATE subscriptions SET cursor = MAX(cursor, ?2), attempts = 0, "
+                               "next_attempt_at = 0, last_error = NULL, last_attempt_at = ?3, "
+                               "last_delivered_at = ?3, delivered = delivered + 1 WHERE name = ?1",
+        [STMT_SUB_FAILED] = "UPDATE subscriptions SET attempts = attempts + 1, next_attempt_at = ?2, "
+                            "last_error = ?3, last_attempt_at = ?4 WHERE name = ?1",
+        [STMT_SUB_SKIP] = "UPDATE subscriptions SET cursor = MAX(cursor, ?2) WHERE name = ?1",
 };
 
 struct Store {
@@ -2392,4 +2455,313 @@ int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) {
         if (ret_deleted)
                 *ret_deleted = sqlite3_changes64(s->db);
         return 0;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Bindings (rare: not in the statement cache)
+ * ---------------------------------------------------------------------------------------------- */
+
+void binding_record_done(BindingRecord *r) {
+        if (!r)
+                return;
+        free(r->kind);
+        free(r->config);
+        free(r->test_cmd);
+        free(r->reload_cmd);
+        free(r->endpoint);
+        free(r->last_result);
+        *r = (BindingRecord) {};
+}
+
+static int binding_exec(Store *s, const char *sql, sqlite3_stmt **ret) {
+        int rc;
+
+        if (!s)
+                return -EINVAL;
+        rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
+        return rc == SQLITE_OK ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        if (!r || r->cert_id <= 0 || !r->kind)
+                return -EINVAL;
+        k = binding_exec(s, "INSERT INTO bindings (cert_id, kind, config, test_cmd, reload_cmd, endpoint) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_int64(st, 1, r->cert_id)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 2, r->kind)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 3, r->config)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 4, r->test_cmd)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 5, r->reload_cmd)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 6, r->endpoint)) != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_DONE) {
+                sqlite3_finalize(st);
+                return sqlite_errno(rc) ?: -EIO;
+        }
+        sqlite3_finalize(st);
+        if (ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+int store_binding_delete(Store *s, int64_t cert_id, int64_t id) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, id > 0 ? "DELETE FROM bindings WHERE cert_id = ?1 AND id = ?2"
+                                   : "DELETE FROM bindings WHERE cert_id = ?1", &st);
+        if (k < 0)
+                return k;
+        rc = sqlite3_bind_int64(st, 1, cert_id);
+        if (rc == SQLITE_OK && id > 0)
+                rc = sqlite3_bind_int64(st, 2, id);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return sqlite_errno(rc) ?: -EIO;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_binding_set_result(Store *s, int64_t id, const char *result, int64_t at) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, "UPDATE bindings SET last_result = ?2, last_at = ?3 WHERE id = ?1", &st);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_int64(st, 1, id)) == SQLITE_OK && (rc = bind_text_or_null(st, 2, result)) == SQLITE_OK &&
+            (rc = sqlite3_bind_int64(st, 3, at)) == SQLITE_OK)
+                rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingRecord *r, void *userdata),
+                          void *userdata) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, cert_id > 0 ? "SELECT id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, "
+                                          "last_result, last_at FROM bindings WHERE cert_id = ?1 ORDER BY id"
+                                        : "SELECT id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, "
+                                          "last_result, last_at FROM bindings ORDER BY cert_id, id", &st);
+        if (k < 0)
+                return k;
+        if (cert_id > 0 && sqlite3_bind_int64(st, 1, cert_id) != SQLITE_OK) {
+                sqlite3_finalize(st);
+                return -EIO;
+        }
+        k = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                _cleanup_(binding_record_done) BindingRecord b = {};
+
+                b.id = sqlite3_column_int64(st, 0);
+                b.cert_id = sqlite3_column_int64(st, 1);
+                if ((k = column_strdup(st, 2, &b.kind)) < 0 || (k = column_strdup(st, 3, &b.config)) < 0 ||
+                    (k = column_strdup(st, 4, &b.test_cmd)) < 0 || (k = column_strdup(st, 5, &b.reload_cmd)) < 0 ||
+                    (k = column_strdup(st, 6, &b.endpoint)) < 0 || (k = column_strdup(st, 7, &b.last_result)) < 0)
+                        break;
+                b.last_at = sqlite3_column_int64(st, 8);
+                k = cb(&b, userdata);
+                if (k < 0)
+                        break;
+        }
+        sqlite3_finalize(st);
+        if (k < 0)
+                return k;
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_event_last_id(Store *s, int64_t *ret) {
+        _cleanup_stmt_ Stmt q = {};
+        int k;
+
+        if (!s || !ret)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_EVENT_LAST, &q);
+        if (k < 0)
+                return k;
+        k = stmt_step(&q);
+        if (k < 0)
+                return k;
+        *ret = k > 0 ? sqlite3_column_int64(q.st, 0) : 0;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Subscriptions
+ * ---------------------------------------------------------------------------------------------- */
+
+void subscription_record_done(SubscriptionRecord *r) {
+        if (!r)
+                return;
+        free(r->name);
+        free(r->kind);
+        free(r->target);
+        free(r->secret);
+        free(r->events);
+        free(r->last_error);
+        *r = (SubscriptionRecord) {};
+}
+
+int store_subscription_add(Store *s, const SubscriptionRecord *r) {
+        _cleanup_stmt_ Stmt q = {};
+        int k, rc;
+
+        if (!s || !r || isempty(r->name) || isempty(r->kind) || isempty(r->target))
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_INSERT, &q);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_text(q.st, 1, r->name, -1, SQLITE_STATIC)) != SQLITE_OK ||
+            (rc = sqlite3_bind_text(q.st, 2, r->kind, -1, SQLITE_STATIC)) != SQLITE_OK ||
+            (rc = sqlite3_bind_text(q.st, 3, r->target, -1, SQLITE_STATIC)) != SQLITE_OK ||
+            (rc = bind_text_or_null(q.st, 4, r->secret)) != SQLITE_OK ||
+            (rc = bind_text_or_null(q.st, 5, r->events)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 6, r->cert_id)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 7, r->created_at)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 8, r->cursor)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 9, r->attempts)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 10, r->next_attempt_at)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 11, r->last_attempt_at)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 12, r->last_delivered_at)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 13, r->delivered)) != SQLITE_OK ||
+            (rc = bind_text_or_null(q.st, 14, r->last_error)) != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        return stmt_run(&q);
+}
+
+int store_subscription_remove(Store *s, const char *name) {
+        _cleanup_stmt_ Stmt q = {};
+        int k;
+
+        if (!s || !name)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_DELETE, &q);
+        if (k < 0)
+                return k;
+        if (sqlite3_bind_text(q.st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+                return -ENOMEM;
+        k = stmt_run(&q);
+        if (k < 0)
+                return k;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+static int subscription_read_row(sqlite3_stmt *st, SubscriptionRecord *ret) {
+        _cleanup_(subscription_record_done) SubscriptionRecord r = {};
+        int k;
+
+        if ((k = column_strdup(st, 0, &r.name)) < 0 || (k = column_strdup(st, 1, &r.kind)) < 0 ||
+            (k = column_strdup(st, 2, &r.target)) < 0 || (k = column_strdup(st, 3, &r.secret)) < 0 ||
+            (k = column_strdup(st, 4, &r.events)) < 0 || (k = column_strdup(st, 13, &r.last_error)) < 0)
+                return k;
+        r.cert_id = sqlite3_column_int64(st, 5);
+        r.created_at = sqlite3_column_int64(st, 6);
+        r.cursor = sqlite3_column_int64(st, 7);
+        r.attempts = sqlite3_column_int64(st, 8);
+        r.next_attempt_at = sqlite3_column_int64(st, 9);
+        r.last_attempt_at = sqlite3_column_int64(st, 10);
+        r.last_delivered_at = sqlite3_column_int64(st, 11);
+        r.delivered = sqlite3_column_int64(st, 12);
+        *ret = r;
+        r = (SubscriptionRecord) {};
+        return 0;
+}
+
+int store_subscription_get(Store *s, const char *name, SubscriptionRecord *ret) {
+        _cleanup_stmt_ Stmt q = {};
+        int k;
+
+        if (!s || !name || !ret)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_GET, &q);
+        if (k < 0)
+                return k;
+        if (sqlite3_bind_text(q.st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK)
+                return -ENOMEM;
+        k = stmt_step(&q);
+        if (k < 0)
+                return k;
+        if (k == 0)
+                return -ENOENT;
+        return subscription_read_row(q.st, ret);
+}
+
+int store_subscription_foreach(Store *s, int (*cb)(const SubscriptionRecord *r, void *userdata),
+                               void *userdata) {
+        _cleanup_stmt_ Stmt q = {};
+        int k;
+
+        if (!s || !cb)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_ALL, &q);
+        if (k < 0)
+                return k;
+        for (;;) {
+                _cleanup_(subscription_record_done) SubscriptionRecord rec = {};
+
+                k = stmt_step(&q);
+                if (k <= 0)
+                        return k;
+                k = subscription_read_row(q.st, &rec);
+                if (k < 0)
+                        return k;
+                k = cb(&rec, userdata);
+                if (k < 0)
+                        return k;
+        }
+}
+
+int store_subscription_delivered(Store *s, const char *name, int64_t event_row, int64_t now) {
+        _cleanup_stmt_ Stmt q = {};
+        int k, rc;
+
+        if (!s || !name)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_DELIVERED, &q);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_text(q.st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 2, event_row)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 3, now)) != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        return stmt_run(&q);
+}
+
+int store_subscription_failed(Store *s, const char *name, const char *error, int64_t next_attempt_at,
+                              int64_t now) {
+        _cleanup_stmt_ Stmt q = {};
+        int k, rc;
+
+        if (!s || !name)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_FAILED, &q);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_text(q.st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 2, next_attempt_at)) != SQLITE_OK ||
+            (rc = bind_text_or_null(q.st, 3, error)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 4, now)) != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        return stmt_run(&q);
+}
+
+int store_subscription_skip(Store *s, const char *name, int64_t cursor) {
+        _cleanup_stmt_ Stmt q = {};
+        int k, rc;
+
+        if (!s || !name)
+                return -EINVAL;
+        k = stmt_acquire(s, STMT_SUB_SKIP, &q);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_text(q.st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(q.st, 2, cursor)) != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        return stmt_run(&q);
 }

@@ -223,6 +223,67 @@ int store_event_foreach(Store *s, const EventFilter *f, int (*cb)(const EventRec
 /* Removes the events older than before (at < before). ret_deleted (optional) gets how many. */
 int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) _warn_unused_result_;
 
+/* Bindings: a service that uses a certificate, rebound on each replacement (docs/BINDINGS.md). */
+typedef struct BindingRecord {
+        int64_t id;
+        int64_t cert_id;
+        char *kind;        /* "nginx", "command" */
+        char *config;      /* nginx: the configuration file */
+        char *test_cmd;    /* NULL: the kind's default */
+        char *reload_cmd;  /* NULL: the kind's default; for "command", the command */
+        char *endpoint;    /* HOST:PORT[/SNI] or NULL */
+        char *last_result; /* "ok", "failed: STAGE: why", or NULL (never deployed) */
+        int64_t last_at;
+} BindingRecord;
+
+void binding_record_done(BindingRecord *r);
+int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) _warn_unused_result_;
+/* id 0: all the bindings of cert_id. -ENOENT if none was removed. */
+int store_binding_delete(Store *s, int64_t cert_id, int64_t id) _warn_unused_result_;
+int store_binding_set_result(Store *s, int64_t id, const char *result, int64_t at) _warn_unused_result_;
+/* cert_id 0: all. The record is valid during the call only; a negative cb return stops and is returned. */
+int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingRecord *r, void *userdata),
+                          void *userdata) _warn_unused_result_;
+/* The id of the newest event, 0 if none. */
+int store_event_last_id(Store *s, int64_t *ret) _warn_unused_result_;
+
+/* Subscriptions to events (docs/EVENTS.md), delivered from the events table at least once. */
+typedef struct SubscriptionRecord {
+        char *name;
+        char *kind;              /* "command" or "webhook" */
+        char *target;            /* the command line, or the URL */
+        char *secret;            /* webhooks: the HMAC-SHA256 key */
+        char *events;            /* comma-separated event ids; NULL: every event */
+        int64_t cert_id;         /* 0: every certificate */
+        int64_t created_at;
+        int64_t cursor;          /* the id of the last event delivered or skipped */
+        int64_t attempts;        /* failed attempts at the event after the cursor */
+        int64_t next_attempt_at; /* 0: none waiting */
+        int64_t last_attempt_at;
+        int64_t last_delivered_at;
+        int64_t delivered;       /* events delivered */
+        char *last_error;        /* NULL after a success */
+} SubscriptionRecord;
+
+void subscription_record_done(SubscriptionRecord *r);
+
+/* -EEXIST if the name is taken. */
+int store_subscription_add(Store *s, const SubscriptionRecord *r) _warn_unused_result_;
+/* -ENOENT if there is none by that name. */
+int store_subscription_remove(Store *s, const char *name) _warn_unused_result_;
+int store_subscription_get(Store *s, const char *name, SubscriptionRecord *ret) _warn_unused_result_;
+/* By name. The record is only valid during the call. */
+int store_subscription_foreach(Store *s, int (*cb)(const SubscriptionRecord *r, void *userdata),
+                               void *userdata) _warn_unused_result_;
+/* Event event_row was delivered: the cursor moves to it, the failure state is cleared. */
+int store_subscription_delivered(Store *s, const char *name, int64_t event_row, int64_t now)
+        _warn_unused_result_;
+/* The delivery of the event after the cursor failed: one more attempt, the next at next_attempt_at. */
+int store_subscription_failed(Store *s, const char *name, const char *error, int64_t next_attempt_at,
+                              int64_t now) _warn_unused_result_;
+/* The events up to cursor do not match the subscription: the cursor moves past them. */
+int store_subscription_skip(Store *s, const char *name, int64_t cursor) _warn_unused_result_;
+
 /* Small key/value settings (e.g. last backup time). store_meta_set with value NULL removes the key. */
 int store_meta_get(Store *s, const char *key, char **ret) _warn_unused_result_;  /* -ENOENT */
 int store_meta_set(Store *s, const char *key, const char *value) _warn_unused_result_;

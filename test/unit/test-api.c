@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "certkeeperd-api.h"
+#include "certkeeperd-bindings.h"
 #include "config.h"
 #include "dynbuf.h"
 #include "fs-util.h"
@@ -188,6 +189,43 @@ int manager_ca_account(Manager *m, const char *name, const char *action, const c
         if (!streq(action, "rollover") && !streq(action, "deactivate") && !streq(action, "update"))
                 return fake_error(reterr, -EINVAL, "The account action is not rollover, deactivate or update.");
         return fake_operation(m, ticket, !streq(action, "deactivate"), action);
+}
+
+/* Bindings: the routing is tested here; the checks are the daemon's (test-bind-nginx.sh). */
+int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_id, char **reterr) {
+        *ret_id = 1;
+        return 0;
+}
+
+int manager_binding_remove(Manager *m, int64_t cert_id, int64_t id, char **reterr) {
+        return 0;
+}
+
+int manager_bindings_json(Manager *m, int64_t cert_id, json_t **ret) {
+        *ret = json_array();
+        return *ret ? 0 : -ENOMEM;
+}
+
+int manager_deploy(Manager *m, int64_t cert_id, char **reterr) {
+        return fake_error(reterr, -ENOENT, "The request has no bindings.");
+}
+
+int manager_subscription_add(Manager *m, SubscriptionRecord *r, char **reterr) {
+        if (!r->name && !(r->name = strdup("command-1")))
+                return -ENOMEM;
+        if (streq(r->kind, "webhook") && !r->secret)
+                return fake_error(reterr, -EINVAL, "A webhook needs a secret.");
+        int k = store_subscription_add(m->store, r);
+        return k == -EEXIST ? fake_error(reterr, k, "A subscription by that name exists already.") : k;
+}
+
+int manager_subscription_remove(Manager *m, const char *name, char **reterr) {
+        int k = store_subscription_remove(m->store, name);
+        return k == -ENOENT ? fake_error(reterr, k, "No subscription by that name.") : k;
+}
+
+bool manager_subscription_in_flight(Manager *m, const char *name) {
+        return false;
 }
 
 const char *manager_ca_roots_path(Manager *m, const char *name) {
@@ -942,6 +980,65 @@ TEST(cas) {
         reply_done(&r);
         req(&e, "GET", "/api/v1/cas/corp", NULL, &r);
         expect(&r, 404, "not-found");
+        reply_done(&r);
+
+        env_stop(&e);
+        env_teardown(&e);
+}
+
+TEST(subscriptions) {
+        _cleanup_(reply_done) Reply r = {};
+        json_t *events;
+        Env e;
+
+        env_setup(&e, true);
+
+        req(&e, "POST", "/api/v1/subscriptions", "{\"command\":\"/bin/true\",\"events\":[\"replaced\",1006]}", &r);
+        expect(&r, 201, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(r.json, "name")), "command-1");
+        ASSERT_STREQ(json_string_value(json_object_get(r.json, "command")), "/bin/true");
+        events = json_object_get(r.json, "events");
+        ASSERT_EQ(json_array_size(events), 2);
+        ASSERT_EQ(json_integer_value(json_array_get(events, 0)), 1001);
+        ASSERT_EQ(json_integer_value(json_array_get(events, 1)), 1006);
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/subscriptions", "{\"command\":\"/bin/true\"}", &r);
+        expect(&r, 409, "duplicate-subscription");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/subscriptions", "{\"url\":\"http://127.0.0.1:1/\",\"secret\":\"k\",\"name\":\"h\"}", &r);
+        expect(&r, 201, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(r.json, "url")), "http://127.0.0.1:1/");
+        ASSERT_NULL(json_object_get(r.json, "secret"));
+        ASSERT_TRUE(json_is_null(json_object_get(r.json, "events")));
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/subscriptions", "{\"command\":\"x\",\"url\":\"http://a/\"}", &r);
+        expect(&r, 400, "missing-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/subscriptions", "{\"command\":\"x\",\"events\":[\"nosuch\"]}", &r);
+        expect(&r, 400, "invalid-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/subscriptions", "{\"command\":\"x\",\"colour\":1}", &r);
+        expect(&r, 400, "unknown-field");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/subscriptions", "{\"command\":\"x\",\"cert\":\"nosuch\"}", &r);
+        expect(&r, 404, "not-found");
+        reply_done(&r);
+
+        req(&e, "GET", "/api/v1/subscriptions", NULL, &r);
+        expect(&r, 200, NULL);
+        ASSERT_EQ(json_array_size(json_object_get(r.json, "items")), 2);
+        reply_done(&r);
+        req(&e, "PATCH", "/api/v1/subscriptions/h", "{}", &r);
+        expect(&r, 405, "method-not-allowed");
+        reply_done(&r);
+        req(&e, "DELETE", "/api/v1/subscriptions/h", NULL, &r);
+        expect(&r, 200, NULL);
+        reply_done(&r);
+        req(&e, "DELETE", "/api/v1/subscriptions/h", NULL, &r);
+        expect(&r, 404, "not-found");
+        reply_done(&r);
+        req(&e, "POST", "/api/v1/events", "{\"event_id\":1001}", &r);
+        expect(&r, 405, "method-not-allowed");
         reply_done(&r);
 
         env_stop(&e);

@@ -1004,12 +1004,88 @@ TEST(events_migration) {
         p = tmp_file(&t, "a.db");
         s = open_new(p);
         s = store_free(s);
-        exec_raw(p, "DROP TABLE events; PRAGMA user_version = 2");
+        exec_raw(p, "DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; PRAGMA user_version = 2");
 
         s = open_new(p);
-        ASSERT_EQ(store_schema_version(s), 3);
+        ASSERT_EQ(store_schema_version(s), 5); /* events (3), subscriptions (4), bindings (5) */
         ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, NULL));
         ASSERT_EQ(events_matching(s, NULL, &c), 1u);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
+static int sub_count(const SubscriptionRecord *r, void *userdata) {
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+/* Subscriptions: add, cursor, failures, and pruning that spares what was not delivered. */
+TEST(subscriptions) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(subscription_record_done) SubscriptionRecord got = {};
+        SubscriptionRecord a = {
+                .name = (char *) "hook",
+                .kind = (char *) "webhook",
+                .target = (char *) "http://127.0.0.1:1/x",
+                .secret = (char *) "s3cret",
+                .events = (char *) "1001,1006",
+                .cursor = 0,
+        };
+        int64_t last = -1, n = 0, id;
+        unsigned count = 0;
+        EventCollect c;
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+
+        ASSERT_OK(store_event_last_id(s, &last));
+        ASSERT_EQ(last, 0);
+        for (int i = 0; i < 3; i++)
+                ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, &id));
+        ASSERT_OK(store_event_last_id(s, &last));
+        ASSERT_EQ(last, id);
+
+        ASSERT_OK(store_subscription_add(s, &a));
+        ASSERT_ERROR(store_subscription_add(s, &a), EEXIST);
+        ASSERT_OK(store_subscription_foreach(s, sub_count, &count));
+        ASSERT_EQ(count, 1u);
+
+        ASSERT_OK(store_subscription_failed(s, "hook", "HTTP 500", 100, 90));
+        ASSERT_OK(store_subscription_failed(s, "hook", "HTTP 502", 200, 95));
+        ASSERT_OK(store_subscription_get(s, "hook", &got));
+        ASSERT_STREQ(got.secret, "s3cret");
+        ASSERT_STREQ(got.last_error, "HTTP 502");
+        ASSERT_EQ(got.attempts, 2);
+        ASSERT_EQ(got.next_attempt_at, 200);
+        subscription_record_done(&got);
+
+        /* Nothing delivered: pruning by age keeps every event. */
+        ASSERT_OK(store_event_prune(s, 1000, &n));
+        ASSERT_EQ(n, 0);
+
+        ASSERT_OK(store_subscription_delivered(s, "hook", id - 1, 300));
+        ASSERT_OK(store_subscription_skip(s, "hook", id - 2)); /* never backwards */
+        ASSERT_OK(store_subscription_get(s, "hook", &got));
+        ASSERT_EQ(got.cursor, id - 1);
+        ASSERT_EQ(got.attempts, 0);
+        ASSERT_EQ(got.next_attempt_at, 0);
+        ASSERT_NULL(got.last_error);
+        ASSERT_EQ(got.delivered, 1);
+        ASSERT_EQ(got.last_delivered_at, 300);
+
+        /* The delivered ones go, the last stays. */
+        ASSERT_OK(store_event_prune(s, 1000, &n));
+        ASSERT_EQ(n, 2);
+        ASSERT_EQ(events_matching(s, NULL, &c), 1u);
+
+        ASSERT_OK(store_subscription_remove(s, "hook"));
+        ASSERT_ERROR(store_subscription_remove(s, "hook"), ENOENT);
+        ASSERT_OK(store_event_prune(s, 1000, &n));
+        ASSERT_EQ(n, 1);
 
         s = store_free(s);
         tmpdir_remove(&t);

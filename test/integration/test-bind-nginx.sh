@@ -1,0 +1,165 @@
+#!/bin/bash
+# Bindings against a real nginx (a private one, in the test directory, on 127.0.0.1): two server
+# blocks, each serving a certificate of the local CA. A renewal is tested, reloaded and seen over
+# TLS (1103); a broken configuration is rolled back (1104, the old certificate still served, the
+# deploy stage failed in list); 'certkeeper deploy' after the fix rebinds. Skipped without nginx.
+. "$(dirname "$0")/lib.sh"
+
+NGINX=$(command -v nginx || true)
+[ -n "$NGINX" ] || NGINX=/usr/sbin/nginx
+if [ ! -x "$NGINX" ]; then
+        echo "SKIP: nginx is not installed"
+        exit 77
+fi
+
+NP="$T/nginx"
+NC="$NP/nginx.conf"
+PA=$(free_port)
+PB=$(free_port)
+mkdir -p "$NP/logs" "$T/certs"
+
+stop_nginx() {
+        if [ -s "$NP/nginx.pid" ]; then
+                kill -QUIT "$(cat "$NP/nginx.pid")" 2>/dev/null || true
+                for _ in $(seq 50); do
+                        [ -s "$NP/nginx.pid" ] || break
+                        sleep 0.1
+                done
+        fi
+}
+# nginx first, then lib.sh's cleanup (the daemon, the directory) with the test's exit status.
+stop_all() {
+        local rc=$?
+        set +e
+        stop_nginx
+        (exit "$rc")
+        cleanup
+}
+trap stop_all EXIT
+
+write_conf() {
+        cat >"$NC" <<CONF
+daemon on;
+pid $NP/nginx.pid;
+error_log $NP/logs/error.log;
+worker_processes 1;
+events { worker_connections 64; }
+http {
+        access_log off;
+        client_body_temp_path $NP/client_body;
+        proxy_temp_path $NP/proxy;
+        fastcgi_temp_path $NP/fastcgi;
+        uwsgi_temp_path $NP/uwsgi;
+        scgi_temp_path $NP/scgi;
+        server {
+                listen 127.0.0.1:$PA ssl;
+                server_name a.test;
+                ssl_certificate $T/certs/a.pem;
+                ssl_certificate_key $T/certs/a.key;
+                return 200 "a\n";
+        }
+        server {
+                listen 127.0.0.1:$PB ssl;
+                server_name b.test;
+                ssl_certificate $T/certs/b.pem;
+                ssl_certificate_key $T/certs/b.key;
+                return 200 "b\n";
+        }
+}
+CONF
+}
+
+NGX="$NGINX -p $NP/ -c $NC -e $NP/logs/error.log"
+TEST_CMD="$NGX -t -q"
+RELOAD_CMD="$NGX -s reload"
+
+# served PORT SNI: the SHA-256 thumbprint of the certificate nginx serves, in upper-case hex.
+served() {
+        openssl s_client -connect "127.0.0.1:$1" -servername "$2" </dev/null 2>/dev/null |
+                openssl x509 -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr a-f A-F
+}
+sha() { cert_field "$1" sha256 | tr a-f A-F; }
+events_of() { ck events --cert "$1" --id "$2"; }
+has_event() { [ -n "$(events_of "$1" "$2")" ]; }
+count_events() { events_of "$1" "$2" | wc -l; }
+
+start_daemon
+ck request -I a -f "$T/certs/a.pem" -k "$T/certs/a.key" -N CN=a.test -D a.test -w >/dev/null || fail "request a"
+ck request -I b -f "$T/certs/b.pem" -k "$T/certs/b.key" -N CN=b.test -D b.test -w >/dev/null || fail "request b"
+
+write_conf
+$NGX || fail "nginx did not start: $(tail -5 "$NP/logs/error.log")"
+wait_until 10 test -s "$NP/nginx.pid"
+[ "$(served "$PA" a.test)" = "$(sha a)" ] || fail "nginx does not serve a's certificate at start"
+
+# Refused with words: an unreadable configuration, a bad endpoint, kinds not there yet, a
+# command binding without its command.
+out=$(ck bind -i a nginx --config "$T/nope.conf" --test-command true --reload-command true 2>&1) &&
+        fail "a missing nginx configuration was accepted"
+grep -q "cannot be read" <<<"$out" || fail "missing configuration: $out"
+out=$(ck bind -i a nginx --config "$NC" --endpoint 127.0.0.1 2>&1) && fail "an endpoint without a port was accepted"
+grep -q "HOST:PORT" <<<"$out" || fail "bad endpoint: $out"
+out=$(ck bind -i a nginx --config "$NC" --endpoint 127.0.0.1:99999 2>&1) && fail "port 99999 was accepted"
+out=$(ck bind -i a apache 2>&1) && fail "apache was accepted"
+grep -q "not there yet" <<<"$out" || fail "apache: $out"
+out=$(ck bind -i a command 2>&1) && fail "a command binding without --command was accepted"
+
+ck bind -i a nginx --config "$NC" --test-command "$TEST_CMD" --reload-command "$RELOAD_CMD" \
+        --endpoint "127.0.0.1:$PA/a.test" >/dev/null || fail "bind a"
+ck bind -i b nginx --config "$NC" --test-command "$TEST_CMD" --reload-command "$RELOAD_CMD" \
+        --endpoint "127.0.0.1:$PB/b.test" >/dev/null || fail "bind b"
+ck bindings -i a | grep -q "endpoint: 127.0.0.1:$PA/a.test" || fail "bindings -i a: $(ck bindings -i a)"
+[ "$(ck bindings --json | json_get 'len(d)')" = 2 ] || fail "bindings: $(ck bindings)"
+# The defaults of a stock install.
+ck bind -i b nginx --endpoint "127.0.0.1:$PB/b.test" >/dev/null || fail "bind b with the defaults"
+ck bindings -i b --json | json_get 'd[1]["test_command"]' | grep -q "nginx -t -q -c '/etc/nginx/nginx.conf'" ||
+        [ ! -r /etc/nginx/nginx.conf ] || fail "default test command: $(ck bindings -i b)"
+bid=$(ck bindings -i b --json | json_get 'd[1]["id"]')
+ck unbind -i b --binding "$bid" >/dev/null || fail "unbind b $bid"
+[ "$(ck bindings -i b --json | json_get 'len(d)')" = 1 ] || fail "unbind: $(ck bindings -i b)"
+
+# 1. A renewal of each: the new certificates are served, 1103 raised for each.
+old_a=$(sha a)
+ck resubmit -i a -w >/dev/null || fail "resubmit a"
+ck resubmit -i b -w >/dev/null || fail "resubmit b"
+wait_until 30 has_event a rebound
+wait_until 30 has_event b rebound
+[ "$(sha a)" != "$old_a" ] || fail "a was not renewed"
+[ "$(served "$PA" a.test)" = "$(sha a)" ] || fail "nginx serves $(served "$PA" a.test), not a's new $(sha a)"
+[ "$(served "$PB" b.test)" = "$(sha b)" ] || fail "nginx does not serve b's new certificate"
+ck bindings -i a | grep -q "last deploy: ok" || fail "last deploy of a: $(ck bindings -i a)"
+ck list -l | grep -A40 "Request ID 'a'" | grep -q "deploy: ok" || fail "list -l does not show the deploy of a: $(ck list -l)"
+
+# 2. A broken configuration: the test fails, the previous certificate is put back, nginx still
+# serves it, 1104 raised, the deploy stage failed in list.
+good_a=$(sha a)
+echo "this is not nginx;" >>"$NC"
+ck resubmit -i a -w >/dev/null || fail "resubmit a with a broken configuration"
+wait_until 30 has_event a rebind-failed
+[ "$(served "$PA" a.test)" = "$good_a" ] || fail "nginx does not serve the previous certificate after the rollback"
+[ "$(openssl x509 -in "$T/certs/a.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr a-f A-F)" = "$good_a" ] ||
+        fail "the previous certificate was not restored in $T/certs/a.pem"
+key_matches_cert "$T/certs/a.key" "$T/certs/a.pem" || fail "key and certificate do not match after the rollback"
+[ "$(sha a)" = "$good_a" ] || fail "the record does not say the previous certificate is back"
+ck list | grep -q "deploy failed: test: " || fail "list does not show the failed deploy stage: $(ck list)"
+ck list -l | grep -A40 "Request ID 'a'" | grep -q "deploy: failed: test: " ||
+        fail "list -l does not show the failed deploy stage: $(ck list -l)"
+ck bindings -i a | grep -q "last deploy: failed: test" || fail "last deploy of a: $(ck bindings -i a)"
+events_of a rebind-failed | grep -q "restored" || fail "1104 message: $(events_of a rebind-failed)"
+
+# 3. The configuration fixed, deploy again: rebound, without a new certificate.
+write_conf
+n=$(count_events a rebound)
+ck deploy -i a >/dev/null || fail "deploy -i a"
+more_rebound() { [ "$(count_events a rebound)" -gt "$n" ]; }
+wait_until 30 more_rebound
+[ "$(sha a)" = "$good_a" ] || fail "deploy issued a new certificate"
+[ "$(served "$PA" a.test)" = "$good_a" ] || fail "not served after deploy"
+ck bindings -i a | grep -q "last deploy: ok" || fail "last deploy after the fix: $(ck bindings -i a)"
+
+# A deploy without bindings is refused with words; unbind removes all.
+ck unbind -i a >/dev/null || fail "unbind a"
+out=$(ck deploy -i a 2>&1) && fail "a deploy without bindings was accepted"
+grep -q "no bindings" <<<"$out" || fail "deploy without bindings: $out"
+
+echo "PASS"
