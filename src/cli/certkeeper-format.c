@@ -188,6 +188,12 @@ int cli_format_request(json_t *cert, bool utc, char **ret) {
                 if (r < 0)
                         return r;
         }
+        s = tmpl ? jstr(tmpl, "ca_issuer") : NULL;
+        if (!isempty(s)) {
+                r = dynbuf_printf(&b, "\tissuer template: %s\n", s);
+                if (r < 0)
+                        return r;
+        }
 
         r = dynbuf_printf(&b, "\tpre-save command: %s\n", strempty(jstr(cert, "pre_save_cmd")));
         if (r < 0)

@@ -38,6 +38,7 @@ typedef struct RequestOpts {
         char **dns, **ip, **email, **principal, **ku, **eku;
         bool have_dns, have_ip, have_email, have_principal, have_ku, have_eku;
         const char *profile;      /* -T */
+        const char *issuer;       /* -X */
         const char *key_type;     /* -G, canonical */
         unsigned key_bits;        /* -g, 0 = unset */
         int autorenew;            /* -1 unset */
@@ -75,6 +76,7 @@ static const char *verb_usage(RequestVerb v) {
                        "  -I NAME            nickname of the new request\n"
                        "  -c CA              CA to use instead of the default one\n"
                        "  -T PROFILE         profile or template the CA should use\n"
+                       "  -X ISSUER          issuer (sub-CA) to ask the CA for (CERTMONGER_CA_ISSUER)\n"
                        "  -G TYPE, -g BITS   key type (RSA, EC, ED25519) and size (RSA 2048-8192, EC 256/384/521)\n"
                        "  -N DN              subject name (default CN=<hostname>)\n"
                        "  -D DNS, -A IP, -E EMAIL, -K PRINCIPAL   subject alternative names (repeatable)\n"
@@ -169,6 +171,9 @@ static int request_opts_parse_one(const CliContext *c, RequestVerb v, RequestOpt
                 return 0;
         case 'T':
                 o->profile = arg;
+                return 0;
+        case 'X':
+                o->issuer = arg;
                 return 0;
         case 'D':
                 if (!isempty(arg) && !dns_name_is_valid(arg))
@@ -302,9 +307,6 @@ static int request_opts_parse_one(const CliContext *c, RequestVerb v, RequestOpt
         case 'l':
         case 'L':
                 return cli_fail(c, "Challenge passwords (-l, -L) are not supported. Drop the option."), -EOPNOTSUPP;
-        case 'X':
-                return cli_fail(c, "Requesting a specific issuer (-X) is not supported. Choose the CA with -c."),
-                       -EOPNOTSUPP;
         default:
                 (void) v;
                 return -EINVAL;
@@ -379,6 +381,8 @@ static int request_opts_to_json(const RequestOpts *o, bool with_key, bool with_p
                 SET("path_len", json_integer(o->path_len));
         if (o->profile)
                 SET("profile", json_string(o->profile));
+        if (o->issuer)
+                SET("ca_issuer", json_string(o->issuer));
         if (with_key && o->key_type)
                 SET("key_type", json_string(o->key_type));
         if (with_key && o->key_bits > 0)

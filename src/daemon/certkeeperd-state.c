@@ -104,10 +104,11 @@ static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
                         return k;
         }
         tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
-        job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:I}", "op", "submit", "helper_op",
+        job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:I, s:I}", "op", "submit", "helper_op",
                         poll ? "POLL" : "SUBMIT", "ca", ca->name, "helper", strempty(ca->helper), "csr_pem",
                         r->csr_pem, "cookie", poll ? r->ca_cookie : NULL, "cert_path", r->sha256 ? r->cert_path : NULL,
-                        "profile", json_string_value(json_object_get(tmpl, "profile")), "home", m->cfg.run_dir,
+                        "profile", json_string_value(json_object_get(tmpl, "profile")), "issuer",
+                        json_string_value(json_object_get(tmpl, "ca_issuer")), "home", m->cfg.run_dir,
                         "timeout", (json_int_t) m->cfg.helper_timeout, "output_max",
                         (json_int_t) m->cfg.helper_output_max);
         if (!job)

@@ -150,6 +150,9 @@ static int template_to_json(const char *template_json, json_t **ret) {
         r = object_add(t, "profile", json_null());
         if (r < 0)
                 return r;
+        r = object_add(t, "ca_issuer", json_null());
+        if (r < 0)
+                return r;
 
         if (stored) {
                 const char *key;
@@ -441,8 +444,8 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
                 return r;
         if (!rec->template_json)
                 r = append_str(out, "{\"subject\":null,\"dns\":[],\"ip\":[],\"email\":[],\"principal\":[],"
-                                    "\"key_usage\":[],\"eku\":[],\"is_ca\":false,\"path_len\":-1,\"profile\":null}");
-        else if (stored_object_looks_whole(rec->template_json) && strstr(rec->template_json, "\"profile\":"))
+                                    "\"key_usage\":[],\"eku\":[],\"is_ca\":false,\"path_len\":-1,\"profile\":null,\"ca_issuer\":null}");
+        else if (stored_object_looks_whole(rec->template_json) && strstr(rec->template_json, "\"ca_issuer\":"))
                 /* Stored normalized (cert_template_normalize()): copied as it is. */
                 r = append_str(out, rec->template_json);
         else {
@@ -1164,7 +1167,7 @@ static int field_path_len(Apply *a, const char *field, json_t *v, char **reterr)
         return template_set(a, field, json_integer(i));
 }
 
-static int field_profile(Apply *a, const char *field, json_t *v, char **reterr) {
+static int field_template_name(Apply *a, const char *field, json_t *v, char **reterr) {
         const char *s = NULL;
         int r;
 
@@ -1194,7 +1197,8 @@ static const struct {
         { "eku",            field_eku            },
         { "is_ca",          field_is_ca          },
         { "path_len",       field_path_len       },
-        { "profile",        field_profile        },
+        { "profile",        field_template_name  },
+        { "ca_issuer",      field_template_name  },
         { "key_type",       field_key_type       },
         { "key_bits",       field_key_bits       },
         { "autorenew",      field_autorenew      },

@@ -196,9 +196,11 @@ out=$(ck request -I picky2 -c picky -f "$T/certs/picky2.pem" -k "$T/certs/picky2
         -K host/p@TEST -T nosuch 2>&1) && fail "a template the CA does not offer was accepted"
 grep -q "webserver" <<<"$out" || fail "the refusal does not list the templates: $out"
 ck request -I picky3 -c picky -f "$T/certs/picky3.pem" -k "$T/certs/picky3.key" -N CN=p -K host/p@TEST \
-        -T client >/dev/null || fail "a request that meets the requirements was refused"
+        -T client -X sub-ca-2 >/dev/null || fail "a request that meets the requirements was refused"
 wait_state picky3 MONITORING 10
 grep -q '^CERTMONGER_CA_PROFILE=client$' "$(ls -t "$H/picky"/env.* | head -n1)" || fail "no CERTMONGER_CA_PROFILE"
+grep -q '^CERTMONGER_CA_ISSUER=sub-ca-2$' "$(ls -t "$H/picky"/env.* | head -n1)" || fail "no CERTMONGER_CA_ISSUER (-X)"
+getcert list -i picky3 | grep -q "issuer template: sub-ca-2" || fail "list does not show the requested issuer"
 grep -q '^CERTMONGER_REQ_PRINCIPAL=host/p@TEST$' "$(ls -t "$H/picky"/env.* | head -n1)" ||
         fail "no CERTMONGER_REQ_PRINCIPAL"
 getcert list-cas -c picky | grep -q "default profile/template/certtype: webserver" || fail "no default template"
