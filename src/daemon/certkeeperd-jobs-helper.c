@@ -79,8 +79,8 @@ static bool helper_call_ok(const HelperCall *c) {
         return !c->run.exec_error && !c->run.signaled && !c->run.timed_out && c->run.exit_status == 0;
 }
 
-/* job: helper, ca, op ("SUBMIT"/"POLL"), csr_pem, cookie, cert_path (its certificate, if any, goes
- * in CERTMONGER_CERTIFICATE), profile, issuer, home, timeout, output_max.
+/* job: helper, ca, op ("SUBMIT"/"POLL"), csr_pem, cookie, spkac, cert_path (its certificate, if any,
+ * goes in CERTMONGER_CERTIFICATE), profile, issuer, home, timeout, output_max.
  * Reply: ok with issued_pem, or not ok with result = the outcome's name and error = its words;
  * "waiting" also has cookie and delay (-1: none given). */
 int job_submit(json_t *job, json_t **ret) {
@@ -96,6 +96,7 @@ int job_submit(json_t *job, json_t **ret) {
                 .cookie = jstr(job, "cookie"),
                 .profile = jstr(job, "profile"),
                 .issuer = jstr(job, "issuer"),
+                .spkac = jstr(job, "spkac"),
                 .home = jstr(job, "home"),
         };
         int r;

@@ -331,13 +331,21 @@ static int issue_one(json_t *item, SyncSet *sync, json_t **ret) {
 
         if (streq(ca_type, "EXTERNAL") || streq(ca_type, "ACME")) {
                 /* The CSR goes to the CA's helper in a job of its own; a new key stays staged (and
-                 * durable) until the certificate for it is saved. */
+                 * durable) until the certificate for it is saved. Helpers also get an SPKAC made
+                 * here, where the key is (the process that runs helpers never holds keys). */
+                _cleanup_free_ char *spkac = NULL;
+
+                if (streq(ca_type, "EXTERNAL")) {
+                        r = pki_spkac_build(key, &spkac);
+                        if (r < 0)
+                                return reply_error(ret, "failed", r, "cannot make the SPKAC: %s", strerror(-r));
+                }
                 r = need_key ? sync_set_add(sync, key_path) : 0;
                 if (r < 0)
                         return reply_error(ret, "guidance", r, "cannot reach the directory of '%s': %s", key_path,
                                            strerror(-r));
-                *ret = json_pack("{s:b, s:s, s:s, s:i, s:I}", "ok", 1, "csr_pem", csr_pem, "key_type",
-                                 key_type_to_string(kt), "key_bits", (json_int_t) bits, "duration_ms",
+                *ret = json_pack("{s:b, s:s, s:s?, s:s, s:i, s:I}", "ok", 1, "csr_pem", csr_pem, "spkac", spkac,
+                                 "key_type", key_type_to_string(kt), "key_bits", (json_int_t) bits, "duration_ms",
                                  (json_int_t) elapsed_ms(start));
                 return *ret ? 0 : -ENOMEM;
         }

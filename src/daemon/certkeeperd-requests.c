@@ -335,6 +335,7 @@ int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **ret
         if (action != MANAGER_ACTION_REFRESH) {
                 /* A new CSR is a new submission: no cookie of the old one, no count of new keys. */
                 r->csr_pem = mfree(r->csr_pem);
+                r->spkac = mfree(r->spkac);
                 r->ca_cookie = mfree(r->ca_cookie);
                 r->rekey_count = 0;
         }

@@ -104,9 +104,9 @@ static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
                         return k;
         }
         tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
-        job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:I, s:I}", "op", "submit", "helper_op",
-                        poll ? "POLL" : "SUBMIT", "ca", ca->name, "helper", strempty(ca->helper), "csr_pem",
-                        r->csr_pem, "cookie", poll ? r->ca_cookie : NULL, "cert_path", r->sha256 ? r->cert_path : NULL,
+        job = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:I, s:I}", "op", "submit",
+                        "helper_op", poll ? "POLL" : "SUBMIT", "ca", ca->name, "helper", strempty(ca->helper),
+                        "csr_pem", r->csr_pem, "spkac", r->spkac, "cookie", poll ? r->ca_cookie : NULL, "cert_path", r->sha256 ? r->cert_path : NULL,
                         "profile", json_string_value(json_object_get(tmpl, "profile")), "issuer",
                         json_string_value(json_object_get(tmpl, "ca_issuer")), "home", m->cfg.run_dir,
                         "timeout", (json_int_t) m->cfg.helper_timeout, "output_max",
@@ -843,6 +843,7 @@ static void job_succeeded(Manager *m, CertRecord *r, JobOp op, json_t *reply, in
                 (void) set_str(&r->key_type, json_string_value(json_object_get(reply, "key_type")));
                 r->key_bits = json_integer_value(json_object_get(reply, "key_bits"));
                 (void) set_str(&r->csr_pem, json_string_value(json_object_get(reply, "csr_pem")));
+                (void) set_str(&r->spkac, json_string_value(json_object_get(reply, "spkac")));
                 if (!json_string_value(json_object_get(reply, "issued_pem"))) {
                         /* Only the CSR (EXTERNAL CAs): a new submission, without an old cookie. */
                         (void) set_str(&r->ca_cookie, NULL);

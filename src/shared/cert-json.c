@@ -208,7 +208,7 @@ int cert_record_to_json(const CertRecord *rec, json_t **ret) {
         if (r < 0)
                 return r;
 
-#define SKIP_FIELD(n) (streq(#n, "csr_pem") || streq(#n, "issued_pem") || \
+#define SKIP_FIELD(n) (streq(#n, "csr_pem") || streq(#n, "spkac") || streq(#n, "issued_pem") || \
                        streq(#n, "template_json") || streq(#n, "cert_info_json"))
 #define OUT_TEXT(n) object_add(o, #n, cert_json_text(rec->n))
 #define OUT_INT(n) object_add(o, #n, json_integer(rec->n))
@@ -413,7 +413,7 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
         if (r < 0)
                 return r;
 
-#define SKIP_FIELD(n) (streq(#n, "csr_pem") || streq(#n, "issued_pem") || \
+#define SKIP_FIELD(n) (streq(#n, "csr_pem") || streq(#n, "spkac") || streq(#n, "issued_pem") || \
                        streq(#n, "template_json") || streq(#n, "cert_info_json"))
 #define OUT_TEXT(n) append_string(out, rec->n)
 #define OUT_INT(n) append_int(out, rec->n)
@@ -1217,7 +1217,7 @@ static const char *const cert_read_only[] = {
         "id", "state", "stuck", "track", "rekey_pending", "next_action_at", "renew_at", "backoff_step",
         "ca_error", "ca_cookie", "stage_issue", "stage_save", "stage_deploy", "issuer", "serial",
         "not_before", "not_after", "sha1", "sha256", "cert", "template", "issued_count",
-        "last_notified_at", "created_at", "updated_at", "csr_pem", "issued_pem", "template_json",
+        "last_notified_at", "created_at", "updated_at", "csr_pem", "spkac", "issued_pem", "template_json",
         "cert_info_json", "ari_start", "ari_end", "ari_next_at", "ari_explanation_url",
 };
 

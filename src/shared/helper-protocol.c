@@ -539,6 +539,8 @@ int helper_env(const HelperRequest *req, char ***ret_envp, char **reterr) {
                 if (r >= 0)
                         r = env_add_nonempty(&env, "CERTMONGER_CA_ISSUER", req->issuer);
                 if (r >= 0)
+                        r = env_add_nonempty(&env, "CERTMONGER_SPKAC", req->spkac);
+                if (r >= 0)
                         r = env_add_nonempty(&env, "CERTMONGER_SPKI", f.spki);
                 if (r >= 0)
                         r = env_add_nonempty(&env, "CERTMONGER_KEY_TYPE", f.key_type);

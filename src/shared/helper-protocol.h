@@ -39,6 +39,7 @@ typedef struct HelperRequest {
         const char *cert_pem;    /* SUBMIT/POLL when a certificate exists: CERTMONGER_CERTIFICATE */
         const char *profile;     /* -T: CERTMONGER_CA_PROFILE */
         const char *issuer;      /* -X: CERTMONGER_CA_ISSUER */
+        const char *spkac;       /* CERTMONGER_SPKAC, made where the key is (pki_spkac_build()) */
         const char *home;        /* HOME and TMPDIR; "/" when NULL */
 } HelperRequest;
 
@@ -47,7 +48,7 @@ typedef struct HelperRequest {
  * CERTMONGER_CA_NICKNAME, and for SUBMIT/POLL every CERTMONGER_* variable the request gives:
  * CSR, CA_COOKIE (POLL), CERTIFICATE, REQ_SUBJECT, REQ_HOSTNAME, REQ_EMAIL, REQ_PRINCIPAL,
  * REQ_IP_ADDRESS (multi-value variables newline-separated, unset when empty), CA_PROFILE,
- * CA_ISSUER, SPKI (base64 DER SubjectPublicKeyInfo) and KEY_TYPE (RSA, EC or ED25519).
+ * CA_ISSUER, SPKAC, SPKI (base64 DER SubjectPublicKeyInfo) and KEY_TYPE (RSA, EC or ED25519).
  * CERTMONGER_CA_NICKNAME is unset when the nickname is NULL or empty; CERTMONGER_CA_COOKIE is set
  * for a POLL even when the cookie is empty (an exit 1 may give an empty one). KEY_TYPE is unset for
  * other key types. Subject and SAN values are read from the CSR itself (principals from both otherName

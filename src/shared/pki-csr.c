@@ -1087,6 +1087,33 @@ int pki_csr_to_pem(X509_REQ *req, char **ret) {
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(NETSCAPE_SPKI *, NETSCAPE_SPKI_free);
+
+int pki_spkac_build(EVP_PKEY *key, char **ret) {
+        _cleanup_(NETSCAPE_SPKI_freep) NETSCAPE_SPKI *spki = NULL;
+        char *b64;
+
+        if (!key || !ret)
+                return -EINVAL;
+        spki = NETSCAPE_SPKI_new();
+        if (!spki)
+                return -ENOMEM;
+        /* An empty challenge, as certmonger sends without a challenge password. */
+        if (!NETSCAPE_SPKI_set_pubkey(spki, key) || !NETSCAPE_SPKI_sign(spki, key, pki_key_digest(key))) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        b64 = NETSCAPE_SPKI_b64_encode(spki);
+        if (!b64) {
+                ERR_clear_error();
+                return -ENOMEM;
+        }
+        /* OPENSSL_malloc'd: copied so that callers free() it like everything else. */
+        *ret = strdup(b64);
+        OPENSSL_free(b64);
+        return *ret ? 0 : -ENOMEM;
+}
+
 int pki_csr_from_pem(const char *pem, X509_REQ **ret) {
         _cleanup_(BIO_freep) BIO *b = NULL;
         X509_REQ *req;

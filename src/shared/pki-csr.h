@@ -78,6 +78,9 @@ int pki_csr_build(EVP_PKEY *key, const CertTemplate *t, const char *nickname, X5
         _warn_unused_result_;
 int pki_csr_to_pem(X509_REQ *req, char **ret) _warn_unused_result_;
 int pki_csr_from_pem(const char *pem, X509_REQ **ret) _warn_unused_result_;
+/* A Netscape SignedPublicKeyAndChallenge for the key, with an empty challenge, signed by the key,
+ * base64 DER without line breaks (certmonger's CERTMONGER_SPKAC). */
+int pki_spkac_build(EVP_PKEY *key, char **ret) _warn_unused_result_;
 
 /* OIDs certmonger puts into requests. */
 #define PKI_OID_MS_UPN "1.3.6.1.4.1.311.20.2.3"              /* otherName, UTF8String */

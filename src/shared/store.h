@@ -42,6 +42,7 @@ typedef struct Store Store;
         X(INT, validity)          /* requested lifetime in seconds, 0 = CA default */            \
         X(BOOL, rekey_pending)    /* next issuance uses a new key (staged beside the key) */     \
         X(TEXT, csr_pem)          /* current CSR */                                              \
+        X(TEXT, spkac)            /* SPKAC for the CSR's key (EXTERNAL CAs: CERTMONGER_SPKAC) */   \
         X(TEXT, issued_pem)       /* certificate (and chain) issued but not yet saved */         \
         X(TEXT, ca_cookie)                                                                       \
         X(TEXT, ca_error)         /* last CA or stage error, in words */                         \

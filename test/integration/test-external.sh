@@ -201,6 +201,12 @@ wait_state picky3 MONITORING 10
 grep -q '^CERTMONGER_CA_PROFILE=client$' "$(ls -t "$H/picky"/env.* | head -n1)" || fail "no CERTMONGER_CA_PROFILE"
 grep -q '^CERTMONGER_CA_ISSUER=sub-ca-2$' "$(ls -t "$H/picky"/env.* | head -n1)" || fail "no CERTMONGER_CA_ISSUER (-X)"
 getcert list -i picky3 | grep -q "issuer template: sub-ca-2" || fail "list does not show the requested issuer"
+# The SPKAC is made where the key is, signed by it: openssl verifies it and finds the request's key.
+sed -n 's/^CERTMONGER_SPKAC=/SPKAC=/p' "$(ls -t "$H/picky"/env.* | head -n1)" >"$T/picky3.spkac"
+[ -s "$T/picky3.spkac" ] || fail "no CERTMONGER_SPKAC"
+openssl spkac -in "$T/picky3.spkac" -verify -noout 2>&1 | grep -q "Signature OK" || fail "the SPKAC does not verify"
+[ "$(openssl spkac -in "$T/picky3.spkac" -pubkey -noout 2>/dev/null | openssl pkey -pubin -outform DER | sha256sum)" = \
+  "$(openssl pkey -in "$T/certs/picky3.key" -pubout -outform DER | sha256sum)" ] || fail "the SPKAC is not for the request's key"
 grep -q '^CERTMONGER_REQ_PRINCIPAL=host/p@TEST$' "$(ls -t "$H/picky"/env.* | head -n1)" ||
         fail "no CERTMONGER_REQ_PRINCIPAL"
 getcert list-cas -c picky | grep -q "default profile/template/certtype: webserver" || fail "no default template"

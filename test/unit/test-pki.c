@@ -663,6 +663,30 @@ static void check_single_principal_form(bool krb5_form) {
         ASSERT_EQ(i.path_len, -1);
 }
 
+TEST(spkac_signed_by_its_key) {
+        static const KeyType types[] = { KEY_TYPE_EC, KEY_TYPE_RSA, KEY_TYPE_ED25519 };
+
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL, *other = NULL, *pub = NULL;
+                _cleanup_free_ char *b64 = NULL;
+                NETSCAPE_SPKI *spki;
+
+                ASSERT_OK(pki_key_generate(types[i], 0, &k));
+                ASSERT_OK(pki_key_generate(types[i], 0, &other));
+                ASSERT_OK(pki_spkac_build(k, &b64));
+                ASSERT_TRUE(!strchr(b64, '\n'));
+                spki = NETSCAPE_SPKI_b64_decode(b64, -1);
+                ASSERT_TRUE(spki);
+                pub = NETSCAPE_SPKI_get_pubkey(spki);
+                ASSERT_TRUE(pub && EVP_PKEY_eq(pub, k) == 1);
+                ASSERT_TRUE(NETSCAPE_SPKI_verify(spki, k) == 1);
+                ASSERT_TRUE(NETSCAPE_SPKI_verify(spki, other) != 1);
+                NETSCAPE_SPKI_free(spki);
+                ERR_clear_error();
+        }
+        ASSERT_ERROR(pki_spkac_build(NULL, &(char *) { NULL }), EINVAL);
+}
+
 TEST(principal_from_either_form) {
         check_single_principal_form(true);
         check_single_principal_form(false);
