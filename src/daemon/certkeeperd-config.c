@@ -82,6 +82,8 @@ static const ConfigEntry table[] = {
           "lifetime of self-signed certificates"),
         E("renewal", "notify_ttls", CONFIG_STRING, notify_ttls, "28d, 7d, 1d", 0, 0, true,
           "expiry notices this long before expiry, for certificates not renewed automatically"),
+        E("renewal", "retry_delay", CONFIG_DURATION, renewal_retry_delay, "1min", 1, 86400, true,
+          "wait after a failed issuance or renewal; then 10 and 100 times as long, then daily"),
         E("events", "keep", CONFIG_DURATION, events_keep, "30d", 3600, 100 * 366 * 86400LL, true,
           "how long lifecycle events are kept in the database (pruned at start-up and daily)"),
         E("events", "delivery_timeout", CONFIG_DURATION, events_delivery_timeout, "30s", 1, 3600, true,

@@ -33,6 +33,7 @@ typedef struct Config {
         int64_t local_issuing_lifetime;
         int64_t selfsign_validity;
         char *notify_ttls;
+        int64_t renewal_retry_delay;
         int64_t backup_interval;
         int64_t events_keep;
         int64_t events_delivery_timeout;

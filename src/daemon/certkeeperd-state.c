@@ -304,7 +304,7 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
                 r->next_action_at = next_notice_at(m, r);
                 if (r->state == CERT_MONITORING) {
                         r->backoff_step++;
-                        r->next_action_at = now + retry_delay(r->backoff_step);
+                        r->next_action_at = now + retry_delay(r->backoff_step, m->cfg.renewal_retry_delay);
                 }
                 /* Rejected for good (stuck), or a renewal that is retried later. */
                 (void) manager_event(m, r->state == CERT_MONITORING ? CERT_EVENT_RENEWAL_FAILED : CERT_EVENT_STUCK,
@@ -316,7 +316,7 @@ static void fail(Manager *m, CertRecord *r, const char *result, const char *mess
 
         r->backoff_step++;
         r->state = streq_ptr(result, "unreachable") ? CERT_CA_UNREACHABLE : prev;
-        r->next_action_at = now + retry_delay(r->backoff_step);
+        r->next_action_at = now + retry_delay(r->backoff_step, m->cfg.renewal_retry_delay);
         (void) manager_event(m, CERT_EVENT_RENEWAL_FAILED, r, NULL, NULL, "Request '%s': %s; retrying in %" PRIi64 "s.",
                              strna(r->nickname), strna(message), r->next_action_at - now);
 }
@@ -816,7 +816,7 @@ static void deploy_done(Manager *m, CertRecord *r, json_t *reply, const char *fa
                 if (apply_facts(r, facts) >= 0 && r->state == CERT_MONITORING) {
                         r->backoff_step++;
                         if (r->autorenew && r->track)
-                                r->next_action_at = now + retry_delay(r->backoff_step);
+                                r->next_action_at = now + retry_delay(r->backoff_step, m->cfg.renewal_retry_delay);
                 }
                 (void) manager_event(m, CERT_EVENT_REBIND_FAILED, r, failed_sha, NULL,
                                      "Certificate in file \"%s\" could not be rebound (%s: %s); the previous "
@@ -913,7 +913,7 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
                                                         m->cfg.helper_max_delay);
                 else {
                         r->backoff_step++;
-                        r->next_action_at = now + retry_delay(r->backoff_step);
+                        r->next_action_at = now + retry_delay(r->backoff_step, m->cfg.renewal_retry_delay);
                 }
                 log_info("Request '%s': the CA is working on it; asking again in %" PRIi64 "s.", strna(r->nickname),
                          r->next_action_at - now);
@@ -945,7 +945,7 @@ static void submit_failed(Manager *m, CertRecord *r, json_t *reply, const char *
                         /* Keep the certificate we have; try again later. */
                         r->state = CERT_MONITORING;
                         r->backoff_step++;
-                        r->next_action_at = now + retry_delay(r->backoff_step);
+                        r->next_action_at = now + retry_delay(r->backoff_step, m->cfg.renewal_retry_delay);
                 } else {
                         r->state = CERT_CA_UNCONFIGURED;
                         r->next_action_at = next_notice_at(m, r);

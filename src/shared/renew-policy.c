@@ -107,14 +107,14 @@ int64_t ari_next_check(int64_t now, int64_t retry_after, int64_t interval) {
         return now + CLAMP(interval, ARI_CHECK_MIN, ARI_CHECK_INTERVAL);
 }
 
-int64_t retry_delay(int64_t failures) {
-        static const int64_t delays[] = { 60, 600, 6000 };
+int64_t retry_delay(int64_t failures, int64_t first) {
+        int64_t d = CLAMP(first, (int64_t) 1, (int64_t) 86400);
 
-        if (failures < 1)
-                return delays[0];
-        if (failures <= (int64_t) ELEMENTSOF(delays))
-                return delays[failures - 1];
-        return 86400;
+        if (failures > 3)
+                return 86400;
+        for (int64_t i = 1; i < failures; i++)
+                d *= 10;
+        return MIN(d, (int64_t) 86400);
 }
 
 int64_t notice_next(int64_t not_after, int64_t last_notified, const int64_t *thresholds, unsigned n) {

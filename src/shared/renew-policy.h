@@ -40,8 +40,10 @@ bool ari_window_changed(int64_t start, int64_t end, int64_t prev_start, int64_t 
  * ARI_RETRY_INTERVAL after a failure). */
 int64_t ari_next_check(int64_t now, int64_t retry_after, int64_t interval);
 
-/* Retry delay after the n-th failure in a row (n >= 1): 1 min, 10 min, 100 min, then daily. */
-int64_t retry_delay(int64_t failures);
+/* Retry delay after the n-th failure in a row (n >= 1): first (default 1 min), 10 times, 100 times as
+ * long, then daily; never more than a day. */
+#define RETRY_DELAY_DEFAULT 60
+int64_t retry_delay(int64_t failures, int64_t first);
 
 /* Expiry notice thresholds, in seconds before expiry, largest first: default 28d, 7d, 1d. The next
  * notice time after last_notified (0 = never) for a certificate expiring at not_after: returns 0

@@ -1516,7 +1516,7 @@ TEST(rejected_renewal_backs_off) {
                 ASSERT_STATE(r, CERT_MONITORING);
                 /* 1 min, 10 min, 100 min. */
                 ASSERT_EQ(r->backoff_step, round);
-                ASSERT_AFTER(r->next_action_at, t0, t1, retry_delay(round));
+                ASSERT_AFTER(r->next_action_at, t0, t1, retry_delay(round, e.m.cfg.renewal_retry_delay));
                 /* The retry is due: make it so now rather than wait. */
                 r->next_action_at = time(NULL);
                 cert_put(&e, r);

@@ -129,12 +129,17 @@ TEST(ari_next_check) {
 }
 
 TEST(backoff) {
-        ASSERT_EQ(retry_delay(1), 60);
-        ASSERT_EQ(retry_delay(2), 600);
-        ASSERT_EQ(retry_delay(3), 6000);
-        ASSERT_EQ(retry_delay(4), 86400);
-        ASSERT_EQ(retry_delay(40), 86400);
-        ASSERT_EQ(retry_delay(0), 60);
+        ASSERT_EQ(retry_delay(1, RETRY_DELAY_DEFAULT), 60);
+        ASSERT_EQ(retry_delay(2, RETRY_DELAY_DEFAULT), 600);
+        ASSERT_EQ(retry_delay(3, RETRY_DELAY_DEFAULT), 6000);
+        ASSERT_EQ(retry_delay(4, RETRY_DELAY_DEFAULT), 86400);
+        ASSERT_EQ(retry_delay(40, RETRY_DELAY_DEFAULT), 86400);
+        ASSERT_EQ(retry_delay(0, RETRY_DELAY_DEFAULT), 60);
+        ASSERT_EQ(retry_delay(1, 2), 2);
+        ASSERT_EQ(retry_delay(2, 2), 20);
+        ASSERT_EQ(retry_delay(3, 2), 200);
+        ASSERT_EQ(retry_delay(4, 2), 86400);
+        ASSERT_EQ(retry_delay(3, 3600), 86400);
 }
 
 TEST(notices) {
