@@ -628,11 +628,22 @@ static int new_nonce(AcmeClient *c, AcmeError *err) {
         return 0;
 }
 
+/* Hands the error src over to *dst (when the caller wants one), else drops it. */
+static void error_pass(AcmeError *dst, AcmeError *src) {
+        if (dst) {
+                acme_error_done(dst);
+                *dst = *src;
+        } else
+                acme_error_done(src);
+        *src = (AcmeError) {};
+}
+
 /* A JWS POST (payload NULL: POST-as-GET), signed with kid (the account URL) unless use_jwk,
  * retried with a fresh nonce on badNonce. On an HTTP error status err is filled from the problem
  * document and a negative errno returned; otherwise the caller checks the 2xx status. */
 static int signed_post(AcmeClient *c, const char *url, const char *payload, bool use_jwk, const char *accept,
                        const char *what, Response *resp, AcmeError *err) {
+        bool registered_again = false;
         int r;
 
         for (unsigned attempt = 0;; attempt++) {
@@ -668,14 +679,24 @@ static int signed_post(AcmeClient *c, const char *url, const char *payload, bool
                                 continue;
                         }
                         /* The cached account is gone (a CA that lost its state, or a deactivated
-                         * account): look it up again next time. */
-                        if (!use_jwk && streq_ptr(e.type, "accountDoesNotExist"))
+                         * account): look it up, or create it again with the same key, once, and
+                         * send the request again under its new URL. A deactivated account stays
+                         * refused by the CA. */
+                        if (!use_jwk && streq_ptr(e.type, "accountDoesNotExist")) {
                                 c->account_url = mfree(c->account_url);
-                        if (err) {
-                                acme_error_done(err);
-                                *err = e;
-                        } else
-                                acme_error_done(&e);
+                                if (!registered_again) {
+                                        registered_again = true;
+                                        response_done(resp);
+                                        r = acme_account_ensure(c, NULL, err);
+                                        if (r >= 0) {
+                                                acme_error_done(&e);
+                                                continue;
+                                        }
+                                        acme_error_done(&e);
+                                        return r;
+                                }
+                        }
+                        error_pass(err, &e);
                         return r;
                 }
         }
@@ -755,11 +776,7 @@ int acme_account_ensure(AcmeClient *c, const char **ret_url, AcmeError *err) {
                         return r;
                 }
         } else if (!streq_ptr(lookup_err.type, "accountDoesNotExist")) {
-                if (err) {
-                        acme_error_done(err);
-                        *err = lookup_err;
-                } else
-                        acme_error_done(&lookup_err);
+                error_pass(err, &lookup_err);
                 return r;
         } else {
                 acme_error_done(&lookup_err);
@@ -1301,18 +1318,30 @@ int acme_order(AcmeClient *c, const AcmeOrderRequest *req, const AcmeChallengeHa
                 return r;
 
         if (req->order_url) {
+                AcmeError ferr = {};
+
                 order_url = strdup(req->order_url);
                 if (!order_url)
                         return oom(err);
-                r = fetch_order(c, order_url, &o, &retry_after, err);
-                if (r < 0)
+                r = fetch_order(c, order_url, &o, &retry_after, &ferr);
+                if (r < 0 && ferr.outcome != ACME_REJECTED) {
+                        error_pass(err, &ferr);
                         return r;
-                resumed = true;
-                if (o.status != ACME_STATUS_PENDING) {
-                        cleanup_resumed_order(c, &o, handler);
-                        resumed = false;
                 }
-        } else {
+                if (r < 0) {
+                        /* The CA no longer knows the order (it lost its state, or the order is
+                         * gone): a new one. Nothing was answered for an order it does not know. */
+                        acme_error_done(&ferr);
+                        order_url = mfree(order_url);
+                } else {
+                        resumed = true;
+                        if (o.status != ACME_STATUS_PENDING) {
+                                cleanup_resumed_order(c, &o, handler);
+                                resumed = false;
+                        }
+                }
+        }
+        if (!order_url) {
                 _cleanup_(response_done) Response resp = {};
                 _cleanup_free_ char *payload = NULL, *words = NULL;
 

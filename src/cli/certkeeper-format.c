@@ -194,6 +194,21 @@ int cli_format_request(json_t *cert, bool utc, char **ret) {
                 if (r < 0)
                         return r;
         }
+        if (json_object_size(json_object_get(tmpl, "ca_options")) > 0) {
+                const char *key, *sep = "";
+                json_t *v;
+
+                r = dynbuf_printf(&b, "\tCA settings of this certificate:");
+                json_object_foreach(json_object_get(tmpl, "ca_options"), key, v) {
+                        if (r >= 0)
+                                r = dynbuf_printf(&b, "%s %s=%s", sep, key, strempty(json_string_value(v)));
+                        sep = ",";
+                }
+                if (r >= 0)
+                        r = dynbuf_printf(&b, "\n");
+                if (r < 0)
+                        return r;
+        }
 
         r = dynbuf_printf(&b, "\tpre-save command: %s\n", strempty(jstr(cert, "pre_save_cmd")));
         if (r < 0)

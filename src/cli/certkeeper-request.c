@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "certkeeper-acme-opts.h"
 #include "certkeeper-common.h"
 #include "parse-util.h"
 #include "pki-csr.h"
@@ -44,6 +45,7 @@ typedef struct RequestOpts {
         int autorenew;            /* -1 unset */
         const char *pre_cmd, *post_cmd;
         char *ca_file;            /* -F, absolute */
+        json_t *ca_options;       /* --challenge, --webroot, ...: this certificate's ACME order settings */
         const char *key_owner, *cert_owner;
         int key_mode, cert_mode;  /* -1 unset */
         int is_ca;                /* -1 unset */
@@ -63,6 +65,7 @@ static void request_opts_done(RequestOpts *o) {
         strv_free(o->ku);
         strv_free(o->eku);
         free(o->ca_file);
+        json_decref(o->ca_options);
 }
 
 static const char *verb_usage(RequestVerb v) {
@@ -85,6 +88,9 @@ static const char *verb_usage(RequestVerb v) {
                        "  -r, -R             renew automatically (default) or not\n"
                        "  --validity=DURATION   requested lifetime (e.g. 90d)\n"
                        "  --renew-before=WHEN   renew this long before expiry (14d) or at a share of the lifetime (33%)\n"
+                       "ACME CA settings of this certificate (over the CA's; -T is the order's profile):\n"
+                       "  --challenge=TYPE, --http01-listen=ADDR:PORT, --webroot=DIR, --tls-alpn01-listen=ADDR:PORT,\n"
+                       "  --dns01-hook=CMD, --dns01-rfc2136=SERVER:PORT, --tsig-key=FILE, --preferred-chain=CN\n"
                        "Other:\n"
                        "  -B CMD, -C CMD     command to run before / after saving the certificate\n"
                        "  -F FILE            file in which to store the CA's certificates\n"
@@ -101,6 +107,7 @@ static const char *verb_usage(RequestVerb v) {
                        "  -c CA, -T PROFILE, -r, -R, -N, -D, -A, -E, -K, -u, -U   as for request\n"
                        "  -G TYPE, -g BITS, --validity, --renew-before            as for request\n"
                        "  -B CMD, -C CMD, -F FILE, -o, -m, -O, -M                 as for request\n"
+                       "  --challenge, --webroot, --dns01-hook, ...               as for request\n"
                        "  -w, --wait-timeout=SECS, -v, --json\n";
         case REQUEST_RESUBMIT:
                 return "Makes a new signing request with the same key and submits it again.\n\n"
@@ -108,6 +115,7 @@ static const char *verb_usage(RequestVerb v) {
                        "  -I NAME             new nickname\n"
                        "  -c CA, -T PROFILE, -N, -D, -A, -E, -K, -u, -U, --for-ca, --not-for-ca\n"
                        "  -B CMD, -C CMD, -F FILE, -o, -m, -O, -M, --validity, --renew-before\n"
+                       "  --challenge, --webroot, --dns01-hook and the other ACME settings, as for request\n"
                        "  -w, --wait-timeout=SECS, -v, --json\n";
         case REQUEST_REKEY:
                 return "Generates a new key pair and gets a new certificate for it.\n\n"
@@ -395,6 +403,8 @@ static int request_opts_to_json(const RequestOpts *o, bool with_key, bool with_p
                 SET("post_save_cmd", json_string(o->post_cmd));
         if (o->ca_file)
                 SET("ca_file", json_string(o->ca_file));
+        if (o->ca_options)
+                SET("ca_options", json_incref(o->ca_options));
         if (o->key_owner)
                 SET("key_owner", json_string(o->key_owner));
         if (o->cert_owner)
@@ -452,19 +462,36 @@ static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], Requ
                 { "verbose", no_argument, NULL, 'v' },
                 { "validity", required_argument, NULL, ARG_VALIDITY },
                 { "renew-before", required_argument, NULL, ARG_RENEW_BEFORE },
+                /* The ACME CA settings a certificate can give for itself. --email and --profile are
+                 * -E and -T here (-T is also the ACME order's profile). */
+                { "challenge", required_argument, NULL, ARG_ACME_CHALLENGE },
+                { "http01-listen", required_argument, NULL, ARG_ACME_HTTP01_LISTEN },
+                { "webroot", required_argument, NULL, ARG_ACME_WEBROOT },
+                { "tls-alpn01-listen", required_argument, NULL, ARG_ACME_TLS_ALPN01_LISTEN },
+                { "dns01-hook", required_argument, NULL, ARG_ACME_DNS01_HOOK },
+                { "dns01-rfc2136", required_argument, NULL, ARG_ACME_DNS01_RFC2136 },
+                { "tsig-key", required_argument, NULL, ARG_ACME_TSIG_KEY },
+                { "preferred-chain", required_argument, NULL, ARG_ACME_PREFERRED_CHAIN },
+                /* The account's and the connection's: refused with words. */
+                { "acme", required_argument, NULL, ARG_ACME },
+                { "agree-tos", no_argument, NULL, ARG_ACME_AGREE_TOS },
+                { "eab-kid", required_argument, NULL, ARG_ACME_EAB_KID },
+                { "eab-hmac", required_argument, NULL, ARG_ACME_EAB_HMAC },
+                { "ca-bundle", required_argument, NULL, ARG_ACME_CA_BUNDLE },
+                { "account-key-type", required_argument, NULL, ARG_ACME_ACCOUNT_KEY_TYPE },
                 {}
         };
         /* request has no -i; its -I is "--id" (certmonger's help says --new-id, both work). */
         const char *shortopts = v == REQUEST_NEW ? ":hd:n:t:f:k:p:P:I:G:g:rRc:T:X:N:u:U:K:E:D:A:B:C:a:F:wo:m:O:M:vl:L:"
                                                  : ":hd:n:t:f:k:p:P:i:I:G:g:rRc:T:X:N:u:U:K:E:D:A:B:C:a:F:wo:m:O:M:vl:L:";
-        int opt, r;
+        int opt, r, idx = 0;
 
         *o = (RequestOpts) { .autorenew = -1, .key_mode = -1, .cert_mode = -1, .is_ca = -1, .path_len = -2,
                              .validity = -1 };
 
         optind = 0;
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, shortopts, options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, shortopts, options, &idx)) >= 0) {
                 if (cli_common_option(c, opt, optarg))
                         continue;
                 switch (opt) {
@@ -481,6 +508,16 @@ static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], Requ
                 default:
                         break;
                 }
+                if (IN_SET(opt, ARG_ACME, ARG_ACME_AGREE_TOS, ARG_ACME_EAB_KID, ARG_ACME_EAB_HMAC, ARG_ACME_CA_BUNDLE,
+                           ARG_ACME_ACCOUNT_KEY_TYPE))
+                        return cli_fail(c, "--%s is a setting of an ACME CA's account or connection, not of one "
+                                        "certificate: give it to certkeeper add-ca or modify-ca.", options[idx].name),
+                               -EINVAL;
+                r = cli_acme_option(c, opt, optarg, &o->ca_options);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
                 /* "request --id" is the new request's nickname. */
                 if (v == REQUEST_NEW && opt == 'i')
                         opt = 'I';

@@ -36,8 +36,15 @@ static bool is_loopback_url(const char *url) {
                startswith(url, "http://[::1]");
 }
 
-int manager_acme_config_check(const CARecord *ca, char **reterr) {
-        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+/* The settings a certificate may give for itself (its template's "ca_options"), over the CA's: those
+ * of its orders. The account's and the connection's (directory, terms, contact, EAB, account key,
+ * CA bundle) stay the CA's. */
+static const char *const per_cert_keys[] = {
+        "profile", "challenge", "http01_listen", "webroot", "tls_alpn01_listen", "dns01_hook", "dns01_rfc2136",
+        "tsig_key", "preferred_chain",
+};
+
+static int config_check(json_t *cfg, char **reterr) {
         const char *dir, *ch, *key, *v;
         json_t *value;
 
@@ -112,6 +119,54 @@ int manager_acme_config_check(const CARecord *ca, char **reterr) {
         return 0;
 }
 
+int manager_acme_config_check(const CARecord *ca, char **reterr) {
+        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+
+        return config_check(cfg, reterr);
+}
+
+int manager_acme_cert_config(const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
+        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+        json_auto_t *tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
+        const char *key;
+        json_t *value;
+        int k;
+
+        k = config_check(cfg, reterr);
+        if (k < 0)
+                return k;
+        json_object_foreach(json_object_get(tmpl, "ca_options"), key, value) {
+                bool allowed = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(per_cert_keys) && !allowed; i++)
+                        allowed = streq(key, per_cert_keys[i]);
+                if (!allowed)
+                        return errorf(reterr, -EINVAL, "'%s' is a setting of the ACME CA '%s' itself (its account or "
+                                      "connection), not of one certificate: change it with certkeeper modify-ca -c %s.",
+                                      key, ca->name, ca->name);
+                if (json_object_set(cfg, key, value) < 0)
+                        return -ENOMEM;
+        }
+        k = config_check(cfg, reterr);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(cfg);
+        return 0;
+}
+
+int manager_ca_check_options(const CARecord *ca, const CertRecord *r, char **reterr) {
+        json_auto_t *tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
+        json_auto_t *cfg = NULL;
+        json_t *opts = json_object_get(tmpl, "ca_options");
+
+        if (json_object_size(opts) == 0)
+                return 0;
+        if (!streq_ptr(ca->type, "ACME"))
+                return errorf(reterr, -EINVAL, "Per-certificate CA settings (such as --challenge) apply to ACME CAs, and "
+                              "'%s' is a %s CA. Drop them, or choose an ACME CA with -c.", ca->name, strna(ca->type));
+        return manager_acme_cert_config(ca, r, &cfg, reterr);
+}
+
 static int responder_ensure(Manager *m, const char *address, const char *dir, char **reterr) {
         struct AcmeResponderSlot *free_slot = NULL;
         int k;
@@ -160,14 +215,11 @@ void manager_acme_job_done(Manager *m, int64_t id, json_t *reply) {
                 manager_acme_stop_responders(m);
 }
 
-int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr) {
-        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+/* cfg: the settings checked, the CA's or a certificate's (manager_acme_cert_config()). */
+static int base_job(Manager *m, const CARecord *ca, json_t *cfg, const char *op, json_t **ret, char **reterr) {
         _cleanup_free_ char *account_dir = NULL, *account_key = NULL;
         int k;
 
-        k = manager_acme_config_check(ca, reterr);
-        if (k < 0)
-                return k;
         account_dir = strjoin(m->cfg.state_dir, "/acme/", ca->name);
         account_key = strjoin(m->cfg.state_dir, "/acme/", ca->name, "/account.key");
         if (!account_dir || !account_key)
@@ -182,15 +234,28 @@ int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t
         return *ret ? 0 : -ENOMEM;
 }
 
+int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr) {
+        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+        int k;
+
+        k = config_check(cfg, reterr);
+        if (k < 0)
+                return k;
+        return base_job(m, ca, cfg, op, ret, reterr);
+}
+
 int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
         json_auto_t *tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
-        json_auto_t *job = NULL, *extra = NULL;
+        json_auto_t *job = NULL, *extra = NULL, *cert_cfg = NULL;
         _cleanup_free_ char *challenge_dir = NULL;
         json_t *cfg;
         const char *challenge;
         int k;
 
-        k = manager_acme_base_job(m, ca, "acme-order", &job, reterr);
+        k = manager_acme_cert_config(ca, r, &cert_cfg, reterr);
+        if (k < 0)
+                return k;
+        k = base_job(m, ca, cert_cfg, "acme-order", &job, reterr);
         if (k < 0)
                 return k;
         cfg = json_object_get(job, "config");
@@ -211,7 +276,7 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
         extra = json_pack("{s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?}", "challenge_dir", challenge_dir, "csr_pem",
                           r->csr_pem, "order_url", r->ca_cookie, "cert_path", r->sha256 ? r->cert_path : NULL, "dns",
                           json_object_get(tmpl, "dns"), "ip", json_object_get(tmpl, "ip"), "profile",
-                          cfg_str(cfg, "profile"));
+                          json_string_value(json_object_get(tmpl, "profile")) ?: cfg_str(cfg, "profile"));
         if (!extra || json_object_update(job, extra) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < m->acme_in_flight.n; i++)

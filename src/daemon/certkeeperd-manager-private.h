@@ -202,6 +202,11 @@ int manager_ca_check_request(Manager *m, const CARecord *ca, const CertRecord *r
 /* Checks an ACME CA's settings (config_json): directory, terms of service, EAB, challenge and
  * responder settings. -EINVAL with words. */
 int manager_acme_config_check(const CARecord *ca, char **reterr);
+/* The settings of a certificate's orders: the CA's, with the certificate's own "ca_options" over them,
+ * checked. */
+int manager_acme_cert_config(const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
+/* A request's own CA settings fit its CA: none, or an ACME CA's order settings. */
+int manager_ca_check_options(const CARecord *ca, const CertRecord *r, char **reterr);
 /* The settings every ACME job has (op, ca, config, account_key, user_agent, timeout, output_max),
  * with the account directory created. -EINVAL with words when the CA's settings are not usable. */
 int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr);

@@ -48,7 +48,8 @@ static int check_ca(Manager *m, CertRecord *r, char **reterr) {
                         return k;
                 free(r->ca);
                 r->ca = d.name ? d.name : strdup("local");
-                return r->ca ? 0 : -ENOMEM;
+                if (!r->ca)
+                        return -ENOMEM;
         }
         k = store_ca_get(m->store, r->ca, &ca);
         if (k == -ENOENT)
@@ -56,6 +57,8 @@ static int check_ca(Manager *m, CertRecord *r, char **reterr) {
         if (k >= 0)
                 /* A request with a certificate already is checked at its renewal instead. */
                 k = manager_ca_check_request(m, &ca, r, r->sha256 || fs_exists(r->cert_path), reterr);
+        if (k >= 0)
+                k = manager_ca_check_options(&ca, r, reterr);
         ca_record_done(&ca);
         return k;
 }

@@ -153,6 +153,9 @@ static int template_to_json(const char *template_json, json_t **ret) {
         r = object_add(t, "ca_issuer", json_null());
         if (r < 0)
                 return r;
+        r = object_add(t, "ca_options", json_object());
+        if (r < 0)
+                return r;
 
         if (stored) {
                 const char *key;
@@ -444,8 +447,8 @@ int cert_record_append_json(const CertRecord *rec, DynBuf *out) {
                 return r;
         if (!rec->template_json)
                 r = append_str(out, "{\"subject\":null,\"dns\":[],\"ip\":[],\"email\":[],\"principal\":[],"
-                                    "\"key_usage\":[],\"eku\":[],\"is_ca\":false,\"path_len\":-1,\"profile\":null,\"ca_issuer\":null}");
-        else if (stored_object_looks_whole(rec->template_json) && strstr(rec->template_json, "\"ca_issuer\":"))
+                                    "\"key_usage\":[],\"eku\":[],\"is_ca\":false,\"path_len\":-1,\"profile\":null,\"ca_issuer\":null,\"ca_options\":{}}");
+        else if (stored_object_looks_whole(rec->template_json) && strstr(rec->template_json, "\"ca_options\":"))
                 /* Stored normalized (cert_template_normalize()): copied as it is. */
                 r = append_str(out, rec->template_json);
         else {
@@ -1177,6 +1180,48 @@ static int field_template_name(Apply *a, const char *field, json_t *v, char **re
         return template_set(a, field, s ? json_string(s) : json_null());
 }
 
+/* Per-certificate settings for the CA (ACME: challenge, responders, hooks, profile, chain), merged
+ * over the CA's own: a string sets a key, null removes it. Which keys a CA type takes is the
+ * daemon's to check; here only the shape. */
+static int field_ca_options(Apply *a, const char *field, json_t *v, char **reterr) {
+        json_auto_t *merged = NULL;
+        const char *key;
+        json_t *value;
+        int r;
+
+        if (json_is_null(v))
+                return template_set(a, field, json_object());
+        if (!json_is_object(v))
+                return errorf(reterr, -EINVAL, "Field '%s' must be an object of settings, such as "
+                              "{\"challenge\": \"dns-01\"}.", field);
+        merged = json_deep_copy(json_object_get(a->template, field));
+        if (!json_is_object(merged)) {
+                json_decref(merged);
+                merged = json_object();
+                if (!merged)
+                        return -ENOMEM;
+        }
+        json_object_foreach(v, key, value) {
+                _cleanup_free_ char *name = strjoin(field, ".", key);
+                const char *s = NULL;
+
+                if (!name)
+                        return -ENOMEM;
+                if (strlen(key) > NAME_MAX_LEN)
+                        return errorf(reterr, -EINVAL, "Field '%s' has a setting name of %zu bytes.", field, strlen(key));
+                r = get_string(value, name, true, STRING_MAX, &s, reterr);
+                if (r < 0)
+                        return r;
+                if (!s)
+                        (void) json_object_del(merged, key); /* absent already is fine */
+                else if (json_object_set_new(merged, key, json_string(s)) < 0)
+                        return -ENOMEM;
+        }
+        if (json_object_size(merged) > 32)
+                return errorf(reterr, -EINVAL, "Field '%s' has more than 32 settings.", field);
+        return template_set(a, field, TAKE_PTR(merged));
+}
+
 static const struct {
         const char *name;
         FieldHandler handler;
@@ -1199,6 +1244,7 @@ static const struct {
         { "path_len",       field_path_len       },
         { "profile",        field_template_name  },
         { "ca_issuer",      field_template_name  },
+        { "ca_options",     field_ca_options     },
         { "key_type",       field_key_type       },
         { "key_bits",       field_key_bits       },
         { "autorenew",      field_autorenew      },

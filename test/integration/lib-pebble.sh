@@ -9,6 +9,10 @@
 #                                  PEBBLE_VALIDITY=SECONDS sets certificateValidityPeriod (the
 #                                  lifetime of the certificates it issues; 518400 = 6 days).
 #   stop_pebble                    stops both, by pid.
+#   kill_pebble                    kills Pebble alone (SIGKILL, by pid), in the middle of whatever
+#                                  it is doing; its mock DNS stays.
+#   restart_pebble                 starts Pebble again on the same ports with the same settings and
+#                                  HTTPS identity (a new CA inside: Pebble keeps no state).
 #   pebble_require                 exits 77 (skipped) without Pebble; otherwise makes the EXIT trap
 #                                  stop Pebble before lib.sh's cleanup.
 #
@@ -101,9 +105,10 @@ EOF
                 -http01 "" -https01 "" -tlsalpn01 "" -management "127.0.0.1:$cts_mgmt_port" \
                 >"$d/challtestsrv.log" 2>&1 &
         CHALLTEST_PID=$!
-        env PEBBLE_VA_NOSLEEP=1 "${env[@]}" pebble -config "$d/pebble-config.json" -dnsserver "127.0.0.1:$dns_port" \
-                >"$d/pebble.log" 2>&1 &
-        PEBBLE_PID=$!
+        _PEBBLE_D=$d
+        _PEBBLE_DNS_PORT=$dns_port
+        _PEBBLE_ENV=("${env[@]}")
+        _pebble_run
 
         PEBBLE_DIR_URL="https://127.0.0.1:$acme_port/dir"
         PEBBLE_CA="$d/ca.pem"
@@ -126,6 +131,33 @@ EOF
         done
         echo "pebble did not become ready" >&2
         stop_pebble
+        return 1
+}
+
+_pebble_run() {
+        env PEBBLE_VA_NOSLEEP=1 "${_PEBBLE_ENV[@]}" pebble -config "$_PEBBLE_D/pebble-config.json" \
+                -dnsserver "127.0.0.1:$_PEBBLE_DNS_PORT" >>"$_PEBBLE_D/pebble.log" 2>&1 &
+        PEBBLE_PID=$!
+}
+
+kill_pebble() {
+        if [ -n "$PEBBLE_PID" ] && kill -0 "$PEBBLE_PID" 2>/dev/null; then
+                kill -KILL "$PEBBLE_PID" 2>/dev/null || true
+                wait "$PEBBLE_PID" 2>/dev/null || true
+        fi
+        PEBBLE_PID=
+}
+
+restart_pebble() {
+        kill_pebble
+        _pebble_run
+        for _ in $(seq 200); do
+                curl -sf --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >/dev/null 2>&1 && return 0
+                kill -0 "$PEBBLE_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        echo "pebble did not come back:" >&2
+        tail -n 20 "$_PEBBLE_D/pebble.log" >&2
         return 1
 }
 
