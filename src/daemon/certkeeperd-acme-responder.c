@@ -37,7 +37,7 @@ static int listen_parse(const char *address, struct sockaddr_storage *ret, sockl
         unsigned port;
 
         if (isempty(address))
-                return errorf(reterr, -EINVAL, "The http-01 listen address is empty: give ADDR:PORT, e.g. 0.0.0.0:80.");
+                return errorf(reterr, -EINVAL, "The listen address is empty: give ADDR:PORT, e.g. 0.0.0.0:80.");
         colon = strrchr(address, ':');
         if (!colon)
                 return errorf(reterr, -EINVAL, "The listen address '%s' has no port: give ADDR:PORT, e.g. 0.0.0.0:80.",
@@ -68,6 +68,25 @@ int acme_listen_check(const char *address, char **reterr) {
         struct sockaddr_storage sa = {};
         socklen_t len = 0;
         return listen_parse(address, &sa, &len, reterr);
+}
+
+int acme_listen_open(const char *address, int *ret_fd, char **reterr) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_storage sa = {};
+        socklen_t len = 0;
+        int k, one = 1;
+
+        k = listen_parse(address, &sa, &len, reterr);
+        if (k < 0)
+                return k;
+        fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *) &sa, len) < 0 || listen(fd, 64) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body) {
@@ -113,13 +132,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 
 int acme_responder_start(const char *address, const char *dir, AcmeResponder **ret, char **reterr) {
         _cleanup_(acme_responder_stopp) AcmeResponder *r = NULL;
-        struct sockaddr_storage sa = {};
-        socklen_t len = 0;
-        int k, one = 1;
-
-        k = listen_parse(address, &sa, &len, reterr);
-        if (k < 0)
-                return k;
+        int k;
 
         r = calloc(1, sizeof(AcmeResponder));
         if (!r)
@@ -129,16 +142,13 @@ int acme_responder_start(const char *address, const char *dir, AcmeResponder **r
         if (!r->dir)
                 return -ENOMEM;
 
-        r->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (r->fd < 0)
-                return errorf(reterr, -errno, "Failed to create the http-01 responder's socket: %s", strerror(errno));
-        (void) setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(r->fd, (struct sockaddr *) &sa, len) < 0)
-                return errorf(reterr, -errno, "The http-01 responder cannot listen on %s: %s. Free the port, or give "
+        k = acme_listen_open(address, &r->fd, reterr);
+        if (k == -EINVAL || k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return errorf(reterr, k, "The http-01 responder cannot listen on %s: %s. Free the port, or give "
                               "another with --http01-listen (the CA must reach it on port 80), or use --webroot.",
-                              address, strerror(errno));
-        if (listen(r->fd, 64) < 0)
-                return errorf(reterr, -errno, "The http-01 responder cannot listen on %s: %s.", address, strerror(errno));
+                              address, strerror(-k));
 
         r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, access_cb, r,
                                      MHD_OPTION_LISTEN_SOCKET, (MHD_socket) r->fd,

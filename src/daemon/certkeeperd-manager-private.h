@@ -97,6 +97,11 @@ struct Manager {
                 char *address;
                 struct AcmeResponder *responder;
         } acme_responders[4];
+        /* and the tls-alpn-01 responders, the same way. */
+        struct AcmeAlpnSlot {
+                char *address;
+                struct AcmeAlpnResponder *responder;
+        } acme_alpn_responders[4];
         IdList acme_in_flight;
         /* ACME revocations and account operations, each waiting for its CA's answer (and the API
          * request that asked for it, by ticket). */
