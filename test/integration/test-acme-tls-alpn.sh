@@ -110,4 +110,7 @@ wait "$HANG_PID" 2>/dev/null || true
 wait_state held CA_UNREACHABLE 60
 wait_until 10 sh -c "! python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $alpn_port), 2)'"
 kill -0 "$DAEMON_PID" || fail "the daemon died"
+# In a sanitizer build, a leak or an error in the responder's thread shows at the daemon's exit.
+stop_daemon
+if grep -E "Sanitizer|runtime error" "$LOG" >&2; then fail "the sanitizers found something"; fi
 echo ok
