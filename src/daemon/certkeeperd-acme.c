@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME CAs on the daemon's side: their settings checked, the order job of a request built, and the
- * built-in http-01 responders started when an order needs one and stopped when no order is in
- * flight, and the renewal information job of a certificate built. The orders and the renewal
+ * built-in http-01 and tls-alpn-01 responders started when an order needs one and stopped when no
+ * order is in flight, and the renewal information job of a certificate built. The orders and the renewal
  * information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
 #include <errno.h>
 #include <stdio.h>
@@ -119,71 +119,47 @@ int manager_acme_config_check(const CARecord *ca, char **reterr) {
         return 0;
 }
 
-static int responder_ensure(Manager *m, const char *address, const char *dir, char **reterr) {
+/* Starts the responder of a challenge type (http-01 or tls-alpn-01) on address, unless it runs. */
+static int responder_ensure(Manager *m, bool tls_alpn, const char *address, const char *dir, char **reterr) {
+        const char *what = tls_alpn ? "tls-alpn-01" : "http-01";
         struct AcmeResponderSlot *free_slot = NULL;
         int k;
 
         for (size_t i = 0; i < ELEMENTSOF(m->acme_responders); i++) {
-                if (streq_ptr(m->acme_responders[i].address, address))
+                struct AcmeResponderSlot *s = &m->acme_responders[i];
+                if (streq_ptr(s->address, address) && !!s->alpn_responder == tls_alpn)
                         return 0;
-                if (!m->acme_responders[i].address && !free_slot)
-                        free_slot = &m->acme_responders[i];
+                if (!s->address && !free_slot)
+                        free_slot = s;
         }
         if (!free_slot)
-                return errorf(reterr, -EBUSY, "Too many http-01 listen addresses in use at once; ACME CAs should "
-                              "share one.");
+                return errorf(reterr, -EBUSY, "Too many %s listen addresses in use at once; ACME CAs should share "
+                              "one.", what);
         free_slot->address = strdup(address);
         if (!free_slot->address)
                 return -ENOMEM;
-        k = acme_responder_start(address, dir, &free_slot->responder, reterr);
+        if (tls_alpn)
+                k = acme_alpn_responder_start(address, dir, &free_slot->alpn_responder, reterr);
+        else
+                k = acme_responder_start(address, dir, &free_slot->responder, reterr);
         if (k < 0) {
                 free_slot->address = mfree(free_slot->address);
                 return k;
         }
-        log_info("http-01 responder listening on %s.", address);
-        return 0;
-}
-
-static int alpn_responder_ensure(Manager *m, const char *address, const char *dir, char **reterr) {
-        struct AcmeAlpnSlot *free_slot = NULL;
-        int k;
-
-        for (size_t i = 0; i < ELEMENTSOF(m->acme_alpn_responders); i++) {
-                if (streq_ptr(m->acme_alpn_responders[i].address, address))
-                        return 0;
-                if (!m->acme_alpn_responders[i].address && !free_slot)
-                        free_slot = &m->acme_alpn_responders[i];
-        }
-        if (!free_slot)
-                return errorf(reterr, -EBUSY, "Too many tls-alpn-01 listen addresses in use at once; ACME CAs "
-                              "should share one.");
-        k = acme_alpn_responder_start(address, dir, &free_slot->responder, reterr);
-        if (k < 0)
-                return k;
-        free_slot->address = strdup(address);
-        if (!free_slot->address) {
-                free_slot->responder = acme_alpn_responder_stop(free_slot->responder);
-                return -ENOMEM;
-        }
-        log_info("tls-alpn-01 responder listening on %s.", address);
+        log_info("%s responder listening on %s.", what, address);
         return 0;
 }
 
 void manager_acme_stop_responders(Manager *m) {
-        for (size_t i = 0; i < ELEMENTSOF(m->acme_alpn_responders); i++) {
-                if (!m->acme_alpn_responders[i].address)
-                        continue;
-                log_info("tls-alpn-01 responder on %s stopped: no ACME order in flight.",
-                         m->acme_alpn_responders[i].address);
-                m->acme_alpn_responders[i].responder = acme_alpn_responder_stop(m->acme_alpn_responders[i].responder);
-                m->acme_alpn_responders[i].address = mfree(m->acme_alpn_responders[i].address);
-        }
         for (size_t i = 0; i < ELEMENTSOF(m->acme_responders); i++) {
-                if (!m->acme_responders[i].address)
+                struct AcmeResponderSlot *s = &m->acme_responders[i];
+                if (!s->address)
                         continue;
-                log_info("http-01 responder on %s stopped: no ACME order in flight.", m->acme_responders[i].address);
-                m->acme_responders[i].responder = acme_responder_stop(m->acme_responders[i].responder);
-                m->acme_responders[i].address = mfree(m->acme_responders[i].address);
+                log_info("%s responder on %s stopped: no ACME order in flight.",
+                         s->alpn_responder ? "tls-alpn-01" : "http-01", s->address);
+                s->responder = acme_responder_stop(s->responder);
+                s->alpn_responder = acme_alpn_responder_stop(s->alpn_responder);
+                s->address = mfree(s->address);
         }
 }
 
@@ -245,7 +221,8 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                 k = fs_mkdir_p(challenge_dir, 0755);
                 if (k < 0)
                         return errorf(reterr, k, "Cannot create '%s': %s", challenge_dir, strerror(-k));
-                k = responder_ensure(m, cfg_str(cfg, "http01_listen") ?: DEFAULT_HTTP01_LISTEN, challenge_dir, reterr);
+                k = responder_ensure(m, false, cfg_str(cfg, "http01_listen") ?: DEFAULT_HTTP01_LISTEN, challenge_dir,
+                                     reterr);
                 if (k < 0)
                         return k;
         }
@@ -253,8 +230,8 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                 k = fs_mkdir_p(alpn_dir, 0700);
                 if (k < 0)
                         return errorf(reterr, k, "Cannot create '%s': %s", alpn_dir, strerror(-k));
-                k = alpn_responder_ensure(m, cfg_str(cfg, "tls_alpn01_listen") ?: DEFAULT_TLS_ALPN01_LISTEN, alpn_dir,
-                                          reterr);
+                k = responder_ensure(m, true, cfg_str(cfg, "tls_alpn01_listen") ?: DEFAULT_TLS_ALPN01_LISTEN, alpn_dir,
+                                     reterr);
                 if (k < 0)
                         return k;
         }
