@@ -28,6 +28,7 @@
 #define CONNECTIONS_MAX 64
 #define HANDSHAKE_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define CERT_FILE_MAX (64 * 1024)
+#define ACCEPT_PAUSE_USEC (100 * USEC_PER_MSEC)
 
 typedef struct Connection {
         int fd;
@@ -45,6 +46,7 @@ struct AcmeAlpnResponder {
         char *dir;
         Connection conns[CONNECTIONS_MAX];
         size_t n_conns;
+        usec_t accept_after; /* out of file descriptors or memory: a pause rather than a busy loop */
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
@@ -151,8 +153,11 @@ static void accept_all(AcmeAlpnResponder *r) {
                 int fd;
 
                 fd = accept4(r->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
+                if (fd < 0) {
+                        if (IN_SET(errno, EMFILE, ENFILE, ENOBUFS, ENOMEM))
+                                r->accept_after = now_usec(CLOCK_MONOTONIC) + ACCEPT_PAUSE_USEC;
                         return;
+                }
                 ssl = SSL_new(r->ctx);
                 if (!ssl || SSL_set_fd(ssl, fd) != 1) {
                         SSL_free(ssl);
@@ -178,11 +183,14 @@ static void *serve(void *userdata) {
         for (;;) {
                 struct pollfd p[2 + CONNECTIONS_MAX];
                 usec_t now = now_usec(CLOCK_MONOTONIC), next = USEC_INFINITY;
+                bool accepting = r->n_conns < CONNECTIONS_MAX && now >= r->accept_after;
                 int timeout = -1;
 
                 p[0] = (struct pollfd) { .fd = r->stop[0], .events = POLLIN };
                 /* A full table leaves new connections in the kernel's backlog. */
-                p[1] = (struct pollfd) { .fd = r->fd, .events = r->n_conns < CONNECTIONS_MAX ? POLLIN : 0 };
+                p[1] = (struct pollfd) { .fd = r->fd, .events = accepting ? POLLIN : 0 };
+                if (now < r->accept_after)
+                        next = r->accept_after;
                 for (size_t i = 0; i < r->n_conns; i++) {
                         p[2 + i] = (struct pollfd) { .fd = r->conns[i].fd, .events = r->conns[i].events };
                         next = MIN(next, r->conns[i].deadline);
