@@ -37,11 +37,12 @@ static int listen_parse(const char *address, struct sockaddr_storage *ret, sockl
         unsigned port;
 
         if (isempty(address))
-                return errorf(reterr, -EINVAL, "The listen address is empty: give ADDR:PORT, e.g. 0.0.0.0:80.");
+                return errorf(reterr, -EINVAL, "The listen address is empty: give ADDR:PORT, e.g. 0.0.0.0:80 or "
+                              "[::]:443.");
         colon = strrchr(address, ':');
         if (!colon)
-                return errorf(reterr, -EINVAL, "The listen address '%s' has no port: give ADDR:PORT, e.g. 0.0.0.0:80.",
-                              address);
+                return errorf(reterr, -EINVAL, "The listen address '%s' has no port: give ADDR:PORT, e.g. "
+                              "0.0.0.0:80 or [::]:443.", address);
         port_s = colon + 1;
         if (safe_atou(port_s, &port) < 0 || port == 0 || port > 65535)
                 return errorf(reterr, -EINVAL, "The port of '%s' is not a number from 1 to 65535.", address);
@@ -57,7 +58,7 @@ static int listen_parse(const char *address, struct sockaddr_storage *ret, sockl
         }
         if (getaddrinfo(host, port_s, &hints, &ai) != 0 || !ai)
                 return errorf(reterr, -EINVAL, "The address of '%s' is not an IP address: give e.g. 127.0.0.1:80, "
-                              "[::1]:80 or :80.", address);
+                              "[::1]:443 or :443.", address);
         memcpy(ret, ai->ai_addr, ai->ai_addrlen);
         *ret_len = ai->ai_addrlen;
         freeaddrinfo(ai);
