@@ -246,6 +246,7 @@ static int context_new(AcmeAlpnResponder *r) {
 
 int acme_alpn_responder_start(const char *address, const char *dir, AcmeAlpnResponder **ret, char **reterr) {
         _cleanup_(acme_alpn_responder_stopp) AcmeAlpnResponder *r = NULL;
+        _cleanup_free_ char *why = NULL;
         int k;
 
         r = calloc(1, sizeof(AcmeAlpnResponder));
@@ -259,13 +260,12 @@ int acme_alpn_responder_start(const char *address, const char *dir, AcmeAlpnResp
         if (k < 0)
                 return errorf(reterr, k, "Failed to set up TLS for the tls-alpn-01 responder.");
 
-        k = acme_listen_open(address, &r->fd, reterr);
-        if (k == -EINVAL || k == -ENOMEM)
+        k = acme_listen_open(address, &r->fd, &why);
+        if (k == -ENOMEM)
                 return k;
         if (k < 0)
-                return errorf(reterr, k, "The tls-alpn-01 responder cannot listen on %s: %s. Free the port, or give "
-                              "another with --tls-alpn01-listen (the CA must reach it on port 443).", address,
-                              strerror(-k));
+                return errorf(reterr, k, "The tls-alpn-01 responder: %s Free the port, or give another with "
+                              "--tls-alpn01-listen (the CA must reach it on port 443).", strna(why));
         if (pipe2(r->stop, O_CLOEXEC | O_NONBLOCK) < 0)
                 return errorf(reterr, -errno, "Failed to start the tls-alpn-01 responder: %s", strerror(errno));
         k = pthread_create(&r->thread, NULL, serve, r);

@@ -82,10 +82,10 @@ int acme_listen_open(const char *address, int *ret_fd, char **reterr) {
                 return k;
         fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return -errno;
+                return errorf(reterr, -errno, "Cannot create a socket for %s: %s.", address, strerror(errno));
         (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(fd, (struct sockaddr *) &sa, len) < 0 || listen(fd, 64) < 0)
-                return -errno;
+                return errorf(reterr, -errno, "Cannot listen on %s: %s.", address, strerror(errno));
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -133,6 +133,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 
 int acme_responder_start(const char *address, const char *dir, AcmeResponder **ret, char **reterr) {
         _cleanup_(acme_responder_stopp) AcmeResponder *r = NULL;
+        _cleanup_free_ char *why = NULL;
         int k;
 
         r = calloc(1, sizeof(AcmeResponder));
@@ -143,13 +144,12 @@ int acme_responder_start(const char *address, const char *dir, AcmeResponder **r
         if (!r->dir)
                 return -ENOMEM;
 
-        k = acme_listen_open(address, &r->fd, reterr);
-        if (k == -EINVAL || k == -ENOMEM)
+        k = acme_listen_open(address, &r->fd, &why);
+        if (k == -ENOMEM)
                 return k;
         if (k < 0)
-                return errorf(reterr, k, "The http-01 responder cannot listen on %s: %s. Free the port, or give "
-                              "another with --http01-listen (the CA must reach it on port 80), or use --webroot.",
-                              address, strerror(-k));
+                return errorf(reterr, k, "The http-01 responder: %s Free the port, or give another with "
+                              "--http01-listen (the CA must reach it on port 80), or use --webroot.", strna(why));
 
         r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, access_cb, r,
                                      MHD_OPTION_LISTEN_SOCKET, (MHD_socket) r->fd,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME CAs on the daemon's side: their settings checked, the order job of a request built, and the
  * built-in http-01 and tls-alpn-01 responders started when an order needs one and stopped when no
- * order is in flight, and the renewal information job of a certificate built. The orders and the renewal
- * information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
+ * order is in flight, and the renewal information job of a certificate built. The orders and the
+ * renewal information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

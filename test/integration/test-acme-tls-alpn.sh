@@ -104,6 +104,15 @@ out=$(handshake "$alpn_port" known.example.test acme-tls/1) || fail "a silent cl
 kill "$SILENT_PID" 2>/dev/null || true
 wait "$SILENT_PID" 2>/dev/null || true
 
+# A listen address that is taken: the request needs guidance, with words.
+ck add-ca -c busy --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" --challenge tls-alpn-01 \
+        --tls-alpn01-listen "127.0.0.1:$hang_port" >/dev/null || fail "add-ca busy failed"
+ck request -I busy -c busy -f "$T/certs/busy.pem" -k "$T/certs/busy.key" -D busy.example.test >/dev/null
+wait_state busy NEED_GUIDANCE 30
+err=$(cert_field busy ca_error)
+grep -q "Cannot listen on 127.0.0.1:$hang_port" <<<"$err" && grep -q -- "--tls-alpn01-listen" <<<"$err" ||
+        fail "no words for a taken port: $err"
+
 # The order ends (the directory goes away): the responder stops.
 kill "$HANG_PID"
 wait "$HANG_PID" 2>/dev/null || true
