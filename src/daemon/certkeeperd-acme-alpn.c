@@ -50,6 +50,7 @@ struct AcmeAlpnResponder {
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SSL *, SSL_free);
 
 /* Refuses a ClientHello without the ALPN extension: without it the ALPN callback never runs. */
 static int client_hello_cb(SSL *s, int *al, void *arg) {
@@ -148,9 +149,8 @@ static void connection_step(AcmeAlpnResponder *r, size_t i) {
 
 static void accept_all(AcmeAlpnResponder *r) {
         while (r->n_conns < CONNECTIONS_MAX) {
-                Connection *c;
-                SSL *ssl;
-                int fd;
+                _cleanup_(SSL_freep) SSL *ssl = NULL;
+                _cleanup_close_ int fd = -EBADF;
 
                 fd = accept4(r->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
@@ -160,16 +160,13 @@ static void accept_all(AcmeAlpnResponder *r) {
                 }
                 ssl = SSL_new(r->ctx);
                 if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-                        SSL_free(ssl);
-                        safe_close(fd);
                         ERR_clear_error();
                         return;
                 }
                 SSL_set_accept_state(ssl);
-                c = &r->conns[r->n_conns++];
-                *c = (Connection) {
-                        .fd = fd,
-                        .ssl = ssl,
+                r->conns[r->n_conns++] = (Connection) {
+                        .fd = TAKE_FD(fd),
+                        .ssl = TAKE_PTR(ssl),
                         .deadline = now_usec(CLOCK_MONOTONIC) + HANDSHAKE_TIMEOUT_USEC,
                         .events = POLLIN,
                 };

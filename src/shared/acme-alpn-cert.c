@@ -26,6 +26,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OBJECT *, ASN1_OBJECT_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OCTET_STRING *, ASN1_OCTET_STRING_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509_EXTENSION *, X509_EXTENSION_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAMES *, GENERAL_NAMES_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAME *, GENERAL_NAME_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_STRING *, ASN1_STRING_free);
 
 bool acme_alpn_name_is_valid(const char *name) {
         size_t len, label = 0;
@@ -101,32 +103,24 @@ int acme_alpn_sni_name(const char *identifier, char **ret) {
 /* The subjectAltName: the one identifier, critical since the subject is empty (RFC 5280 4.2.1.6). */
 static int add_san(X509 *x, const char *identifier) {
         _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *gens = GENERAL_NAMES_new();
-        GENERAL_NAME *gen;
-        ASN1_STRING *value;
+        _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *gen = GENERAL_NAME_new();
+        _cleanup_(ASN1_STRING_freep) ASN1_STRING *value = NULL;
         int type = GEN_IPADD;
 
-        if (!gens)
+        if (!gens || !gen)
                 return -ENOMEM;
         value = a2i_IPADDRESS(identifier);
         if (!value) {
                 ERR_clear_error();
                 type = GEN_DNS;
                 value = ASN1_IA5STRING_new();
-                if (!value || !ASN1_STRING_set(value, identifier, -1)) {
-                        ASN1_STRING_free(value);
+                if (!value || !ASN1_STRING_set(value, identifier, -1))
                         return -ENOMEM;
-                }
         }
-        gen = GENERAL_NAME_new();
-        if (!gen) {
-                ASN1_STRING_free(value);
+        GENERAL_NAME_set0_value(gen, type, TAKE_PTR(value));
+        if (!sk_GENERAL_NAME_push(gens, gen))
                 return -ENOMEM;
-        }
-        GENERAL_NAME_set0_value(gen, type, value);
-        if (!sk_GENERAL_NAME_push(gens, gen)) {
-                GENERAL_NAME_free(gen);
-                return -ENOMEM;
-        }
+        TAKE_PTR(gen);
         if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 1, X509V3_ADD_DEFAULT) != 1) {
                 ERR_clear_error();
                 return -ENOMEM;
