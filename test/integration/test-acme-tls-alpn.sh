@@ -4,7 +4,7 @@
 # Pebble's VA on the responder's port, the responder listening only while an order is in flight and
 # its challenge certificates removed afterwards. While an order is held in flight (by a directory
 # that never answers), the responder is probed with openssl s_client: it completes a handshake only
-# for "acme-tls/1" with an SNI name it holds a certificate for.
+# for "acme-tls/1" with an SNI name it holds a certificate for. A taken listen port needs guidance.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=test/integration/lib-pebble.sh
