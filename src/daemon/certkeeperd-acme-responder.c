@@ -37,11 +37,12 @@ static int listen_parse(const char *address, struct sockaddr_storage *ret, sockl
         unsigned port;
 
         if (isempty(address))
-                return errorf(reterr, -EINVAL, "The http-01 listen address is empty: give ADDR:PORT, e.g. 0.0.0.0:80.");
+                return errorf(reterr, -EINVAL, "The listen address is empty: give ADDR:PORT, e.g. 0.0.0.0:80 or "
+                              "[::]:443.");
         colon = strrchr(address, ':');
         if (!colon)
-                return errorf(reterr, -EINVAL, "The listen address '%s' has no port: give ADDR:PORT, e.g. 0.0.0.0:80.",
-                              address);
+                return errorf(reterr, -EINVAL, "The listen address '%s' has no port: give ADDR:PORT, e.g. "
+                              "0.0.0.0:80 or [::]:443.", address);
         port_s = colon + 1;
         if (safe_atou(port_s, &port) < 0 || port == 0 || port > 65535)
                 return errorf(reterr, -EINVAL, "The port of '%s' is not a number from 1 to 65535.", address);
@@ -57,7 +58,7 @@ static int listen_parse(const char *address, struct sockaddr_storage *ret, sockl
         }
         if (getaddrinfo(host, port_s, &hints, &ai) != 0 || !ai)
                 return errorf(reterr, -EINVAL, "The address of '%s' is not an IP address: give e.g. 127.0.0.1:80, "
-                              "[::1]:80 or :80.", address);
+                              "[::1]:443 or :443.", address);
         memcpy(ret, ai->ai_addr, ai->ai_addrlen);
         *ret_len = ai->ai_addrlen;
         freeaddrinfo(ai);
@@ -68,6 +69,25 @@ int acme_listen_check(const char *address, char **reterr) {
         struct sockaddr_storage sa = {};
         socklen_t len = 0;
         return listen_parse(address, &sa, &len, reterr);
+}
+
+int acme_listen_open(const char *address, int *ret_fd, char **reterr) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_storage sa = {};
+        socklen_t len = 0;
+        int k, one = 1;
+
+        k = listen_parse(address, &sa, &len, reterr);
+        if (k < 0)
+                return k;
+        fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return errorf(reterr, -errno, "Cannot create a socket for %s: %s.", address, strerror(errno));
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *) &sa, len) < 0 || listen(fd, 64) < 0)
+                return errorf(reterr, -errno, "Cannot listen on %s: %s.", address, strerror(errno));
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body) {
@@ -113,13 +133,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 
 int acme_responder_start(const char *address, const char *dir, AcmeResponder **ret, char **reterr) {
         _cleanup_(acme_responder_stopp) AcmeResponder *r = NULL;
-        struct sockaddr_storage sa = {};
-        socklen_t len = 0;
-        int k, one = 1;
-
-        k = listen_parse(address, &sa, &len, reterr);
-        if (k < 0)
-                return k;
+        _cleanup_free_ char *why = NULL;
+        int k;
 
         r = calloc(1, sizeof(AcmeResponder));
         if (!r)
@@ -129,16 +144,12 @@ int acme_responder_start(const char *address, const char *dir, AcmeResponder **r
         if (!r->dir)
                 return -ENOMEM;
 
-        r->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (r->fd < 0)
-                return errorf(reterr, -errno, "Failed to create the http-01 responder's socket: %s", strerror(errno));
-        (void) setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(r->fd, (struct sockaddr *) &sa, len) < 0)
-                return errorf(reterr, -errno, "The http-01 responder cannot listen on %s: %s. Free the port, or give "
-                              "another with --http01-listen (the CA must reach it on port 80), or use --webroot.",
-                              address, strerror(errno));
-        if (listen(r->fd, 64) < 0)
-                return errorf(reterr, -errno, "The http-01 responder cannot listen on %s: %s.", address, strerror(errno));
+        k = acme_listen_open(address, &r->fd, &why);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return errorf(reterr, k, "The http-01 responder: %s Free the port, or give another with "
+                              "--http01-listen (the CA must reach it on port 80), or use --webroot.", strna(why));
 
         r->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, access_cb, r,
                                      MHD_OPTION_LISTEN_SOCKET, (MHD_socket) r->fd,

@@ -16,3 +16,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AcmeResponder *, acme_responder_stop);
 
 /* Checks an "ADDR:PORT" setting without listening. */
 int acme_listen_check(const char *address, char **reterr) _warn_unused_result_;
+
+/* Opens a listening TCP socket (non-blocking, close-on-exec) on "ADDR:PORT": -EINVAL with words for a
+ * bad address, the -errno of socket(), bind() or listen() with words. */
+int acme_listen_open(const char *address, int *ret_fd, char **reterr) _warn_unused_result_;

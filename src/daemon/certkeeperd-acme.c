@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ACME CAs on the daemon's side: their settings checked, the order job of a request built, and the
- * built-in http-01 responders started when an order needs one and stopped when no order is in
- * flight, and the renewal information job of a certificate built. The orders and the renewal
- * information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
+ * built-in http-01 and tls-alpn-01 responders started when an order needs one and stopped when no
+ * order is in flight, and the renewal information job of a certificate built. The orders and the
+ * renewal information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "certkeeperd-acme-alpn.h"
 #include "certkeeperd-acme-responder.h"
 #include "certkeeperd-manager-private.h"
 #include "fs-util.h"
@@ -17,6 +18,7 @@
 #include "string-util.h"
 
 #define DEFAULT_HTTP01_LISTEN ":80"
+#define DEFAULT_TLS_ALPN01_LISTEN ":443"
 
 static const char *const challenges[] = { "http-01", "dns-01", "tls-alpn-01" };
 
@@ -89,8 +91,6 @@ static int config_check(json_t *cfg, char **reterr) {
                 known = known || streq(ch, challenges[i]);
         if (!known)
                 return errorf(reterr, -EINVAL, "The challenge type '%s' is not http-01, dns-01 or tls-alpn-01.", ch);
-        if (streq(ch, "tls-alpn-01"))
-                return errorf(reterr, -EINVAL, "tls-alpn-01 is not available in this version; use http-01 or dns-01.");
         if (streq(ch, "dns-01") && !cfg_str(cfg, "dns01_hook"))
                 return errorf(reterr, -EINVAL, "dns-01 needs --dns01-hook CMD in this version (RFC 2136 updates are not "
                               "available yet).");
@@ -112,6 +112,13 @@ static int config_check(json_t *cfg, char **reterr) {
                 struct stat st;
                 if (stat(v, &st) < 0 || !S_ISDIR(st.st_mode))
                         return errorf(reterr, -EINVAL, "The webroot '%s' is not a directory.", v);
+        }
+        v = cfg_str(cfg, "tls_alpn01_listen");
+        if (v) {
+                _cleanup_free_ char *why = NULL;
+                if (acme_listen_check(v, &why) < 0)
+                        return errorf(reterr, -EINVAL, "Invalid --tls-alpn01-listen '%s': %s The CA connects to port "
+                                      "443 of the names (default :443).", v, strna(why));
         }
         v = cfg_str(cfg, "http01_listen");
         if (v)
@@ -167,38 +174,47 @@ int manager_ca_check_options(const CARecord *ca, const CertRecord *r, char **ret
         return manager_acme_cert_config(ca, r, &cfg, reterr);
 }
 
-static int responder_ensure(Manager *m, const char *address, const char *dir, char **reterr) {
+/* Starts the responder of a challenge type (http-01 or tls-alpn-01) on address, unless it runs. */
+static int responder_ensure(Manager *m, bool tls_alpn, const char *address, const char *dir, char **reterr) {
+        const char *what = tls_alpn ? "tls-alpn-01" : "http-01";
         struct AcmeResponderSlot *free_slot = NULL;
         int k;
 
         for (size_t i = 0; i < ELEMENTSOF(m->acme_responders); i++) {
-                if (streq_ptr(m->acme_responders[i].address, address))
+                struct AcmeResponderSlot *s = &m->acme_responders[i];
+                if (streq_ptr(s->address, address) && !!s->alpn_responder == tls_alpn)
                         return 0;
-                if (!m->acme_responders[i].address && !free_slot)
-                        free_slot = &m->acme_responders[i];
+                if (!s->address && !free_slot)
+                        free_slot = s;
         }
         if (!free_slot)
-                return errorf(reterr, -EBUSY, "Too many http-01 listen addresses in use at once; ACME CAs should "
-                              "share one.");
+                return errorf(reterr, -EBUSY, "Too many %s listen addresses in use at once; ACME CAs should share "
+                              "one.", what);
         free_slot->address = strdup(address);
         if (!free_slot->address)
                 return -ENOMEM;
-        k = acme_responder_start(address, dir, &free_slot->responder, reterr);
+        if (tls_alpn)
+                k = acme_alpn_responder_start(address, dir, &free_slot->alpn_responder, reterr);
+        else
+                k = acme_responder_start(address, dir, &free_slot->responder, reterr);
         if (k < 0) {
                 free_slot->address = mfree(free_slot->address);
                 return k;
         }
-        log_info("http-01 responder listening on %s.", address);
+        log_info("%s responder listening on %s.", what, address);
         return 0;
 }
 
 void manager_acme_stop_responders(Manager *m) {
         for (size_t i = 0; i < ELEMENTSOF(m->acme_responders); i++) {
-                if (!m->acme_responders[i].address)
+                struct AcmeResponderSlot *s = &m->acme_responders[i];
+                if (!s->address)
                         continue;
-                log_info("http-01 responder on %s stopped: no ACME order in flight.", m->acme_responders[i].address);
-                m->acme_responders[i].responder = acme_responder_stop(m->acme_responders[i].responder);
-                m->acme_responders[i].address = mfree(m->acme_responders[i].address);
+                log_info("%s responder on %s stopped: no ACME order in flight.",
+                         s->alpn_responder ? "tls-alpn-01" : "http-01", s->address);
+                s->responder = acme_responder_stop(s->responder);
+                s->alpn_responder = acme_alpn_responder_stop(s->alpn_responder);
+                s->address = mfree(s->address);
         }
 }
 
@@ -247,7 +263,7 @@ int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t
 int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
         json_auto_t *tmpl = r->template_json ? json_loads(r->template_json, 0, NULL) : NULL;
         json_auto_t *job = NULL, *extra = NULL, *cert_cfg = NULL;
-        _cleanup_free_ char *challenge_dir = NULL;
+        _cleanup_free_ char *challenge_dir = NULL, *alpn_dir = NULL;
         json_t *cfg;
         const char *challenge;
         int k;
@@ -262,20 +278,33 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
         challenge = cfg_str(cfg, "challenge") ?: "http-01";
 
         challenge_dir = strjoin(m->cfg.run_dir, "/acme-challenge");
-        if (!challenge_dir)
+        /* The tls-alpn-01 certificates come with their (throwaway) keys: a directory of its own, 0700. */
+        alpn_dir = strjoin(m->cfg.run_dir, "/acme-tls-alpn");
+        if (!challenge_dir || !alpn_dir)
                 return -ENOMEM;
         if (streq(challenge, "http-01") && !cfg_str(cfg, "webroot")) {
                 k = fs_mkdir_p(challenge_dir, 0755);
                 if (k < 0)
                         return errorf(reterr, k, "Cannot create '%s': %s", challenge_dir, strerror(-k));
-                k = responder_ensure(m, cfg_str(cfg, "http01_listen") ?: DEFAULT_HTTP01_LISTEN, challenge_dir, reterr);
+                k = responder_ensure(m, false, cfg_str(cfg, "http01_listen") ?: DEFAULT_HTTP01_LISTEN, challenge_dir,
+                                     reterr);
+                if (k < 0)
+                        return k;
+        }
+        if (streq(challenge, "tls-alpn-01")) {
+                k = fs_mkdir_p(alpn_dir, 0700);
+                if (k < 0)
+                        return errorf(reterr, k, "Cannot create '%s': %s", alpn_dir, strerror(-k));
+                k = responder_ensure(m, true, cfg_str(cfg, "tls_alpn01_listen") ?: DEFAULT_TLS_ALPN01_LISTEN, alpn_dir,
+                                     reterr);
                 if (k < 0)
                         return k;
         }
 
-        extra = json_pack("{s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?}", "challenge_dir", challenge_dir, "csr_pem",
-                          r->csr_pem, "order_url", r->ca_cookie, "cert_path", r->sha256 ? r->cert_path : NULL, "dns",
-                          json_object_get(tmpl, "dns"), "ip", json_object_get(tmpl, "ip"), "profile",
+        extra = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?}", "challenge_dir", challenge_dir, "alpn_dir",
+                          alpn_dir, "csr_pem", r->csr_pem, "order_url", r->ca_cookie, "cert_path",
+                          r->sha256 ? r->cert_path : NULL, "dns", json_object_get(tmpl, "dns"), "ip",
+                          json_object_get(tmpl, "ip"), "profile",
                           json_string_value(json_object_get(tmpl, "profile")) ?: cfg_str(cfg, "profile"));
         if (!extra || json_object_update(job, extra) < 0)
                 return -ENOMEM;

@@ -4,13 +4,15 @@
  * and "acme-account" (key rollover, deactivation, contact update).
  * The worker keeps an AcmeClient per CA between jobs (directory, nonces, account URL, the TLS
  * connection). It gets the CSR, never the request's private key. Challenges: http-01 by a file in
- * the built-in responder's directory or in a webroot, dns-01 by a hook program. */
+ * the built-in responder's directory or in a webroot, dns-01 by a hook program, tls-alpn-01 by a
+ * challenge certificate (with a throwaway key of its own) in the tls-alpn-01 responder's directory. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acme-alpn-cert.h"
 #include "acme.h"
 #include "certkeeperd-jobs-private.h"
 #include "fs-util.h"
@@ -113,7 +115,9 @@ static int client_get(json_t *job, AcmeClient **ret) {
 
 typedef struct ChallengeCtx {
         json_t *job;
+        AcmeChallengeType type;
         const char *dir;      /* where http-01 answers go */
+        const char *alpn_dir; /* where tls-alpn-01 certificates go */
         const char *hook;     /* dns-01 hook program */
         int64_t timeout;
 } ChallengeCtx;
@@ -170,6 +174,42 @@ static int http01_path(ChallengeCtx *x, const char *token, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* dir/<the name the CA sends as SNI>.pem; the name is a checked DNS name (or reverse-DNS name). */
+static int tls_alpn01_path(ChallengeCtx *x, const char *identifier, char **ret) {
+        _cleanup_free_ char *name = NULL;
+        int r;
+
+        r = acme_alpn_sni_name(identifier, &name);
+        if (r < 0)
+                return r;
+        *ret = strjoin(x->alpn_dir, "/", name, ".pem");
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int present_tls_alpn01(ChallengeCtx *x, const char *identifier, const char *key_authorization,
+                              char **reterr) {
+        _cleanup_free_ char *path = NULL, *pem = NULL;
+        FileAttrs attrs = FILE_ATTRS(0600);
+        size_t len = 0;
+        int r;
+
+        r = tls_alpn01_path(x, identifier, &path);
+        if (r == -EINVAL)
+                return errorf(reterr, r, "The identifier '%s' is not a DNS name or an IP address tls-alpn-01 can "
+                              "answer for.", identifier);
+        if (r < 0)
+                return r;
+        r = acme_alpn_cert_new(identifier, key_authorization, &pem, &len);
+        if (r < 0)
+                return errorf(reterr, r, "Cannot make the tls-alpn-01 certificate for '%s': %s.", identifier,
+                              strerror(-r));
+        r = fs_write_atomic(path, pem, len, &attrs);
+        explicit_bzero(pem, len);
+        if (r < 0)
+                return errorf(reterr, r, "Cannot write the tls-alpn-01 certificate to '%s': %s.", path, strerror(-r));
+        return 0;
+}
+
 static int present(void *userdata, const char *identifier, const char *token, const char *key_authorization,
                    const char *dns_txt_value, char **reterr) {
         ChallengeCtx *x = userdata;
@@ -179,6 +219,8 @@ static int present(void *userdata, const char *identifier, const char *token, co
 
         if (x->hook)
                 return run_hook(x, "begin", identifier, token, key_authorization, dns_txt_value, reterr);
+        if (x->type == ACME_CHALLENGE_TLSALPN01)
+                return present_tls_alpn01(x, identifier, key_authorization, reterr);
         r = http01_path(x, token, &path);
         if (r < 0)
                 return errorf(reterr, r, "The CA sent a challenge token that is not base64url.");
@@ -194,6 +236,11 @@ static void cleanup(void *userdata, const char *identifier, const char *token) {
 
         if (x->hook) {
                 (void) run_hook(x, "done", identifier, token, "", "", &err);
+                return;
+        }
+        if (x->type == ACME_CHALLENGE_TLSALPN01) {
+                if (tls_alpn01_path(x, identifier, &path) >= 0)
+                        (void) unlink(path);
                 return;
         }
         if (http01_path(x, token, &path) >= 0)
@@ -269,13 +316,21 @@ int job_acme_order(json_t *job, json_t **ret) {
         if (r != 0)
                 return r < 0 ? r : 0;
 
+        r = acme_challenge_type_from_string(cfg_str(cfg, "challenge") ?: "http-01");
+        if (r < 0)
+                return reply_error(ret, "guidance", r, "the challenge type '%s' is not http-01, dns-01 or tls-alpn-01",
+                                   cfg_str(cfg, "challenge"));
         ChallengeCtx x = {
                 .job = job,
+                .type = (AcmeChallengeType) r,
                 .dir = jstr(job, "challenge_dir"),
+                .alpn_dir = jstr(job, "alpn_dir"),
                 .hook = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") ? cfg_str(cfg, "dns01_hook") : NULL,
                 .timeout = jint(job, "timeout"),
         };
-        if (!x.hook && cfg_str(cfg, "webroot")) {
+        if (x.type == ACME_CHALLENGE_TLSALPN01 && !x.alpn_dir)
+                return reply_error(ret, "guidance", -EINVAL, "the daemon gave no directory for tls-alpn-01 answers");
+        if (x.type == ACME_CHALLENGE_HTTP01 && cfg_str(cfg, "webroot")) {
                 webroot_dir = strjoin(cfg_str(cfg, "webroot"), "/.well-known/acme-challenge");
                 if (!webroot_dir)
                         return -ENOMEM;
@@ -285,7 +340,7 @@ int job_acme_order(json_t *job, json_t **ret) {
                 x.dir = webroot_dir;
         }
         AcmeChallengeHandler handler = {
-                .type = x.hook ? ACME_CHALLENGE_DNS01 : ACME_CHALLENGE_HTTP01,
+                .type = x.type,
                 .present = present,
                 .cleanup = cleanup,
                 .userdata = &x,

@@ -91,11 +91,12 @@ struct Manager {
         char **ca_refresh_pending; /* CAs to refresh when a helper worker is free */
         int64_t next_ca_refresh_at;
 
-        /* ACME: the built-in http-01 responders (by listen address), started when an order needs
-         * one and stopped when no order is in flight. */
+        /* ACME: the built-in http-01 and tls-alpn-01 responders (by listen address; one of the two
+         * per slot), started when an order needs one and stopped when no order is in flight. */
         struct AcmeResponderSlot {
                 char *address;
                 struct AcmeResponder *responder;
+                struct AcmeAlpnResponder *alpn_responder;
         } acme_responders[4];
         IdList acme_in_flight;
         /* ACME revocations and account operations, each waiting for its CA's answer (and the API

@@ -111,10 +111,8 @@ static int spki_copy(const X509_PUBKEY *from, X509_PUBKEY *to) {
         return 0;
 }
 
-/* A certificate with everything but extensions: version 3, random serial, names, validity, key
- * (pub, or else copied from spki). */
-static int cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pub, const X509_PUBKEY *spki,
-                    int64_t not_before, int64_t not_after, X509 **ret) {
+int pki_sign_cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pub, const X509_PUBKEY *spki,
+                      int64_t not_before, int64_t not_after, X509 **ret) {
         _cleanup_(X509_freep) X509 *x = NULL;
         int r;
 
@@ -294,8 +292,8 @@ int pki_sign_csr_full(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t
         const X509_NAME *subject = X509_REQ_get_subject_name(csr);
         /* Trusted: the key is copied as it is in the request, and the certificate then holds no
          * cached EVP_PKEY unless the request did. Otherwise as always, through the EVP_PKEY. */
-        r = cert_new(subject, issuer ? X509_get_subject_name(issuer) : subject, trusted ? cached : pub, spki,
-                     not_before, not_after, &x);
+        r = pki_sign_cert_new(subject, issuer ? X509_get_subject_name(issuer) : subject, trusted ? cached : pub,
+                              spki, not_before, not_after, &x);
         if (r < 0)
                 return errorf(reterr, r, "Could not set up the certificate (validity out of range?).");
 
@@ -350,7 +348,8 @@ int pki_make_ca_cert(EVP_PKEY *key, const char *subject, X509 *issuer, EVP_PKEY 
         if (r < 0)
                 return r;
 
-        r = cert_new(name, issuer ? X509_get_subject_name(issuer) : name, key, NULL, not_before, not_after, &x);
+        r = pki_sign_cert_new(name, issuer ? X509_get_subject_name(issuer) : name, key, NULL, not_before, not_after,
+                              &x);
         if (r < 0)
                 return r;
 

@@ -26,6 +26,11 @@ typedef enum PkiSignFlags {
 int pki_sign_csr_full(X509_REQ *csr, X509 *issuer, EVP_PKEY *issuer_key, int64_t not_before, int64_t not_after,
                       PkiSignFlags flags, X509 **ret, char **reterr) _warn_unused_result_;
 
+/* A certificate with everything but extensions and the signature: version 3, a random 128-bit
+ * serial, the names, the validity, and the public key (pub, or else copied from spki). */
+int pki_sign_cert_new(const X509_NAME *subject, const X509_NAME *issuer_name, EVP_PKEY *pub, const X509_PUBKEY *spki,
+                      int64_t not_before, int64_t not_after, X509 **ret) _warn_unused_result_;
+
 /* Makes a CA certificate: self-signed root (issuer == NULL) or an intermediate signed by issuer.
  * basicConstraints CA:TRUE (critical, pathlen as given, -1 none), KU keyCertSign|cRLSign. */
 int pki_make_ca_cert(EVP_PKEY *key, const char *subject, X509 *issuer, EVP_PKEY *issuer_key, int path_len,
