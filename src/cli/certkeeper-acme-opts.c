@@ -35,6 +35,7 @@ static const struct {
         { ARG_ACME_TSIG_KEY, "tsig_key" },
         { ARG_ACME_ACCOUNT_KEY_TYPE, "account_key_type" },
         { ARG_ACME_PREFERRED_CHAIN, "preferred_chain" },
+        { ARG_ACME_ORDER_RATE, "order_rate" },
 };
 
 const char cli_acme_help[] =
@@ -50,7 +51,9 @@ const char cli_acme_help[] =
         "  --tls-alpn01-listen=ADDR:PORT  the built-in tls-alpn-01 responder (default :443)\n"
         "  --dns01-hook=CMD   answer dns-01 with a hook program (docs/ACME.md)\n"
         "  --dns01-rfc2136=SERVER:PORT --tsig-key=FILE  answer dns-01 over RFC 2136\n"
-        "  --account-key-type=EC|RSA  --preferred-chain=ISSUER-CN\n";
+        "  --account-key-type=EC|RSA  --preferred-chain=ISSUER-CN\n"
+        "  --order-rate=N/TIME  at most N new orders per TIME (300/3h), or none; default: the CA's\n"
+        "                     published limit where known (Let's Encrypt)\n";
 
 static int set(json_t **config, const char *key, json_t *v) {
         if (!v)

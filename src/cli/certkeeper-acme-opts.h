@@ -27,6 +27,7 @@ enum {
         ARG_ACME_TSIG_KEY,
         ARG_ACME_ACCOUNT_KEY_TYPE,
         ARG_ACME_PREFERRED_CHAIN,
+        ARG_ACME_ORDER_RATE,
         _ARG_ACME_MAX,
 };
 
@@ -46,7 +47,8 @@ enum {
         { "dns01-rfc2136", required_argument, NULL, ARG_ACME_DNS01_RFC2136 },              \
         { "tsig-key", required_argument, NULL, ARG_ACME_TSIG_KEY },                        \
         { "account-key-type", required_argument, NULL, ARG_ACME_ACCOUNT_KEY_TYPE },        \
-        { "preferred-chain", required_argument, NULL, ARG_ACME_PREFERRED_CHAIN }
+        { "preferred-chain", required_argument, NULL, ARG_ACME_PREFERRED_CHAIN },          \
+        { "order-rate", required_argument, NULL, ARG_ACME_ORDER_RATE }
 
 /* Applies one option to *config (created on first use). 1 if opt is an ACME option, 0 if it is not
  * one, -EINVAL after printing why a value is bad. --acme takes a directory URL or a preset name:

@@ -479,6 +479,7 @@ static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], Requ
                 { "eab-hmac", required_argument, NULL, ARG_ACME_EAB_HMAC },
                 { "ca-bundle", required_argument, NULL, ARG_ACME_CA_BUNDLE },
                 { "account-key-type", required_argument, NULL, ARG_ACME_ACCOUNT_KEY_TYPE },
+                { "order-rate", required_argument, NULL, ARG_ACME_ORDER_RATE },
                 {}
         };
         /* request has no -i; its -I is "--id" (certmonger's help says --new-id, both work). */
@@ -509,7 +510,7 @@ static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], Requ
                         break;
                 }
                 if (IN_SET(opt, ARG_ACME, ARG_ACME_AGREE_TOS, ARG_ACME_EAB_KID, ARG_ACME_EAB_HMAC, ARG_ACME_CA_BUNDLE,
-                           ARG_ACME_ACCOUNT_KEY_TYPE))
+                           ARG_ACME_ACCOUNT_KEY_TYPE, ARG_ACME_ORDER_RATE))
                         return cli_fail(c, "--%s is a setting of an ACME CA's account or connection, not of one "
                                         "certificate: give it to certkeeper add-ca or modify-ca.", options[idx].name),
                                -EINVAL;

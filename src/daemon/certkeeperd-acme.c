@@ -4,6 +4,7 @@
  * order is in flight, and the renewal information job of a certificate built. The orders and the
  * renewal information requests themselves run in helper workers (certkeeperd-jobs-acme.c). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,7 +26,16 @@ static const char *const challenges[] = { "http-01", "dns-01", "tls-alpn-01" };
 static const char *const string_keys[] = {
         "directory", "email", "eab_kid", "eab_hmac", "eab_alg", "ca_bundle", "profile", "challenge", "http01_listen",
         "webroot", "tls_alpn01_listen", "dns01_hook", "dns01_rfc2136", "tsig_key", "account_key_type",
-        "preferred_chain",
+        "preferred_chain", "order_rate",
+};
+
+/* The published limits on new orders of the CAs that have presets (an account's "new orders" limit;
+ * order_rate overrides them, "none" lifts them). */
+static const struct {
+        const char *directory_prefix, *order_rate;
+} published_limits[] = {
+        { "https://acme-v02.api.letsencrypt.org/", "300/3h" },
+        { "https://acme-staging-v02.api.letsencrypt.org/", "1500/3h" },
 };
 
 static const char *cfg_str(json_t *cfg, const char *key) {
@@ -84,6 +94,15 @@ static int config_check(json_t *cfg, char **reterr) {
         v = cfg_str(cfg, "account_key_type");
         if (v && !streq(v, "EC") && !streq(v, "RSA"))
                 return errorf(reterr, -EINVAL, "The account key type '%s' is not EC (ES256) or RSA (RS256).", v);
+        v = cfg_str(cfg, "order_rate");
+        if (v && !streq(v, "none")) {
+                unsigned limit;
+                int64_t window;
+
+                if (rate_window_parse(v, &limit, &window) < 0)
+                        return errorf(reterr, -EINVAL, "Invalid --order-rate '%s': give new orders per time, such as "
+                                      "300/3h (1 to 100000 per 1s to 7d), or none.", v);
+        }
 
         ch = cfg_str(cfg, "challenge") ?: "http-01";
         bool known = false;
@@ -175,6 +194,67 @@ int manager_ca_check_options(const CARecord *ca, const CertRecord *r, char **ret
 }
 
 /* Starts the responder of a challenge type (http-01 or tls-alpn-01) on address, unless it runs. */
+/* The order limit of a CA: its order_rate, else the published one of a known directory. */
+static int order_limit(json_t *cfg, unsigned *ret_limit, int64_t *ret_window) {
+        const char *rate = cfg_str(cfg, "order_rate"), *dir = cfg_str(cfg, "directory");
+
+        for (size_t i = 0; !rate && dir && i < ELEMENTSOF(published_limits); i++)
+                if (startswith(dir, published_limits[i].directory_prefix))
+                        rate = published_limits[i].order_rate;
+        if (!rate || streq(rate, "none")) {
+                *ret_limit = 0;
+                *ret_window = 0;
+                return 0;
+        }
+        return rate_window_parse(rate, ret_limit, ret_window);
+}
+
+int manager_acme_pace(Manager *m, const CARecord *ca, int64_t now, int64_t *ret_at) {
+        json_auto_t *cfg = ca->config_json ? json_loads(ca->config_json, 0, NULL) : NULL;
+        struct AcmePace *p = NULL;
+        unsigned limit;
+        int64_t window;
+        int k;
+
+        if (order_limit(cfg, &limit, &window) < 0)
+                return 0; /* the order itself will say what is wrong with the settings */
+        for (size_t i = 0; i < m->n_acme_paces && !p; i++)
+                if (streq(m->acme_paces[i].ca, ca->name))
+                        p = &m->acme_paces[i];
+        if (!p) {
+                struct AcmePace *a;
+
+                if (limit == 0)
+                        return 0;
+                a = reallocarray(m->acme_paces, m->n_acme_paces + 1, sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                m->acme_paces = a;
+                p = &a[m->n_acme_paces];
+                *p = (struct AcmePace) { .ca = strdup(ca->name) };
+                if (!p->ca)
+                        return -ENOMEM;
+                m->n_acme_paces++;
+        }
+        k = rate_window_set(&p->orders, limit, window);
+        if (k < 0)
+                return k;
+        k = rate_window_take(&p->orders, now, ret_at);
+        if (k == -EAGAIN)
+                log_debug("ACME CA '%s': %u new orders in %" PRIi64 " s, its limit; the next waits until %" PRIi64 ".",
+                          ca->name, limit, window, *ret_at);
+        return k;
+}
+
+void manager_acme_paces_free(Manager *m) {
+        for (size_t i = 0; i < m->n_acme_paces; i++) {
+                free(m->acme_paces[i].ca);
+                rate_window_done(&m->acme_paces[i].orders);
+        }
+        m->acme_paces = mfree(m->acme_paces);
+        m->n_acme_paces = 0;
+}
+
 static int responder_ensure(Manager *m, bool tls_alpn, const char *address, const char *dir, char **reterr) {
         const char *what = tls_alpn ? "tls-alpn-01" : "http-01";
         struct AcmeResponderSlot *free_slot = NULL;

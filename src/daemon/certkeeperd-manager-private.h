@@ -17,6 +17,7 @@
 #include "certkeeperd-scheduler.h"
 #include "certkeeperd-worker.h"
 #include "id-list.h"
+#include "rate-window.h"
 #include "store.h"
 
 #define NOTIFY_TTLS_MAX 16
@@ -99,6 +100,12 @@ struct Manager {
                 struct AcmeAlpnResponder *alpn_responder;
         } acme_responders[4];
         IdList acme_in_flight;
+        /* New orders per ACME CA, paced by its published limit (certkeeperd-acme.c). */
+        struct AcmePace {
+                char *ca;
+                RateWindow orders;
+        } *acme_paces;
+        size_t n_acme_paces;
         /* ACME revocations and account operations, each waiting for its CA's answer (and the API
          * request that asked for it, by ticket). */
         struct AcmeOp {
@@ -208,6 +215,10 @@ int manager_acme_config_check(const CARecord *ca, char **reterr);
 int manager_acme_cert_config(const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr);
 /* A request's own CA settings fit its CA: none, or an ACME CA's order settings. */
 int manager_ca_check_options(const CARecord *ca, const CertRecord *r, char **reterr);
+/* A new order for the ACME CA at now: 0 if its order limit (config order_rate, or the published one
+ * of a known CA) allows it, and counted; -EAGAIN and *ret_at, the first time it will, if not. */
+int manager_acme_pace(Manager *m, const CARecord *ca, int64_t now, int64_t *ret_at);
+void manager_acme_paces_free(Manager *m);
 /* The settings every ACME job has (op, ca, config, account_key, user_agent, timeout, output_max),
  * with the account directory created. -EINVAL with words when the CA's settings are not usable. */
 int manager_acme_base_job(Manager *m, const CARecord *ca, const char *op, json_t **ret, char **reterr);

@@ -805,6 +805,7 @@ Manager *manager_free(Manager *m) {
         manager_acme_ops_free(m);
         manager_deliveries_free(m);
         id_list_done(&m->acme_in_flight);
+        manager_acme_paces_free(m);
         api_free(m->api);
         worker_pool_free(m->pool);
         worker_pool_free(m->helper_pool);

@@ -125,7 +125,19 @@ static int start_submit(Manager *m, CertRecord *r, const CARecord *ca) {
 static int start_acme(Manager *m, CertRecord *r, const CARecord *ca) {
         _cleanup_free_ char *err = NULL;
         json_t *job = NULL;
+        int64_t at = 0;
         int k;
+
+        if (isempty(r->ca_cookie)) {
+                /* A new order: within the CA's order limit, or later. */
+                k = manager_acme_pace(m, ca, (int64_t) time(NULL), &at);
+                if (k == -EAGAIN) {
+                        r->next_action_at = at;
+                        return 0;
+                }
+                if (k < 0)
+                        return k;
+        }
 
         k = manager_acme_job(m, ca, r, &job, &err);
         if (IN_SET(k, -EINVAL, -EBUSY, -EADDRINUSE, -EACCES))

@@ -7,7 +7,8 @@
 # then holds each order until the test lets it go, so that Pebble is killed (SIGKILL) with all four
 # orders in flight. They must end in CA_UNREACHABLE with words, and all be issued, without any
 # command, once Pebble is back on the same ports: a new Pebble, which knows neither the account nor
-# the orders. [renewal] retry_delay = 2s keeps the backoff short enough for a test.
+# the orders. [renewal] retry_delay = 2s keeps the backoff short enough for a test. Then the CA's
+# pace: with --order-rate 2/15s, four new orders take at least two windows.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=test/integration/lib-pebble.sh
@@ -90,4 +91,26 @@ wait_until 60 sh -c "[ \"\$(curl -s --unix-socket '$RUN/api.sock' http://localho
         python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"state\"], d[\"serial\"])')\" != 'MONITORING $old' ] &&
         curl -s --unix-socket '$RUN/api.sock' http://localhost/api/v1/certificates/plain | grep -q '\"MONITORING\"'" ||
         fail "plain was not renewed"
+# ---- pacing: at most 2 new orders per 15 s for this CA ----
+out=$(ck modify-ca -c pebble --order-rate 2/soon 2>&1) && fail "a bad --order-rate was accepted"
+grep -q "order-rate" <<<"$out" || fail "no words about --order-rate: $out"
+ck modify-ca -c pebble --order-rate 2/15s >/dev/null || fail "modify-ca --order-rate failed"
+t0=$(date +%s)
+for i in 1 2 3 4; do
+        ck request -I "paced$i" -c pebble -f "$T/certs/paced$i.pem" -k "$T/certs/paced$i.key" \
+                -D "paced$i.example.test" >/dev/null || fail "request paced$i failed"
+done
+declare -A done_at=()
+for _ in $(seq 600); do
+        for i in 1 2 3 4; do
+                [ -n "${done_at[$i]:-}" ] && continue
+                [ "$(cert_field "paced$i" state)" = MONITORING ] && done_at[$i]=$(date +%s)
+        done
+        [ "${#done_at[@]}" = 4 ] && break
+        sleep 0.1
+done
+[ "${#done_at[@]}" = 4 ] || fail "the paced requests did not all complete: ${!done_at[*]}"
+early=0
+for i in 1 2 3 4; do [ "${done_at[$i]}" -lt $((t0 + 14)) ] && early=$((early + 1)); done
+[ "$early" -le 2 ] || fail "$early orders were issued within the first window of 2 per 15 s"
 echo ok

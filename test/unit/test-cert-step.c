@@ -47,6 +47,8 @@ static struct {
         int helper_queue_error;          /* manager_queue_helper_job() likewise */
         int check_error;                 /* manager_ca_check_request() */
         const char *check_words;
+        int64_t pace_at;                 /* manager_acme_pace() refuses a new order until then */
+        unsigned paced;                  /* new orders it was asked about */
 } fake;
 
 int manager_tx_begin(Manager *m) {
@@ -152,6 +154,15 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
 }
 
 void manager_acme_job_done(Manager *m, int64_t id, json_t *reply) {
+}
+
+int manager_acme_pace(Manager *m, const CARecord *ca, int64_t now, int64_t *ret_at) {
+        fake.paced++;
+        if (fake.pace_at > now) {
+                *ret_at = fake.pace_at;
+                return -EAGAIN;
+        }
+        return 0;
 }
 
 int manager_acme_ari_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t **ret, char **reterr) {
@@ -1809,6 +1820,54 @@ TEST(ari_only_for_acme_cas) {
         ASSERT_EQ(r->ari_next_at, 0);
         ASSERT_EQ(r->next_action_at, r->renew_at);
         r = cert_drop(r);
+        env_teardown(&e);
+}
+
+/* A new ACME order waits for its CA's order limit; the next step of an order under way does not ask. */
+TEST(acme_new_orders_are_paced) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int64_t id, now = time(NULL);
+        json_t *job;
+        Env e;
+
+        env_setup(&e);
+        ca_add(&e, "acme", "ACME", NULL, NULL);
+        id = cert_add(&e, "web", "acme", CERT_NEED_KEY_PAIR);
+        fake.capacity = true;
+        fake.pace_at = now + 600;
+
+        step(&e, id, now);
+        json_decref(take_job(id, JOB_ISSUE));
+        deliver(&e, id, JOB_ISSUE, reply_csr_only("CSR-1"), NULL);
+        ASSERT_EQ(jobs_for(id), 0);
+        ASSERT_EQ(fake.paced, 1u);
+        r = cert_load(&e, id);
+        ASSERT_STATE(r, CERT_NEED_TO_SUBMIT);
+        ASSERT_EQ(r->next_action_at, now + 600);
+        r = cert_drop(r);
+
+        /* Its turn: the order starts. */
+        fake.pace_at = 0;
+        step(&e, id, now + 600);
+        job = take_job(id, JOB_SUBMIT);
+        ASSERT_STREQ(job_str(job, "op"), "acme-order");
+        json_decref(job);
+        ASSERT_EQ(fake.paced, 2u);
+
+        /* Handed back with its order URL: resumed without asking again, even when paced. */
+        fake.pace_at = now + 6000;
+        deliver(&e, id, JOB_SUBMIT, json_pack("{s:b, s:s, s:s, s:s, s:i, s:b}", "ok", 0, "result", "waiting", "error",
+                                              "order pending", "cookie", "https://ca.test/order/1", "delay", 1,
+                                              "acme", 1), NULL);
+        r = cert_load(&e, id);
+        ASSERT_STATE(r, CERT_CA_WORKING);
+        step(&e, id, r->next_action_at);
+        r = cert_drop(r);
+        job = take_job(id, JOB_SUBMIT);
+        ASSERT_STREQ(job_str(job, "cookie"), "https://ca.test/order/1");
+        json_decref(job);
+        ASSERT_EQ(fake.paced, 2u);
+
         env_teardown(&e);
 }
 
