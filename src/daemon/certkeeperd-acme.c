@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -381,11 +382,13 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                         return k;
         }
 
-        extra = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?}", "challenge_dir", challenge_dir, "alpn_dir",
-                          alpn_dir, "csr_pem", r->csr_pem, "order_url", r->ca_cookie, "cert_path",
+        /* --validity asks the CA for a notAfter (some CAs, Let's Encrypt among them, refuse it). */
+        extra = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:O?, s:O?, s:s?, s:I}", "challenge_dir", challenge_dir,
+                          "alpn_dir", alpn_dir, "csr_pem", r->csr_pem, "order_url", r->ca_cookie, "cert_path",
                           r->sha256 ? r->cert_path : NULL, "dns", json_object_get(tmpl, "dns"), "ip",
                           json_object_get(tmpl, "ip"), "profile",
-                          json_string_value(json_object_get(tmpl, "profile")) ?: cfg_str(cfg, "profile"));
+                          json_string_value(json_object_get(tmpl, "profile")) ?: cfg_str(cfg, "profile"), "not_after",
+                          (json_int_t) (r->validity > 0 ? (int64_t) time(NULL) + r->validity : 0));
         if (!extra || json_object_update(job, extra) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < m->acme_in_flight.n; i++)

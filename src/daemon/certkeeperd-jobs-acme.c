@@ -276,7 +276,8 @@ static const char *outcome_result(AcmeOutcome o) {
 }
 
 /* job: ca, config {...}, account_key, challenge_dir, csr_pem, order_url (cookie), cert_path (the
- * current certificate, for "replaces"), dns [...], ip [...], profile, user_agent, timeout.
+ * current certificate, for "replaces"), dns [...], ip [...], profile, not_after (0: none), user_agent,
+ * timeout.
  * Reply: as "submit" (ok with issued_pem; or result waiting/unreachable/rejected/guidance with
  * error, cookie = the order URL, delay and retry_after), plus "acme": true. */
 int job_acme_order(json_t *job, json_t **ret) {
@@ -353,6 +354,7 @@ int job_acme_order(json_t *job, json_t **ret) {
                 .replaces = replaces,
                 .preferred_chain = cfg_str(cfg, "preferred_chain"),
                 .order_url = jstr(job, "order_url"),
+                .not_after = jint(job, "not_after"),
                 .poll_budget_ms = POLL_BUDGET_MS,
         };
 

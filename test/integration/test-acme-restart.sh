@@ -91,6 +91,13 @@ wait_until 60 sh -c "[ \"\$(curl -s --unix-socket '$RUN/api.sock' http://localho
         python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"state\"], d[\"serial\"])')\" != 'MONITORING $old' ] &&
         curl -s --unix-socket '$RUN/api.sock' http://localhost/api/v1/certificates/plain | grep -q '\"MONITORING\"'" ||
         fail "plain was not renewed"
+# ---- --validity asks for a notAfter ----
+ck request -I short -c pebble -f "$T/certs/short.pem" -k "$T/certs/short.key" -D short.example.test \
+        --validity 2d >/dev/null || fail "request --validity failed"
+wait_state short MONITORING 60
+left=$(( $(date -d "$(openssl x509 -in "$T/certs/short.pem" -noout -enddate | cut -d= -f2)" +%s) - $(date +%s) ))
+[ "$left" -gt 86400 ] && [ "$left" -le $((2 * 86400 + 60)) ] || fail "notAfter not as asked: ${left}s left"
+
 # ---- pacing: at most 2 new orders per 15 s for this CA ----
 out=$(ck modify-ca -c pebble --order-rate 2/soon 2>&1) && fail "a bad --order-rate was accepted"
 grep -q "order-rate" <<<"$out" || fail "no words about --order-rate: $out"
