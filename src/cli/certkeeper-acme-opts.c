@@ -33,6 +33,10 @@ static const struct {
         { ARG_ACME_DNS01_HOOK, "dns01_hook" },
         { ARG_ACME_DNS01_RFC2136, "dns01_rfc2136" },
         { ARG_ACME_TSIG_KEY, "tsig_key" },
+        { ARG_ACME_DNS01_ZONE, "dns01_zone" },
+        { ARG_ACME_DNS01_RESOLVER, "dns01_resolver" },
+        { ARG_ACME_DNS01_NS_PORT, "dns01_ns_port" },
+        { ARG_ACME_DNS01_PROPAGATION_TIMEOUT, "dns01_propagation_timeout" },
         { ARG_ACME_ACCOUNT_KEY_TYPE, "account_key_type" },
         { ARG_ACME_PREFERRED_CHAIN, "preferred_chain" },
 };
@@ -50,6 +54,10 @@ const char cli_acme_help[] =
         "  --tls-alpn01-listen=ADDR:PORT  the built-in tls-alpn-01 responder (default :443)\n"
         "  --dns01-hook=CMD   answer dns-01 with a hook program (docs/ACME.md)\n"
         "  --dns01-rfc2136=SERVER:PORT --tsig-key=FILE  answer dns-01 over RFC 2136\n"
+        "  --dns01-zone=ZONE  the zone to update (default: found by SOA queries)\n"
+        "  --dns01-resolver=ADDR:PORT  resolves the zone's name servers (default: resolv.conf)\n"
+        "  --dns01-propagation-timeout=SEC  wait for the TXT record on them (default 120, 0: no wait)\n"
+        "  --dns01-ns-port=PORT  the port they answer on (default 53)\n"
         "  --account-key-type=EC|RSA  --preferred-chain=ISSUER-CN\n";
 
 static int set(json_t **config, const char *key, json_t *v) {

@@ -4,7 +4,8 @@
  * and "acme-account" (key rollover, deactivation, contact update).
  * The worker keeps an AcmeClient per CA between jobs (directory, nonces, account URL, the TLS
  * connection). It gets the CSR, never the request's private key. Challenges: http-01 by a file in
- * the built-in responder's directory or in a webroot, dns-01 by a hook program. */
+ * the built-in responder's directory or in a webroot, dns-01 by a hook program or over RFC 2136
+ * (certkeeperd-dns01.c), waited for on the zone's authoritative servers. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "acme.h"
+#include "certkeeperd-dns01.h"
 #include "certkeeperd-jobs-private.h"
 #include "fs-util.h"
 #include "pki-csr.h"
@@ -115,6 +117,7 @@ typedef struct ChallengeCtx {
         json_t *job;
         const char *dir;      /* where http-01 answers go */
         const char *hook;     /* dns-01 hook program */
+        bool rfc2136;         /* dns-01 over RFC 2136 */
         int64_t timeout;
 } ChallengeCtx;
 
@@ -177,8 +180,12 @@ static int present(void *userdata, const char *identifier, const char *token, co
         FileAttrs attrs = FILE_ATTRS(0644);
         int r;
 
-        if (x->hook)
-                return run_hook(x, "begin", identifier, token, key_authorization, dns_txt_value, reterr);
+        if (x->hook) {
+                r = run_hook(x, "begin", identifier, token, key_authorization, dns_txt_value, reterr);
+                return r < 0 ? r : dns01_wait(x->job, identifier, dns_txt_value, reterr);
+        }
+        if (x->rfc2136)
+                return dns01_present(x->job, identifier, dns_txt_value, reterr);
         r = http01_path(x, token, &path);
         if (r < 0)
                 return errorf(reterr, r, "The CA sent a challenge token that is not base64url.");
@@ -194,6 +201,10 @@ static void cleanup(void *userdata, const char *identifier, const char *token) {
 
         if (x->hook) {
                 (void) run_hook(x, "done", identifier, token, "", "", &err);
+                return;
+        }
+        if (x->rfc2136) {
+                dns01_cleanup(x->job, identifier, token);
                 return;
         }
         if (http01_path(x, token, &path) >= 0)
@@ -273,9 +284,10 @@ int job_acme_order(json_t *job, json_t **ret) {
                 .job = job,
                 .dir = jstr(job, "challenge_dir"),
                 .hook = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") ? cfg_str(cfg, "dns01_hook") : NULL,
+                .rfc2136 = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") && cfg_str(cfg, "dns01_rfc2136"),
                 .timeout = jint(job, "timeout"),
         };
-        if (!x.hook && cfg_str(cfg, "webroot")) {
+        if (!x.hook && !x.rfc2136 && cfg_str(cfg, "webroot")) {
                 webroot_dir = strjoin(cfg_str(cfg, "webroot"), "/.well-known/acme-challenge");
                 if (!webroot_dir)
                         return -ENOMEM;
@@ -285,7 +297,7 @@ int job_acme_order(json_t *job, json_t **ret) {
                 x.dir = webroot_dir;
         }
         AcmeChallengeHandler handler = {
-                .type = x.hook ? ACME_CHALLENGE_DNS01 : ACME_CHALLENGE_HTTP01,
+                .type = x.hook || x.rfc2136 ? ACME_CHALLENGE_DNS01 : ACME_CHALLENGE_HTTP01,
                 .present = present,
                 .cleanup = cleanup,
                 .userdata = &x,

@@ -8,6 +8,8 @@
 #                                  the MAC keys of Debian's example configuration.
 #                                  PEBBLE_VALIDITY=SECONDS sets certificateValidityPeriod (the
 #                                  lifetime of the certificates it issues; 518400 = 6 days).
+#                                  PEBBLE_DNS=ADDR:PORT makes Pebble's VA resolve through that DNS
+#                                  server (a real one started by the test) instead of challtestsrv.
 #   stop_pebble                    stops both, by pid.
 #   pebble_require                 exits 77 (skipped) without Pebble; otherwise makes the EXIT trap
 #                                  stop Pebble before lib.sh's cleanup.
@@ -61,11 +63,12 @@ pebble_require() {
 
 start_pebble() {
         local base=${T:-$(mktemp -d /tmp/certkeeper-pebble.XXXXXX)}
-        local d="$base/pebble" eab=0 validity= acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
+        local d="$base/pebble" eab=0 validity= dns= acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
         local -a env=()
         for a in "$@"; do
                 case $a in
                 PEBBLE_EAB=1) eab=1 ;;
+                PEBBLE_DNS=*) dns=${a#PEBBLE_DNS=} ;;
                 PEBBLE_VALIDITY=*) validity=", \"certificateValidityPeriod\": ${a#PEBBLE_VALIDITY=}" ;;
                 *=*) env+=("$a") ;;
                 *) echo "start_pebble: bad argument '$a'" >&2; return 1 ;;
@@ -101,7 +104,7 @@ EOF
                 -http01 "" -https01 "" -tlsalpn01 "" -management "127.0.0.1:$cts_mgmt_port" \
                 >"$d/challtestsrv.log" 2>&1 &
         CHALLTEST_PID=$!
-        env PEBBLE_VA_NOSLEEP=1 "${env[@]}" pebble -config "$d/pebble-config.json" -dnsserver "127.0.0.1:$dns_port" \
+        env PEBBLE_VA_NOSLEEP=1 "${env[@]}" pebble -config "$d/pebble-config.json" -dnsserver "${dns:-127.0.0.1:$dns_port}" \
                 >"$d/pebble.log" 2>&1 &
         PEBBLE_PID=$!
 
