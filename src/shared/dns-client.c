@@ -458,7 +458,7 @@ int dns_update_txt(const DnsServer *s, const DnsTsigKey *key, const char *zone, 
                 return errorf(reterr, r, "cannot update %s in zone %s: not a DNS name, or a value over 255 characters",
                               name, zone);
         if (r >= 0 && key)
-                r = dns_tsig_sign(u, key, unix_now(), mac, &mac_len);
+                r = dns_tsig_sign(u, key, unix_now(), NULL, 0, mac, &mac_len);
         if (r < 0)
                 return r;
         r = dns_exchange(s, u, deadline, &m, reterr);

@@ -305,7 +305,8 @@ static int hmac(const DnsTsigKey *k, const DnsPacket *d, uint8_t *out, size_t *r
         return 0;
 }
 
-int dns_tsig_sign(DnsPacket *p, const DnsTsigKey *k, uint64_t now, uint8_t *ret_mac, size_t *ret_mac_len) {
+int dns_tsig_sign(DnsPacket *p, const DnsTsigKey *k, uint64_t now, const uint8_t *request_mac,
+                  size_t request_mac_len, uint8_t *ret_mac, size_t *ret_mac_len) {
         DnsPacket d = {};
         uint8_t mac[EVP_MAX_MD_SIZE], t[6];
         size_t mac_len = 0, rdlen_at;
@@ -319,7 +320,14 @@ int dns_tsig_sign(DnsPacket *p, const DnsTsigKey *k, uint64_t now, uint8_t *ret_
         if (arcount == UINT16_MAX)
                 return -E2BIG;
 
-        r = dns_packet_append(&d, p->data, p->len);
+        r = 0;
+        if (request_mac) {
+                r = dns_packet_append_u16(&d, (uint16_t) request_mac_len);
+                if (r >= 0)
+                        r = dns_packet_append(&d, request_mac, request_mac_len);
+        }
+        if (r >= 0)
+                r = dns_packet_append(&d, p->data, p->len);
         if (r >= 0)
                 r = variables(&d, k, now, DNS_TSIG_FUDGE, 0, NULL, 0);
         if (r >= 0)

@@ -39,10 +39,11 @@ int dns_tsig_key_parse(const char *text, DnsTsigKey *ret, char **reterr) _warn_u
 int dns_tsig_key_load(const char *path, DnsTsigKey *ret, char **reterr) _warn_unused_result_;
 
 /* Signs the message in p (a whole message, without TSIG): appends the TSIG record, time signed
- * now (unix seconds), and increments ARCOUNT. The MAC is returned in ret_mac (DNS_TSIG_MAC_MAX)
+ * now (unix seconds), and increments ARCOUNT. A request has no request_mac (NULL, 0); an answer is
+ * signed over the MAC of the request it answers. The MAC is returned in ret_mac (DNS_TSIG_MAC_MAX)
  * for the verification of the answer. */
-int dns_tsig_sign(DnsPacket *p, const DnsTsigKey *k, uint64_t now, uint8_t *ret_mac,
-                  size_t *ret_mac_len) _warn_unused_result_;
+int dns_tsig_sign(DnsPacket *p, const DnsTsigKey *k, uint64_t now, const uint8_t *request_mac,
+                  size_t request_mac_len, uint8_t *ret_mac, size_t *ret_mac_len) _warn_unused_result_;
 
 /* Verifies the TSIG record of an answer to a request signed with request_mac. Returns 0 when it
  * is signed by k over the message and the request's MAC, within the fudge of now; otherwise:
