@@ -46,15 +46,9 @@ int dns01_settings_check(json_t *cfg, char **reterr) {
         bool dns01 = streq_ptr(cfg_str(cfg, "challenge"), "dns-01");
         int r;
 
-        if (!dns01) {
-                static const char *const keys[] = { "dns01_hook", "dns01_rfc2136", "tsig_key", "dns01_zone",
-                                                    "dns01_resolver", "dns01_ns_port", "dns01_propagation_timeout" };
-                for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                        if (cfg_str(cfg, keys[i]) && i > 0)
-                                return errorf(reterr, -EINVAL, "The setting '%s' is for dns-01: add --challenge dns-01.",
-                                              keys[i]);
+        /* Other challenges leave the dns-01 settings alone (kept for a switch back). */
+        if (!dns01)
                 return 0;
-        }
         if (!cfg_str(cfg, "dns01_hook") && !cfg_str(cfg, "dns01_rfc2136"))
                 return errorf(reterr, -EINVAL, "dns-01 needs --dns01-rfc2136 SERVER:PORT (with --tsig-key FILE) or "
                               "--dns01-hook CMD.");

@@ -88,6 +88,10 @@ static int base64_decode(const char *s, uint8_t *out, size_t out_max, size_t *re
         return 0;
 }
 
+static char *punctuation(char c) {
+        return c == '{' ? (char *) "{" : c == '}' ? (char *) "}" : (char *) ";";
+}
+
 /* Splits key file text into tokens: quoted strings, '{', '}', ';', and words. Comments are dropped
  * ('#' always, '//' and C comments where they start a token: base64 holds '/'). */
 static int tokenize(char *text, char **tokens, size_t *ret_n) {
@@ -96,6 +100,7 @@ static int tokenize(char *text, char **tokens, size_t *ret_n) {
 
         while (*p) {
                 char *start;
+                char c;
 
                 if (strchr(" \t\r\n", *p)) {
                         p++;
@@ -112,7 +117,7 @@ static int tokenize(char *text, char **tokens, size_t *ret_n) {
                         p = e + 2;
                         continue;
                 }
-                if (n >= TOKENS_MAX)
+                if (n + 2 > TOKENS_MAX)
                         return -E2BIG;
                 if (*p == '"') {
                         start = ++p;
@@ -124,28 +129,22 @@ static int tokenize(char *text, char **tokens, size_t *ret_n) {
                         continue;
                 }
                 if (strchr("{};", *p)) {
-                        /* a one-character token: move it to its own string */
-                        tokens[n++] = *p == '{' ? (char *) "{" : *p == '}' ? (char *) "}" : (char *) ";";
+                        tokens[n++] = punctuation(*p);
                         *p++ = '\0';
                         continue;
                 }
+                /* a word, ended by white space (dropped) or punctuation (a token of its own) */
                 start = p;
                 p += strcspn(p, " \t\r\n{};\"");
                 if (*p == '"')
                         return -EINVAL;
-                if (*p) {
-                        char c = *p;
-                        *p = '\0';
-                        tokens[n++] = start;
-                        /* put the separator back as its own token if it is one */
-                        if (strchr("{};", c)) {
-                                if (n >= TOKENS_MAX)
-                                        return -E2BIG;
-                                tokens[n++] = c == '{' ? (char *) "{" : c == '}' ? (char *) "}" : (char *) ";";
-                        }
-                        p++;
-                } else
-                        tokens[n++] = start;
+                tokens[n++] = start;
+                c = *p;
+                if (c == '\0')
+                        break;
+                *p++ = '\0';
+                if (strchr("{};", c))
+                        tokens[n++] = punctuation(c);
         }
         *ret_n = n;
         return 0;
