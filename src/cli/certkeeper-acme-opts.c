@@ -2,6 +2,7 @@
 /* The ACME options of add-ca and modify-ca. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "certkeeper-acme-opts.h"
 #include "string-util.h"
@@ -73,6 +74,16 @@ static int set(json_t **config, const char *key, json_t *v) {
         return json_object_set_new(*config, key, v) < 0 ? -ENOMEM : 0;
 }
 
+/* A TSIG key lets whoever reads it change the zone: say so when others can read it (the daemon
+ * checks the key itself). */
+static void tsig_key_mode_check(const CliContext *c, const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) >= 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+                cli_warn(c, "The TSIG key file '%s' can be read by others (mode %04o); anyone who can read it can "
+                         "change the zone. chmod 0600 it.", path, (unsigned) (st.st_mode & 07777));
+}
+
 int cli_acme_option(const CliContext *c, int opt, const char *arg, json_t **config) {
         if (opt < ARG_ACME || opt >= _ARG_ACME_MAX)
                 return 0;
@@ -97,6 +108,8 @@ int cli_acme_option(const CliContext *c, int opt, const char *arg, json_t **conf
                         if (isempty(arg))
                                 return cli_fail(c, "The option for '%s' needs a value.", string_options[i].key),
                                        -EINVAL;
+                        if (opt == ARG_ACME_TSIG_KEY)
+                                tsig_key_mode_check(c, arg);
                         return set(config, string_options[i].key, json_string(arg)) < 0
                                        ? (cli_fail(c, "Out of memory."), -ENOMEM)
                                        : 1;

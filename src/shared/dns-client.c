@@ -141,6 +141,7 @@ static bool answer_matches(const DnsMessage *m, const uint8_t *request) {
 static int exchange_udp(const DnsServer *s, const DnsPacket *request, usec_t deadline, DnsMessage **ret) {
         _cleanup_close_ int fd = -EBADF;
         uint8_t buf[UDP_ANSWER_MAX];
+        usec_t resend_at = 0, resend_interval = USEC_PER_SEC;
 
         fd = socket(s->address.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
@@ -148,14 +149,22 @@ static int exchange_udp(const DnsServer *s, const DnsPacket *request, usec_t dea
         /* connect(): only the server's answers come through, and ICMP errors are reported */
         if (connect(fd, (const struct sockaddr *) &s->address, s->address_len) < 0)
                 return -errno;
-        if (send(fd, request->data, request->len, 0) < 0)
-                return -errno;
         for (;;) {
                 _cleanup_(dns_message_freep) DnsMessage *m = NULL;
                 ssize_t n;
                 int r;
 
-                r = wait_fd(fd, POLLIN, deadline);
+                if (resend_at <= now_usec(CLOCK_MONOTONIC)) {
+                        /* Sent again after 1 s, 2 s, 4 s ... without an answer: a datagram may be lost.
+                         * An UPDATE that adds or deletes one record may safely arrive twice. */
+                        if (send(fd, request->data, request->len, 0) < 0)
+                                return -errno;
+                        resend_at = now_usec(CLOCK_MONOTONIC) + resend_interval;
+                        resend_interval *= 2;
+                }
+                r = wait_fd(fd, POLLIN, MIN(deadline, resend_at));
+                if (r == -ETIMEDOUT && now_usec(CLOCK_MONOTONIC) < deadline)
+                        continue;
                 if (r < 0)
                         return r;
                 n = recv(fd, buf, sizeof(buf), 0);
@@ -471,7 +480,8 @@ int dns_update_txt(const DnsServer *s, const DnsTsigKey *key, const char *zone, 
         if (key && v == -EPERM)
                 return errorf(reterr, -EACCES, "DNS server %s refused the TSIG key '%s' (%s%s) for the update of zone %s",
                               s->text, key->name, strna(dns_rcode_to_string(tsig_error)),
-                              tsig_error == DNS_RCODE_BADKEY   ? ": it does not know this key name and algorithm"
+                              tsig_error == DNS_RCODE_BADKEY   ? ": it does not know this key name and algorithm, or takes no "
+                                                                  "updates with it for this zone"
                               : tsig_error == DNS_RCODE_BADSIG ? ": the secret does not match"
                               : tsig_error == DNS_RCODE_BADTIME ? ": the clocks differ too much"
                                                                 : "",

@@ -55,6 +55,9 @@ zone:
     file: example.test.zone
     acl: update
     zonefile-sync: -1
+  - domain: locked.test
+    storage: "$K/zones"
+    file: locked.test.zone
 EOF
 cat >"$K/zones/example.test.zone" <<EOF
 \$ORIGIN example.test.
@@ -63,6 +66,7 @@ cat >"$K/zones/example.test.zone" <<EOF
 @     NS  ns1
 ns1   A   127.0.0.1
 EOF
+sed 's/example\.test\./locked.test./' "$K/zones/example.test.zone" >"$K/zones/locked.test.zone"
 knotd -c "$K/knot.conf" >"$K/knotd.log" 2>&1 &
 KNOT_PID=$!
 wait_until 10 sh -c "kdig -p $KPORT @127.0.0.1 +short example.test SOA | grep -q hostmaster" ||
@@ -133,6 +137,21 @@ wait_state badkey NEED_GUIDANCE 60
 ck list -l -i badkey | grep -q "ca-error: .*BADKEY" || fail "no BADKEY words: $(ck list -l -i badkey)"
 ck list -l -i badkey | grep -q "TSIG key 'unknown-key.'" || fail "the key is not named: $(ck list -l -i badkey)"
 [ -z "$(kdig_txt _acme-challenge.badkey.example.test)" ] || fail "a record was added with an unknown key"
+
+echo "== an unsigned update knot refuses, a name in no zone of the server, no server at all"
+ck add-ca -c unsigned --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
+        --dns01-rfc2136 "127.0.0.1:$KPORT" >/dev/null || fail "add-ca unsigned failed"
+ck request -I locked -c unsigned -f "$T/certs/locked.pem" -k "$T/certs/locked.key" -D www.locked.test >/dev/null
+ck request -I nozone -c knot -f "$T/certs/nozone.pem" -k "$T/certs/nozone.key" -D www.nowhere.test >/dev/null
+ck add-ca -c nobody --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
+        --dns01-rfc2136 "127.0.0.1:$(free_port)" --tsig-key "$T/tsig.key" >/dev/null || fail "add-ca nobody failed"
+ck request -I nobody -c nobody -f "$T/certs/nobody.pem" -k "$T/certs/nobody.key" -D nobody.example.test >/dev/null
+for r in locked nozone nobody; do wait_state "$r" NEED_GUIDANCE 60; done
+ck list -l -i locked | grep -q "ca-error: .*answered \(NOTAUTH\|REFUSED\) to the update (add TXT _acme-challenge.www.locked.test.) of zone locked.test." ||
+        fail "no words about the refused update: $(ck list -l -i locked)"
+ck list -l -i nozone | grep -q "ca-error: .*answered REFUSED to the SOA query for _acme-challenge.www.nowhere.test.: it serves no zone" ||
+        fail "no words about the zone: $(ck list -l -i nozone)"
+ck list -l -i nobody | grep -q "ca-error: .*connection refused" || fail "no words about the server: $(ck list -l -i nobody)"
 
 echo "== the propagation check after a hook"
 cat >"$T/hook.sh" <<EOF
