@@ -15,7 +15,9 @@
 #define POLL_MAX_MS 2000U
 
 static usec_t query_deadline(const AcmeDns01Config *c, usec_t limit) {
-        usec_t d = now_usec(CLOCK_MONOTONIC) + (usec_t) (c->query_timeout_sec > 0 ? c->query_timeout_sec : 5) * USEC_PER_SEC;
+        int64_t sec = c->query_timeout_sec > 0 ? c->query_timeout_sec : 5;
+        usec_t d = now_usec(CLOCK_MONOTONIC) + (usec_t) sec * USEC_PER_SEC;
+
         return MIN(d, limit);
 }
 

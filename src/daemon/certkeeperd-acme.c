@@ -23,9 +23,8 @@ static const char *const challenges[] = { "http-01", "dns-01", "tls-alpn-01" };
 
 static const char *const string_keys[] = {
         "directory", "email", "eab_kid", "eab_hmac", "eab_alg", "ca_bundle", "profile", "challenge", "http01_listen",
-        "webroot", "tls_alpn01_listen", "dns01_hook", "dns01_rfc2136", "tsig_key", "dns01_zone", "dns01_resolver", "dns01_ns_port",
-        "dns01_propagation_timeout", "account_key_type",
-        "preferred_chain",
+        "webroot", "tls_alpn01_listen", "dns01_hook", "dns01_rfc2136", "tsig_key", "account_key_type",
+        "preferred_chain", "dns01_zone", "dns01_resolver", "dns01_ns_port", "dns01_propagation_timeout",
 };
 
 static const char *cfg_str(json_t *cfg, const char *key) {

@@ -173,8 +173,8 @@ static int exchange_udp(const DnsServer *s, const DnsPacket *request, usec_t dea
                 if (n < 0)
                         return -errno;
                 r = dns_message_parse(buf, (size_t) n, &m);
-                if (r < 0 && (size_t) n >= 2 && ((buf[0] << 8) | buf[1]) == ((request->data[0] << 8) | request->data[1]))
-                        return r; /* the answer, malformed */
+                if (r < 0 && (size_t) n >= 2 && memcmp(buf, request->data, 2) == 0)
+                        return r; /* the answer (same id), malformed */
                 if (r < 0 || !answer_matches(m, request->data))
                         continue; /* not ours: a late answer to an earlier question, or noise */
                 *ret = TAKE_PTR(m);
@@ -410,10 +410,12 @@ int dns_zone_servers(const DnsServer *resolver, const char *zone, uint16_t port,
                 char ns[DNS_NAME_TEXT_MAX];
                 bool glue = false;
 
-                if (rr[i].type != DNS_TYPE_NS || !dns_name_equal(rr[i].name, zone) || dns_record_name(m, &rr[i], ns) < 0)
+                if (rr[i].type != DNS_TYPE_NS || !dns_name_equal(rr[i].name, zone) ||
+                    dns_record_name(m, &rr[i], ns) < 0)
                         continue;
                 for (size_t j = 0; j < n_add; j++)
-                        if ((add[j].type == DNS_TYPE_A || add[j].type == DNS_TYPE_AAAA) && dns_name_equal(add[j].name, ns) &&
+                        if ((add[j].type == DNS_TYPE_A || add[j].type == DNS_TYPE_AAAA) &&
+                            dns_name_equal(add[j].name, ns) &&
                             dns_record_address(m, &add[j], address, sizeof(address)) >= 0) {
                                 r = add_server(list, names, &n, address, port, ns);
                                 if (r < 0)
@@ -432,7 +434,8 @@ int dns_zone_servers(const DnsServer *resolver, const char *zone, uint16_t port,
                                 continue; /* this NS name does not resolve: the others may */
                         n_a = dns_message_section(a, DNS_SECTION_ANSWER, &ar);
                         for (size_t j = 0; j < n_a; j++)
-                                if (ar[j].type == type && dns_record_address(a, &ar[j], address, sizeof(address)) >= 0) {
+                                if (ar[j].type == type &&
+                                    dns_record_address(a, &ar[j], address, sizeof(address)) >= 0) {
                                         r = add_server(list, names, &n, address, port, ns);
                                         if (r < 0)
                                                 return r;
@@ -447,6 +450,19 @@ int dns_zone_servers(const DnsServer *resolver, const char *zone, uint16_t port,
                 *ret_names = TAKE_PTR(names);
         *ret_n = n;
         return 0;
+}
+
+static const char *tsig_error_words(int tsig_error) {
+        switch (tsig_error) {
+        case DNS_RCODE_BADKEY:
+                return ": it does not know this key name and algorithm, or takes no updates with it for this zone";
+        case DNS_RCODE_BADSIG:
+                return ": the secret does not match";
+        case DNS_RCODE_BADTIME:
+                return ": the clocks differ too much";
+        default:
+                return "";
+        }
 }
 
 static uint64_t unix_now(void) {
@@ -478,14 +494,9 @@ int dns_update_txt(const DnsServer *s, const DnsTsigKey *key, const char *zone, 
         if (key)
                 v = dns_tsig_verify(m, key, mac, mac_len, unix_now(), &tsig_error);
         if (key && v == -EPERM)
-                return errorf(reterr, -EACCES, "DNS server %s refused the TSIG key '%s' (%s%s) for the update of zone %s",
-                              s->text, key->name, strna(dns_rcode_to_string(tsig_error)),
-                              tsig_error == DNS_RCODE_BADKEY   ? ": it does not know this key name and algorithm, or takes no "
-                                                                  "updates with it for this zone"
-                              : tsig_error == DNS_RCODE_BADSIG ? ": the secret does not match"
-                              : tsig_error == DNS_RCODE_BADTIME ? ": the clocks differ too much"
-                                                                : "",
-                              zone);
+                return errorf(reterr, -EACCES, "DNS server %s refused the TSIG key '%s' (%s%s) for the update of "
+                              "zone %s", s->text, key->name, strna(dns_rcode_to_string(tsig_error)),
+                              tsig_error_words(tsig_error), zone);
         if (m->rcode == DNS_RCODE_REFUSED || m->rcode == DNS_RCODE_NOTAUTH)
                 return errorf(reterr, -EPERM, "DNS server %s answered %s to the update (%s TXT %s) of zone %s: %s",
                               s->text, dns_rcode_to_string(m->rcode), what, name, zone,
@@ -494,11 +505,11 @@ int dns_update_txt(const DnsServer *s, const DnsTsigKey *key, const char *zone, 
                                                             : "the server is not authoritative (primary) for the zone, "
                                                               "or does not accept the key");
         if (m->rcode != DNS_RCODE_NOERROR)
-                return errorf(reterr, -EPROTO, "DNS server %s answered %s to the update (%s TXT %s) of zone %s", s->text,
-                              strna(dns_rcode_to_string(m->rcode)), what, name, zone);
+                return errorf(reterr, -EPROTO, "DNS server %s answered %s to the update (%s TXT %s) of zone %s",
+                              s->text, strna(dns_rcode_to_string(m->rcode)), what, name, zone);
         if (key && v < 0)
-                return errorf(reterr, -EACCES, "DNS server %s answered the update of zone %s, but its answer %s", s->text,
-                              zone, v == -ENOKEY ? "is not signed with the TSIG key"
+                return errorf(reterr, -EACCES, "DNS server %s answered the update of zone %s, but its answer %s",
+                              s->text, zone, v == -ENOKEY ? "is not signed with the TSIG key"
                                     : v == -ETIME ? "is signed at a time too far from ours"
                                                   : "has a TSIG signature that does not verify");
         return 0;

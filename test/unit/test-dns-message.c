@@ -98,7 +98,8 @@ TEST(update) {
 
         memset(long_value, 'x', 256);
         long_value[256] = '\0';
-        ASSERT_ERROR(dns_message_new_txt_update(9, "example.test", "a.example.test", long_value, true, 60, &add), EINVAL);
+        ASSERT_ERROR(dns_message_new_txt_update(9, "example.test", "a.example.test", long_value, true, 60, &add),
+                     EINVAL);
 }
 
 /* An answer with compression: question _acme-challenge.example.test TXT; answer TXT ("ab" "cd")

@@ -43,15 +43,18 @@ TEST(key_files) {
         ASSERT_STREQ(k.algorithm, "hmac-md5.sig-alg.reg.int.");
         key("ck-test:" SECRET_B64, &k);
         ASSERT_STREQ(k.algorithm, "hmac-sha256.");
-        key("// made by hand\n/* a\n comment */ key ck-test { algorithm HMAC-SHA512; secret \"" SECRET_B64 "\"; };", &k);
+        key("// made by hand\n/* a\n comment */ key ck-test { algorithm HMAC-SHA512; secret \"" SECRET_B64
+            "\"; };", &k);
         ASSERT_STREQ(k.algorithm, "hmac-sha512.");
         /* a secret with '//' in it is not a comment */
         key("key \"x\" { algorithm hmac-sha256; secret \"ab//cd==\"; };", &k);
         ASSERT_EQ(k.secret_len, (size_t) 4);
 
-        ASSERT_ERROR(dns_tsig_key_parse("key \"x\" { algorithm hmac-sha256; secret \"not base64!\"; };", &k, &err), EINVAL);
+        ASSERT_ERROR(dns_tsig_key_parse("key \"x\" { algorithm hmac-sha256; secret \"not base64!\"; };", &k, &err),
+                     EINVAL);
         ASSERT_TRUE(strstr(err, "base64") != NULL);
-        ASSERT_ERROR(dns_tsig_key_parse("key \"x\" { algorithm hmac-sha3; secret \"" SECRET_B64 "\"; };", &k, &err), EINVAL);
+        ASSERT_ERROR(dns_tsig_key_parse("key \"x\" { algorithm hmac-sha3; secret \"" SECRET_B64 "\"; };", &k, &err),
+                     EINVAL);
         ASSERT_TRUE(strstr(err, "hmac-sha3") != NULL);
         ASSERT_ERROR(dns_tsig_key_parse("key \"x\" { algorithm hmac-sha256; };", &k, &err), EINVAL);
         ASSERT_TRUE(strstr(err, "holds no key") != NULL);
@@ -74,7 +77,8 @@ static void signed_exchange(const DnsTsigKey *client, const DnsTsigKey *server, 
         size_t mac_len, smac_len;
         int tsig_error = -1, r;
 
-        ASSERT_OK(dns_message_new_txt_update(0x4242, "example.test", "_acme-challenge.example.test", "v", true, 60, &req));
+        ASSERT_OK(dns_message_new_txt_update(0x4242, "example.test", "_acme-challenge.example.test", "v", true, 60,
+                                             &req));
         ASSERT_OK(dns_tsig_sign(req, client, t_client, NULL, 0, mac, &mac_len));
         ASSERT_EQ(mac_len, (size_t) 32);
         /* the request parses, with its TSIG record as the one additional record */
@@ -83,7 +87,8 @@ static void signed_exchange(const DnsTsigKey *client, const DnsTsigKey *server, 
         m = dns_message_free(m);
 
         /* the answer: the update's header and zone section, QR set, no update section */
-        ASSERT_OK(dns_message_new_txt_update(0x4242, "example.test", "_acme-challenge.example.test", "v", true, 60, &ans));
+        ASSERT_OK(dns_message_new_txt_update(0x4242, "example.test", "_acme-challenge.example.test", "v", true, 60,
+                                             &ans));
         ans->data[2] |= 0x80;
         ans->data[9] = 0; /* no update section */
         ans->len = 12 + 14 + 4;
@@ -110,7 +115,8 @@ TEST(sign_verify) {
         /* a flipped bit anywhere in the message or in the MAC */
         signed_exchange(&k, &k, 1700000000, 1700000000, 3, -EACCES);
         signed_exchange(&k, &k, 1700000000, 1700000000, 16, -EACCES);
-        signed_exchange(&k, &k, 1700000000, 1700000000, 80 /* inside the MAC: 30 + 9 + 10 + 13 + 6 + 2 + 2 = 72 is where it starts */, -EACCES);
+        /* inside the MAC, which starts at 30 + 9 + 10 + 13 + 6 + 2 + 2 = 72 */
+        signed_exchange(&k, &k, 1700000000, 1700000000, 80, -EACCES);
         /* another secret, another key name, another algorithm, the wrong time */
         signed_exchange(&k, &other_secret, 1700000000, 1700000000, 0, -EACCES);
         signed_exchange(&k, &other_name, 1700000000, 1700000000, 0, -ENOKEY);
