@@ -3,7 +3,7 @@
 # Pebble's VA resolving through it: a certificate for a name and one for a wildcard and its apex,
 # the TXT records gone afterwards, a key the server does not know (BADKEY words in the CA error), a
 # bad key file refused by add-ca, and the propagation check after a hook (one that updates knot, and
-# one that does not: the lagging server named). Nothing leaves 127.0.0.1: the resolver and the name
+# one that does not: the lagging server named), and a TXT answer too big for UDP (TCP fallback). Nothing leaves 127.0.0.1: the resolver and the name
 # servers' port are the knot server's.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +128,29 @@ ck request -I keep -c knot -f "$T/certs/keep.pem" -k "$T/certs/keep.key" -D keep
 wait_state keep MONITORING 60
 [ "$(kdig_txt _acme-challenge.keep.example.test)" = '"not-ours"' ] ||
         fail "the record of someone else was touched: $(kdig_txt _acme-challenge.keep.example.test)"
+
+echo "== a TXT answer too big for UDP: the propagation check asks again over TCP"
+# 4 x 200 characters do not fit in 512 octets: knot truncates the answer over UDP. Pebble's VA
+# does not retry over TCP, so the CA refuses the validation with its own words; that it was asked
+# at all shows that our check saw the record (it would fail with its own words otherwise).
+long=$(printf 'x%.0s' $(seq 200))
+{
+        echo "server 127.0.0.1 $KPORT"
+        echo "zone example.test."
+        for i in 1 2 3 4; do echo "update add _acme-challenge.big.example.test. 60 TXT \"not-ours-$i-$long\""; done
+        echo send
+} | knsupdate -y "hmac-sha256:certkeeper-test:$SECRET" || fail "knsupdate failed"
+kdig -p "$KPORT" @127.0.0.1 +notcp +noedns +ignore _acme-challenge.big.example.test TXT | grep -qi "flags:.* tc" ||
+        fail "knot does not truncate the TXT answer over UDP: the TCP fallback would not be tested"
+ck add-ca -c big --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
+        --dns01-rfc2136 "127.0.0.1:$KPORT" --tsig-key "$T/tsig.key" --dns01-propagation-timeout 5 >/dev/null ||
+        fail "add-ca big failed"
+ck request -I big -c big -f "$T/certs/big.pem" -k "$T/certs/big.key" -D big.example.test >/dev/null
+wait_state big CA_REJECTED 60
+ck list -l -i big | grep -q "ca-error: .*The CA did not validate" || fail "not the CA's refusal: $(ck list -l -i big)"
+[ "$(kdig_txt _acme-challenge.big.example.test | grep -c '^"not-ours-')" = 4 ] &&
+        [ "$(kdig_txt _acme-challenge.big.example.test | grep -c .)" = 4 ] ||
+        fail "not exactly the 4 records of someone else left: $(kdig_txt _acme-challenge.big.example.test | cut -c1-40)"
 
 echo "== a key the server does not know: BADKEY in the CA error"
 ck add-ca -c badkey --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
