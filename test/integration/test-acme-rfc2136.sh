@@ -1,9 +1,11 @@
 #!/bin/bash
 # dns-01 over RFC 2136 with TSIG, against a real authoritative DNS server (knotd) on loopback, with
 # Pebble's VA resolving through it: a certificate for a name and one for a wildcard and its apex,
-# the TXT records gone afterwards, a key the server does not know (BADKEY words in the CA error), a
-# bad key file refused by add-ca, and the propagation check after a hook (one that updates knot, and
-# one that does not: the lagging server named), and a TXT answer too big for UDP (TCP fallback). Nothing leaves 127.0.0.1: the resolver and the name
+# the TXT records gone afterwards (and the records of others at the same name kept), a TXT answer
+# too big for UDP (the TCP fallback), a key the server does not know (BADKEY words in the CA
+# error), an unsigned update knot refuses, a name in no zone of the server, no server at all, bad
+# key files refused by add-ca, and the propagation check after a hook (one that updates knot, and
+# one that does not: the lagging server named). Nothing leaves 127.0.0.1: the resolver and the name
 # servers' port are the knot server's.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
