@@ -2,6 +2,7 @@
 /* The ACME options of add-ca and modify-ca. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "certkeeper-acme-opts.h"
 #include "string-util.h"
@@ -33,6 +34,10 @@ static const struct {
         { ARG_ACME_DNS01_HOOK, "dns01_hook" },
         { ARG_ACME_DNS01_RFC2136, "dns01_rfc2136" },
         { ARG_ACME_TSIG_KEY, "tsig_key" },
+        { ARG_ACME_DNS01_ZONE, "dns01_zone" },
+        { ARG_ACME_DNS01_RESOLVER, "dns01_resolver" },
+        { ARG_ACME_DNS01_NS_PORT, "dns01_ns_port" },
+        { ARG_ACME_DNS01_PROPAGATION_TIMEOUT, "dns01_propagation_timeout" },
         { ARG_ACME_ACCOUNT_KEY_TYPE, "account_key_type" },
         { ARG_ACME_PREFERRED_CHAIN, "preferred_chain" },
         { ARG_ACME_ORDER_RATE, "order_rate" },
@@ -51,6 +56,10 @@ const char cli_acme_help[] =
         "  --tls-alpn01-listen=ADDR:PORT  the built-in tls-alpn-01 responder (default :443)\n"
         "  --dns01-hook=CMD   answer dns-01 with a hook program (docs/ACME.md)\n"
         "  --dns01-rfc2136=SERVER:PORT --tsig-key=FILE  answer dns-01 over RFC 2136\n"
+        "  --dns01-zone=ZONE  the zone to update (default: found by SOA queries)\n"
+        "  --dns01-resolver=ADDR:PORT  resolves the zone's name servers (default: resolv.conf)\n"
+        "  --dns01-propagation-timeout=SEC  wait for the TXT record on them (default 120, 0: no wait)\n"
+        "  --dns01-ns-port=PORT  the port they answer on (default 53)\n"
         "  --account-key-type=EC|RSA  --preferred-chain=ISSUER-CN\n"
         "  --order-rate=N/TIME  at most N new orders per TIME (300/3h), or none; default: the CA's\n"
         "                     published limit where known (Let's Encrypt)\n";
@@ -66,6 +75,16 @@ static int set(json_t **config, const char *key, json_t *v) {
                 }
         }
         return json_object_set_new(*config, key, v) < 0 ? -ENOMEM : 0;
+}
+
+/* A TSIG key lets whoever reads it change the zone: say so when others can read it (the daemon
+ * checks the key itself). */
+static void tsig_key_mode_check(const CliContext *c, const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) >= 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+                cli_warn(c, "The TSIG key file '%s' can be read by others (mode %04o); anyone who can read it can "
+                         "change the zone. chmod 0600 it.", path, (unsigned) (st.st_mode & 07777));
 }
 
 int cli_acme_option(const CliContext *c, int opt, const char *arg, json_t **config) {
@@ -92,6 +111,8 @@ int cli_acme_option(const CliContext *c, int opt, const char *arg, json_t **conf
                         if (isempty(arg))
                                 return cli_fail(c, "The option for '%s' needs a value.", string_options[i].key),
                                        -EINVAL;
+                        if (opt == ARG_ACME_TSIG_KEY)
+                                tsig_key_mode_check(c, arg);
                         return set(config, string_options[i].key, json_string(arg)) < 0
                                        ? (cli_fail(c, "Out of memory."), -ENOMEM)
                                        : 1;

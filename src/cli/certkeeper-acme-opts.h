@@ -25,6 +25,10 @@ enum {
         ARG_ACME_DNS01_HOOK,
         ARG_ACME_DNS01_RFC2136,
         ARG_ACME_TSIG_KEY,
+        ARG_ACME_DNS01_ZONE,
+        ARG_ACME_DNS01_RESOLVER,
+        ARG_ACME_DNS01_NS_PORT,
+        ARG_ACME_DNS01_PROPAGATION_TIMEOUT,
         ARG_ACME_ACCOUNT_KEY_TYPE,
         ARG_ACME_PREFERRED_CHAIN,
         ARG_ACME_ORDER_RATE,
@@ -46,6 +50,11 @@ enum {
         { "dns01-hook", required_argument, NULL, ARG_ACME_DNS01_HOOK },                    \
         { "dns01-rfc2136", required_argument, NULL, ARG_ACME_DNS01_RFC2136 },              \
         { "tsig-key", required_argument, NULL, ARG_ACME_TSIG_KEY },                        \
+        { "dns01-zone", required_argument, NULL, ARG_ACME_DNS01_ZONE },                    \
+        { "dns01-resolver", required_argument, NULL, ARG_ACME_DNS01_RESOLVER },            \
+        { "dns01-ns-port", required_argument, NULL, ARG_ACME_DNS01_NS_PORT },              \
+        { "dns01-propagation-timeout", required_argument, NULL,                            \
+          ARG_ACME_DNS01_PROPAGATION_TIMEOUT },                                            \
         { "account-key-type", required_argument, NULL, ARG_ACME_ACCOUNT_KEY_TYPE },        \
         { "preferred-chain", required_argument, NULL, ARG_ACME_PREFERRED_CHAIN },          \
         { "order-rate", required_argument, NULL, ARG_ACME_ORDER_RATE }

@@ -90,7 +90,9 @@ static const char *verb_usage(RequestVerb v) {
                        "  --renew-before=WHEN   renew this long before expiry (14d) or at a share of the lifetime (33%)\n"
                        "ACME CA settings of this certificate (over the CA's; -T is the order's profile):\n"
                        "  --challenge=TYPE, --http01-listen=ADDR:PORT, --webroot=DIR, --tls-alpn01-listen=ADDR:PORT,\n"
-                       "  --dns01-hook=CMD, --dns01-rfc2136=SERVER:PORT, --tsig-key=FILE, --preferred-chain=CN\n"
+                       "  --dns01-hook=CMD, --dns01-rfc2136=SERVER:PORT, --tsig-key=FILE, --dns01-zone=ZONE,\n"
+                       "  --dns01-resolver=ADDR:PORT, --dns01-ns-port=PORT, --dns01-propagation-timeout=SEC,\n"
+                       "  --preferred-chain=CN\n"
                        "Other:\n"
                        "  -B CMD, -C CMD     command to run before / after saving the certificate\n"
                        "  -F FILE            file in which to store the CA's certificates\n"
@@ -471,6 +473,10 @@ static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], Requ
                 { "dns01-hook", required_argument, NULL, ARG_ACME_DNS01_HOOK },
                 { "dns01-rfc2136", required_argument, NULL, ARG_ACME_DNS01_RFC2136 },
                 { "tsig-key", required_argument, NULL, ARG_ACME_TSIG_KEY },
+                { "dns01-zone", required_argument, NULL, ARG_ACME_DNS01_ZONE },
+                { "dns01-resolver", required_argument, NULL, ARG_ACME_DNS01_RESOLVER },
+                { "dns01-ns-port", required_argument, NULL, ARG_ACME_DNS01_NS_PORT },
+                { "dns01-propagation-timeout", required_argument, NULL, ARG_ACME_DNS01_PROPAGATION_TIMEOUT },
                 { "preferred-chain", required_argument, NULL, ARG_ACME_PREFERRED_CHAIN },
                 /* The account's and the connection's: refused with words. */
                 { "acme", required_argument, NULL, ARG_ACME },

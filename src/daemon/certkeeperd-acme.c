@@ -14,6 +14,7 @@
 #include "config.h"
 #include "certkeeperd-acme-alpn.h"
 #include "certkeeperd-acme-responder.h"
+#include "certkeeperd-dns01.h"
 #include "certkeeperd-manager-private.h"
 #include "fs-util.h"
 #include "log.h"
@@ -27,7 +28,8 @@ static const char *const challenges[] = { "http-01", "dns-01", "tls-alpn-01" };
 static const char *const string_keys[] = {
         "directory", "email", "eab_kid", "eab_hmac", "eab_alg", "ca_bundle", "profile", "challenge", "http01_listen",
         "webroot", "tls_alpn01_listen", "dns01_hook", "dns01_rfc2136", "tsig_key", "account_key_type",
-        "preferred_chain", "order_rate",
+        "preferred_chain", "order_rate", "dns01_zone", "dns01_resolver", "dns01_ns_port",
+        "dns01_propagation_timeout",
 };
 
 /* The published limits on new orders of the CAs that have presets (an account's "new orders" limit;
@@ -54,12 +56,13 @@ static bool is_loopback_url(const char *url) {
  * CA bundle) stay the CA's. */
 static const char *const per_cert_keys[] = {
         "profile", "challenge", "http01_listen", "webroot", "tls_alpn01_listen", "dns01_hook", "dns01_rfc2136",
-        "tsig_key", "preferred_chain",
+        "tsig_key", "dns01_zone", "dns01_resolver", "dns01_ns_port", "dns01_propagation_timeout", "preferred_chain",
 };
 
 static int config_check(json_t *cfg, char **reterr) {
         const char *dir, *ch, *key, *v;
         json_t *value;
+        int k;
 
         if (!json_is_object(cfg))
                 return errorf(reterr, -EINVAL, "An ACME CA needs its directory URL: give --acme URL (or a preset such "
@@ -111,19 +114,17 @@ static int config_check(json_t *cfg, char **reterr) {
                 known = known || streq(ch, challenges[i]);
         if (!known)
                 return errorf(reterr, -EINVAL, "The challenge type '%s' is not http-01, dns-01 or tls-alpn-01.", ch);
-        if (streq(ch, "dns-01") && !cfg_str(cfg, "dns01_hook"))
-                return errorf(reterr, -EINVAL, "dns-01 needs --dns01-hook CMD in this version (RFC 2136 updates are not "
-                              "available yet).");
-        if (cfg_str(cfg, "dns01_rfc2136") || cfg_str(cfg, "tsig_key"))
-                return errorf(reterr, -EINVAL, "dns-01 over RFC 2136 is not available in this version; use --dns01-hook.");
 
-        for (size_t i = 0; i < 3; i++) {
-                static const char *const paths[] = { "webroot", "ca_bundle", "dns01_hook" };
+        for (size_t i = 0; i < 4; i++) {
+                static const char *const paths[] = { "webroot", "ca_bundle", "dns01_hook", "tsig_key" };
                 v = cfg_str(cfg, paths[i]);
                 if (v && v[0] != '/')
                         return errorf(reterr, -EINVAL, "The ACME setting '%s' must be an absolute path, not '%s'.",
                                       paths[i], v);
         }
+        k = dns01_settings_check(cfg, reterr);
+        if (k < 0)
+                return k;
         v = cfg_str(cfg, "ca_bundle");
         if (v && access(v, R_OK) < 0)
                 return errorf(reterr, -EINVAL, "The CA bundle '%s' cannot be read: %s.", v, strerror(errno));

@@ -4,8 +4,9 @@
  * and "acme-account" (key rollover, deactivation, contact update).
  * The worker keeps an AcmeClient per CA between jobs (directory, nonces, account URL, the TLS
  * connection). It gets the CSR, never the request's private key. Challenges: http-01 by a file in
- * the built-in responder's directory or in a webroot, dns-01 by a hook program, tls-alpn-01 by a
- * challenge certificate (with a throwaway key of its own) in the tls-alpn-01 responder's directory. */
+ * the built-in responder's directory or in a webroot, dns-01 by a hook program or over RFC 2136
+ * (certkeeperd-dns01.c), waited for on the zone's authoritative servers, tls-alpn-01 by a challenge
+ * certificate (with a throwaway key of its own) in the tls-alpn-01 responder's directory. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "acme-alpn-cert.h"
 #include "acme.h"
+#include "certkeeperd-dns01.h"
 #include "certkeeperd-jobs-private.h"
 #include "fs-util.h"
 #include "pki-csr.h"
@@ -119,6 +121,7 @@ typedef struct ChallengeCtx {
         const char *dir;      /* where http-01 answers go */
         const char *alpn_dir; /* where tls-alpn-01 certificates go */
         const char *hook;     /* dns-01 hook program */
+        bool rfc2136;         /* dns-01 over RFC 2136 */
         int64_t timeout;
 } ChallengeCtx;
 
@@ -217,8 +220,12 @@ static int present(void *userdata, const char *identifier, const char *token, co
         FileAttrs attrs = FILE_ATTRS(0644);
         int r;
 
-        if (x->hook)
-                return run_hook(x, "begin", identifier, token, key_authorization, dns_txt_value, reterr);
+        if (x->hook) {
+                r = run_hook(x, "begin", identifier, token, key_authorization, dns_txt_value, reterr);
+                return r < 0 ? r : dns01_wait(x->job, identifier, dns_txt_value, reterr);
+        }
+        if (x->rfc2136)
+                return dns01_present(x->job, identifier, dns_txt_value, reterr);
         if (x->type == ACME_CHALLENGE_TLSALPN01)
                 return present_tls_alpn01(x, identifier, key_authorization, reterr);
         r = http01_path(x, token, &path);
@@ -236,6 +243,10 @@ static void cleanup(void *userdata, const char *identifier, const char *token) {
 
         if (x->hook) {
                 (void) run_hook(x, "done", identifier, token, "", "", &err);
+                return;
+        }
+        if (x->rfc2136) {
+                dns01_cleanup(x->job, identifier, token);
                 return;
         }
         if (x->type == ACME_CHALLENGE_TLSALPN01) {
@@ -327,6 +338,7 @@ int job_acme_order(json_t *job, json_t **ret) {
                 .dir = jstr(job, "challenge_dir"),
                 .alpn_dir = jstr(job, "alpn_dir"),
                 .hook = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") ? cfg_str(cfg, "dns01_hook") : NULL,
+                .rfc2136 = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") && cfg_str(cfg, "dns01_rfc2136"),
                 .timeout = jint(job, "timeout"),
         };
         if (x.type == ACME_CHALLENGE_TLSALPN01 && !x.alpn_dir)

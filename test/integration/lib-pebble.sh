@@ -8,6 +8,8 @@
 #                                  the MAC keys of Debian's example configuration.
 #                                  PEBBLE_VALIDITY=SECONDS sets certificateValidityPeriod (the
 #                                  lifetime of the certificates it issues; 518400 = 6 days).
+#                                  PEBBLE_DNS=ADDR:PORT makes Pebble's VA resolve through that DNS
+#                                  server (a real one started by the test) instead of challtestsrv.
 #   stop_pebble                    stops both, by pid.
 #   kill_pebble                    kills Pebble alone (SIGKILL, by pid), in the middle of whatever
 #                                  it is doing; its mock DNS stays.
@@ -65,11 +67,12 @@ pebble_require() {
 
 start_pebble() {
         local base=${T:-$(mktemp -d /tmp/certkeeper-pebble.XXXXXX)}
-        local d="$base/pebble" eab=0 validity= acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
+        local d="$base/pebble" eab=0 validity= dns= acme_port mgmt_port dns_port cts_mgmt_port macs='{}'
         local -a env=()
         for a in "$@"; do
                 case $a in
                 PEBBLE_EAB=1) eab=1 ;;
+                PEBBLE_DNS=*) dns=${a#PEBBLE_DNS=} ;;
                 PEBBLE_VALIDITY=*) validity=", \"certificateValidityPeriod\": ${a#PEBBLE_VALIDITY=}" ;;
                 *=*) env+=("$a") ;;
                 *) echo "start_pebble: bad argument '$a'" >&2; return 1 ;;
@@ -106,7 +109,7 @@ EOF
                 >"$d/challtestsrv.log" 2>&1 &
         CHALLTEST_PID=$!
         _PEBBLE_D=$d
-        _PEBBLE_DNS_PORT=$dns_port
+        _PEBBLE_DNS=${dns:-127.0.0.1:$dns_port}
         _PEBBLE_ENV=("${env[@]}")
         _pebble_run
 
@@ -136,7 +139,7 @@ EOF
 
 _pebble_run() {
         env PEBBLE_VA_NOSLEEP=1 "${_PEBBLE_ENV[@]}" pebble -config "$_PEBBLE_D/pebble-config.json" \
-                -dnsserver "127.0.0.1:$_PEBBLE_DNS_PORT" >>"$_PEBBLE_D/pebble.log" 2>&1 &
+                -dnsserver "$_PEBBLE_DNS" >>"$_PEBBLE_D/pebble.log" 2>&1 &
         PEBBLE_PID=$!
 }
 
