@@ -43,6 +43,10 @@ typedef enum JobOp {
  * with one syncfs() per phase instead of several fsync()s each. */
 #define BATCH_MAX 64
 
+/* Deploys queued within this many seconds (1 to 2 in effect: the clock is in seconds) go to one
+ * worker together, and each service they feed is tested and reloaded once. */
+#define DEPLOY_BATCH_WINDOW 2
+
 typedef enum BatchState {
         BATCH_FREE,
         BATCH_OPEN, /* collecting items in this loop iteration */
@@ -120,6 +124,7 @@ struct Manager {
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
+        int64_t deploy_seal_at;      /* when the open deploy batch goes to a worker; 0: none open */
 
         int epoll_fd;
         int timer_fd;
@@ -162,6 +167,8 @@ int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *
  * the previous certificate and key, put back on a failure (NULL: no rollback, as for a deploy
  * asked by a person). Returns the number of bindings, or -errno (-EBUSY: no worker free). */
 int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived);
+/* At start-up: the deploys a crash interrupted (still in the store) are queued again. */
+void manager_deploys_resume(Manager *m);
 
 /* certkeeperd-events.c */
 /* Raises a lifecycle event for r: a row of the events table in the current transaction, and one

@@ -169,16 +169,23 @@ static int queue_push(Manager *m, int64_t cookie, json_t *job) {
         return 0;
 }
 
-static void seal_batch(Manager *m, JobOp op) {
+static void seal_batch(Manager *m, JobOp op, bool force) {
         int slot = m->open_batch[op];
         Batch *b;
         json_t *job;
 
         if (slot < 0)
                 return;
+        /* Deploys wait for the others of their window, so that a service fed by several
+         * certificates renewed together is reloaded once (docs/BINDINGS.md). */
+        if (op == JOB_DEPLOY && !force && now_sec() < m->deploy_seal_at)
+                return;
+        if (op == JOB_DEPLOY)
+                m->deploy_seal_at = 0;
         b = &m->batches[slot];
         m->open_batch[op] = -1;
-        job = json_pack("{s:s, s:O}", "op", op == JOB_ISSUE ? "issue" : "save", "items", b->items);
+        job = json_pack("{s:s, s:O}", "op", op == JOB_ISSUE ? "issue" : op == JOB_DEPLOY ? "deploy" : "save", "items",
+                        b->items);
         b->state = BATCH_BUSY;
         if (!job || queue_push(m, -(int64_t) slot - 1, job) < 0)
                 cert_job_done(m, -(int64_t) slot - 1, NULL, "the job could not be queued");
@@ -186,7 +193,7 @@ static void seal_batch(Manager *m, JobOp op) {
 
 void manager_seal_batches(Manager *m) {
         for (unsigned op = 0; op < _JOB_OP_MAX; op++)
-                seal_batch(m, (JobOp) op);
+                seal_batch(m, (JobOp) op, false);
 }
 
 void batch_free_slot(Manager *m, unsigned slot) {
@@ -217,7 +224,7 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         Batch *b;
         int slot = m->open_batch[op];
 
-        if (op == JOB_READ || op == JOB_DEPLOY) {
+        if (op == JOB_READ) {
                 if (manager_workers_available(m) == 0) {
                         json_decref(job);
                         return -EBUSY;
@@ -246,12 +253,14 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
                         return -ENOMEM;
                 }
                 m->open_batch[op] = slot;
+                if (op == JOB_DEPLOY)
+                        m->deploy_seal_at = now_sec() + DEPLOY_BATCH_WINDOW;
         }
         b = &m->batches[slot];
         b->ids[b->n++] = id;
         json_array_append_new(b->items, job);
         if (b->n >= BATCH_MAX)
-                seal_batch(m, op);
+                seal_batch(m, op, true);
         return 0;
 }
 
@@ -330,6 +339,8 @@ static int arm_timer(Manager *m) {
                 at = at > 0 ? MIN(at, m->next_event_prune_at) : m->next_event_prune_at;
         if (m->next_sub_attempt_at > 0)
                 at = at > 0 ? MIN(at, m->next_sub_attempt_at) : m->next_sub_attempt_at;
+        if (m->deploy_seal_at > 0)
+                at = at > 0 ? MIN(at, m->deploy_seal_at) : m->deploy_seal_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -472,6 +483,8 @@ static int process_signal(Manager *m) {
 
 int manager_run(Manager *m) {
         struct epoll_event events[64];
+
+        manager_deploys_resume(m);
 
         while (!m->exit_requested) {
                 int n, timeout = -1, r;

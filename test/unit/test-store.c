@@ -1004,10 +1004,11 @@ TEST(events_migration) {
         p = tmp_file(&t, "a.db");
         s = open_new(p);
         s = store_free(s);
-        exec_raw(p, "DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; PRAGMA user_version = 2");
+        exec_raw(p, "DROP TABLE deploys_pending; DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; "
+                    "PRAGMA user_version = 2");
 
         s = open_new(p);
-        ASSERT_EQ(store_schema_version(s), 5); /* events (3), subscriptions (4), bindings (5) */
+        ASSERT_EQ(store_schema_version(s), 6); /* events (3), subscriptions (4), bindings (5), deploys (6) */
         ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, NULL));
         ASSERT_EQ(events_matching(s, NULL, &c), 1u);
 
