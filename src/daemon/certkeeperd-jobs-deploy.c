@@ -272,8 +272,9 @@ static int foreach_member_binding(DeployItem *items, size_t i, const char *key,
         return 0;
 }
 
-/* Test and reload one service for the items that feed it and have not failed. */
-static int deploy_service(DeployItem *items, size_t n, json_t *first) {
+/* Test and reload one service for the items that feed it and have not failed. A service whose
+ * reload ran is added to *reloaded: a rollback reloads it again (and only those). */
+static int deploy_service(DeployItem *items, size_t n, json_t *first, char ***reloaded) {
         _cleanup_free_ char *key = service_key(first), *err = NULL;
         _cleanup_free_ bool *member = calloc(MAX(n, (size_t) 1), sizeof(bool));
         const char *stage = NULL, *cmd;
@@ -308,8 +309,10 @@ static int deploy_service(DeployItem *items, size_t n, json_t *first) {
                 if (!hook_ok(h))
                         stage = "test";
         }
-        cmd = jstr(first, "reload_cmd");
-        if (!stage && !isempty(cmd)) {
+        if (!stage && !isempty(jstr(first, "reload_cmd"))) {
+                cmd = jstr(first, "reload_cmd");
+                if (strv_extend(reloaded, key) < 0)
+                        return -ENOMEM;
                 h = run_shared("deploy-reload", cmd, items, member, n);
                 if (!h)
                         return -ENOMEM;
@@ -429,8 +432,9 @@ static int item_restore(DeployItem *d) {
         return 0;
 }
 
-/* After the rollbacks: each service that a restored item feeds is reloaded once. */
-static int reload_restored(DeployItem *items, size_t n) {
+/* After the rollbacks: each service that a restored item feeds is reloaded once, if it was
+ * reloaded onto the new files (one whose test failed never took them). */
+static int reload_restored(DeployItem *items, size_t n, char **reloaded) {
         _cleanup_strv_free_ char **done = NULL;
 
         for (size_t i = 0; i < n; i++) {
@@ -443,7 +447,7 @@ static int reload_restored(DeployItem *items, size_t n) {
                         _cleanup_free_ char *key = service_key(b);
                         json_t *h;
 
-                        if (!key || isempty(jstr(b, "reload_cmd")) || strv_contains(done, key))
+                        if (!key || !strv_contains(reloaded, key) || strv_contains(done, key))
                                 continue;
                         h = run_save_hook("rollback-reload", jstr(b, "reload_cmd"), items[i].job);
                         if (!h)
@@ -473,6 +477,7 @@ int job_deploy(json_t *job, json_t **ret) {
         json_t *in = json_object_get(job, "items"), *b;
         json_auto_t *out = json_array();
         size_t n = json_array_size(in), i, j;
+        _cleanup_strv_free_ char **reloaded = NULL;
         _cleanup_free_ DeployItem *items = calloc(MAX(n, (size_t) 1), sizeof(DeployItem));
         int r = 0;
 
@@ -506,7 +511,7 @@ int job_deploy(json_t *job, json_t **ret) {
         /* 2. test and reload: once per service. */
         for (i = 0; i < n; i++)
                 json_array_foreach(json_object_get(items[i].job, "bindings"), j, b)
-                        if (first_of_service(items, i, j) && (r = deploy_service(items, n, b)) < 0)
+                        if (first_of_service(items, i, j) && (r = deploy_service(items, n, b, &reloaded)) < 0)
                                 goto finish;
 
         /* 3. verify: each endpoint of each certificate still standing. */
@@ -531,7 +536,7 @@ int job_deploy(json_t *job, json_t **ret) {
         for (i = 0; i < n; i++)
                 if ((r = item_restore(items + i)) < 0)
                         goto finish;
-        r = reload_restored(items, n);
+        r = reload_restored(items, n, reloaded);
         if (r < 0)
                 goto finish;
 
