@@ -43,9 +43,9 @@ typedef enum JobOp {
  * with one syncfs() per phase instead of several fsync()s each. */
 #define BATCH_MAX 64
 
-/* Deploys queued within this many seconds (1 to 2 in effect: the clock is in seconds) go to one
- * worker together, and each service they feed is tested and reloaded once. */
-#define DEPLOY_BATCH_WINDOW 2
+/* Deploys queued within this many milliseconds of the first go to one worker together, and each
+ * service they feed is tested and reloaded once (docs/BINDINGS.md). */
+#define DEPLOY_BATCH_WINDOW_MSEC 500
 
 typedef enum BatchState {
         BATCH_FREE,
@@ -124,7 +124,7 @@ struct Manager {
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
-        int64_t deploy_seal_at;      /* when the open deploy batch goes to a worker; 0: none open */
+        usec_t deploy_seal_at;       /* CLOCK_MONOTONIC: when the open deploy batch goes to a worker; 0: none */
 
         int epoll_fd;
         int timer_fd;

@@ -178,7 +178,7 @@ static void seal_batch(Manager *m, JobOp op, bool force) {
                 return;
         /* Deploys wait for the others of their window, so that a service fed by several
          * certificates renewed together is reloaded once (docs/BINDINGS.md). */
-        if (op == JOB_DEPLOY && !force && now_sec() < m->deploy_seal_at)
+        if (op == JOB_DEPLOY && !force && now_usec(CLOCK_MONOTONIC) < m->deploy_seal_at)
                 return;
         if (op == JOB_DEPLOY)
                 m->deploy_seal_at = 0;
@@ -254,7 +254,7 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
                 }
                 m->open_batch[op] = slot;
                 if (op == JOB_DEPLOY)
-                        m->deploy_seal_at = now_sec() + DEPLOY_BATCH_WINDOW;
+                        m->deploy_seal_at = now_usec(CLOCK_MONOTONIC) + DEPLOY_BATCH_WINDOW_MSEC * USEC_PER_MSEC;
         }
         b = &m->batches[slot];
         b->ids[b->n++] = id;
@@ -339,8 +339,6 @@ static int arm_timer(Manager *m) {
                 at = at > 0 ? MIN(at, m->next_event_prune_at) : m->next_event_prune_at;
         if (m->next_sub_attempt_at > 0)
                 at = at > 0 ? MIN(at, m->next_sub_attempt_at) : m->next_sub_attempt_at;
-        if (m->deploy_seal_at > 0)
-                at = at > 0 ? MIN(at, m->deploy_seal_at) : m->deploy_seal_at;
 
         if (at == m->timer_armed_at)
                 return 0;
@@ -515,6 +513,12 @@ int manager_run(Manager *m) {
                         timeout = 0;
                 else if (api_timeout != USEC_INFINITY)
                         timeout = (int) MIN(api_timeout / USEC_PER_MSEC + 1, (usec_t) INT_MAX);
+                if (m->deploy_seal_at > 0) {
+                        /* The open deploy batch goes to a worker when its window ends. */
+                        usec_t now = now_usec(CLOCK_MONOTONIC);
+                        int left = m->deploy_seal_at > now ? (int) ((m->deploy_seal_at - now) / USEC_PER_MSEC + 1) : 0;
+                        timeout = timeout < 0 ? left : MIN(timeout, left);
+                }
 
                 n = epoll_wait(m->epoll_fd, events, ELEMENTSOF(events), timeout);
                 if (n < 0) {
