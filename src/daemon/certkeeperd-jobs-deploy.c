@@ -278,8 +278,8 @@ static int deploy_service(DeployItem *items, size_t n, json_t *first, char ***re
         _cleanup_free_ char *key = service_key(first), *err = NULL;
         _cleanup_free_ bool *member = calloc(MAX(n, (size_t) 1), sizeof(bool));
         const char *stage = NULL, *cmd;
+        json_auto_t *h = NULL;
         bool any = false;
-        json_t *h;
         int r;
 
         if (!member)
@@ -313,6 +313,7 @@ static int deploy_service(DeployItem *items, size_t n, json_t *first, char ***re
                 cmd = jstr(first, "reload_cmd");
                 if (strv_extend(reloaded, key) < 0)
                         return -ENOMEM;
+                json_decref(h);
                 h = run_shared("deploy-reload", cmd, items, member, n);
                 if (!h)
                         return -ENOMEM;
