@@ -207,13 +207,20 @@ static void deploy_item_done(DeployItem *d) {
         json_decref(d->facts);
 }
 
-/* The service a binding feeds: bindings with the same kind, configuration and commands are one
- * service, tested and reloaded once per batch. NULL: nothing to run (a file without commands). */
-static char *service_key(json_t *b) {
+/* The service a binding of item `item` feeds: nginx, apache and haproxy bindings with the same
+ * kind, configuration and commands are one service, tested and reloaded once per batch. The
+ * commands of command and file bindings may act on their own certificate (CERTKEEPER_CERT_FILE):
+ * they run for each certificate. NULL: nothing to run (a file without commands). */
+static char *service_key(json_t *b, size_t item) {
+        const char *kind = strempty(jstr(b, "kind"));
+        char per_cert[32] = "";
+
         if (isempty(jstr(b, "test_cmd")) && isempty(jstr(b, "reload_cmd")))
                 return NULL;
-        return strjoin(strempty(jstr(b, "kind")), "\n", strempty(jstr(b, "config")), "\n",
-                       strempty(jstr(b, "test_cmd")), "\n", strempty(jstr(b, "reload_cmd")));
+        if (!streq(kind, "nginx") && !streq(kind, "apache") && !streq(kind, "haproxy"))
+                (void) snprintf(per_cert, sizeof(per_cert), "#%zu", item);
+        return strjoin(kind, per_cert, "\n", strempty(jstr(b, "config")), "\n", strempty(jstr(b, "test_cmd")), "\n",
+                       strempty(jstr(b, "reload_cmd")));
 }
 
 static int binding_result(DeployItem *d, json_t *b, const char *stage, const char *error) {
@@ -260,7 +267,7 @@ static int foreach_member_binding(DeployItem *items, size_t i, const char *key,
         size_t j;
 
         json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
-                _cleanup_free_ char *k = service_key(b);
+                _cleanup_free_ char *k = service_key(b, i);
                 int r;
 
                 if (!k || !streq(k, key))
@@ -274,8 +281,8 @@ static int foreach_member_binding(DeployItem *items, size_t i, const char *key,
 
 /* Test and reload one service for the items that feed it and have not failed. A service whose
  * reload ran is added to *reloaded: a rollback reloads it again (and only those). */
-static int deploy_service(DeployItem *items, size_t n, json_t *first, char ***reloaded) {
-        _cleanup_free_ char *key = service_key(first), *err = NULL;
+static int deploy_service(DeployItem *items, size_t n, size_t first_item, json_t *first, char ***reloaded) {
+        _cleanup_free_ char *key = service_key(first, first_item), *err = NULL;
         _cleanup_free_ bool *member = calloc(MAX(n, (size_t) 1), sizeof(bool));
         const char *stage = NULL, *cmd;
         json_auto_t *h = NULL;
@@ -293,7 +300,7 @@ static int deploy_service(DeployItem *items, size_t n, json_t *first, char ***re
                 if (items[i].stage)
                         continue;
                 json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
-                        _cleanup_free_ char *k = service_key(b);
+                        _cleanup_free_ char *k = service_key(b, i);
                         if (k && streq(k, key))
                                 member[i] = any = true;
                 }
@@ -335,7 +342,7 @@ static int deploy_service(DeployItem *items, size_t n, json_t *first, char ***re
 
 /* Whether the binding is the first of its service in the batch (so the service runs once). */
 static bool first_of_service(DeployItem *items, size_t i, size_t j) {
-        _cleanup_free_ char *key = service_key(json_array_get(json_object_get(items[i].job, "bindings"), j));
+        _cleanup_free_ char *key = service_key(json_array_get(json_object_get(items[i].job, "bindings"), j), i);
 
         if (!key)
                 return false;
@@ -348,7 +355,7 @@ static bool first_of_service(DeployItem *items, size_t i, size_t j) {
 
                         if (a == i && c >= j)
                                 break;
-                        k = service_key(b);
+                        k = service_key(b, a);
                         if (k && streq(k, key))
                                 return false;
                 }
@@ -445,7 +452,7 @@ static int reload_restored(DeployItem *items, size_t n, char **reloaded) {
                 if (!items[i].restored)
                         continue;
                 json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
-                        _cleanup_free_ char *key = service_key(b);
+                        _cleanup_free_ char *key = service_key(b, i);
                         json_t *h;
 
                         if (!key || !strv_contains(reloaded, key) || strv_contains(done, key))
@@ -512,7 +519,7 @@ int job_deploy(json_t *job, json_t **ret) {
         /* 2. test and reload: once per service. */
         for (i = 0; i < n; i++)
                 json_array_foreach(json_object_get(items[i].job, "bindings"), j, b)
-                        if (first_of_service(items, i, j) && (r = deploy_service(items, n, b, &reloaded)) < 0)
+                        if (first_of_service(items, i, j) && (r = deploy_service(items, n, i, b, &reloaded)) < 0)
                                 goto finish;
 
         /* 3. verify: each endpoint of each certificate still standing. */

@@ -2,7 +2,7 @@
 # Deploy batches: two certificates served by one nginx (two server blocks), renewed together, are
 # tested and reloaded once, then each verified (1103 for both). When one of them fails its
 # verification, only that one is rolled back, and nginx is reloaded once more for it; the other
-# keeps its new certificate. Skipped without nginx.
+# keeps its new certificate. Command bindings run for each certificate. Skipped without nginx.
 . "$(dirname "$0")/lib-bind.sh"
 
 nginx_required
@@ -30,6 +30,10 @@ bind_b() { # bind_b ENDPOINT
 ck bind -i a nginx --config "$NC" --test-command "$TEST_CMD" --reload-command "$RELOAD_CMD" \
         --endpoint "127.0.0.1:$PA/a.test" >/dev/null || fail "bind a"
 bind_b "127.0.0.1:$PB/b.test"
+# Command bindings run for each certificate, even with the same command: it may act on its own.
+for n in a b; do
+        ck bind -i $n command --command "echo \$CERTKEEPER_NICKNAME >>'$T/commands'" >/dev/null || fail "bind $n command"
+done
 
 # 1. Both renewed together: one test, one reload, both verified.
 old_a=$(sha a)
@@ -43,6 +47,7 @@ wait_until 30 has_event b rebound
 [ "$(served "$PB" b.test)" = "$(sha b)" ] || fail "nginx does not serve b's new certificate"
 [ "$(runs test)" = 1 ] || fail "the batch ran the test $(runs test) times, not once: $(cat "$T/runs")"
 [ "$(runs reload)" = 1 ] || fail "the batch reloaded nginx $(runs reload) times, not once: $(cat "$T/runs")"
+[ "$(sort "$T/commands" | tr '\n' ' ')" = "a b " ] || fail "the command bindings ran for: $(cat "$T/commands")"
 
 # 2. b's endpoint serves a's certificate: b fails its verification. Only b is rolled back (and
 # nginx reloaded once more for it); a keeps its new certificate.
