@@ -32,6 +32,8 @@ grep -q "not a known USER" <<<"$out" || fail "bad owner: $out"
 out=$(ck bind -i a file --path "$T/no/such/dir/x.pem" 2>&1) && fail "a missing directory was accepted"
 grep -q "does not exist" <<<"$out" || fail "missing directory: $out"
 out=$(ck bind -i a file --path relative.pem 2>&1) && fail "a relative path was accepted"
+out=$(api POST /api/v1/certificates/a/bindings "{\"kind\":\"file\",\"path\":\"$OUT/x.pem\",\"mode\":416}")
+[ "$(tail -n1 <<<"$out")" = 400 ] && grep -q "octal digits" <<<"$out" || fail "a numeric mode through the API: $out"
 
 # One binding a layout; the combined one owned by nobody, 0640; the test of the last one fails
 # while $T/break exists.

@@ -65,6 +65,16 @@ ck bindings -i a --json | json_get 'd[0]["test_command"]' | grep -qx "\(/usr/sbi
         fail "default test command: $(ck bindings -i a)"
 [ "$(ck bindings -i a --json | json_get 'd[0]["path"]')" = "$PEM" ] || fail "default path: $(ck bindings -i a)"
 ck bindings -i a | grep -q "path: $PEM (combined)" || fail "bindings shows no path: $(ck bindings -i a)"
+# The default reload: systemd's, or none without systemd (haproxy has no reload command of its own).
+if [ -d /run/systemd/system ]; then
+        ck bind -i a haproxy --config "$HC" >/dev/null || fail "bind with the default reload"
+        ck bindings -i a --json | json_get 'd[1]["reload_command"]' | grep -qx "systemctl reload haproxy" ||
+                fail "default reload: $(ck bindings -i a)"
+        ck unbind -i a --binding "$(ck bindings -i a --json | json_get 'd[1]["id"]')" >/dev/null || fail "unbind"
+else
+        out=$(ck bind -i a haproxy --config "$HC" 2>&1) && fail "haproxy without a reload command was accepted"
+        grep -q -- "give --reload-command" <<<"$out" || fail "no reload command: $out"
+fi
 
 # 1. A renewal: the combined PEM holds the new key and certificate, haproxy serves it.
 old_a=$(sha a)
