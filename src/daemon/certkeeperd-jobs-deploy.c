@@ -27,6 +27,8 @@
 
 #define PEM_MAX (1024 * 1024)
 #define TLS_IO_TIMEOUT_SEC 3
+/* A reload is not instant: the endpoint is asked again this often until the timeout. */
+#define VERIFY_RETRY_MSEC 100
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL_CTX *, SSL_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL *, SSL_free);
@@ -177,7 +179,7 @@ static int verify_endpoint(const char *endpoint, const char *sha256, int64_t tim
                         last = err ? TAKE_PTR(err) : strdup(strerror(-r));
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         break;
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 250 * 1000 * 1000 }, NULL);
+                (void) nanosleep(&(struct timespec) { .tv_nsec = VERIFY_RETRY_MSEC * 1000 * 1000 }, NULL);
         }
         return asprintf(reterr, "%s (after %" PRIi64 "s)", strna(last), timeout_sec) < 0 ? -ENOMEM : -ETIMEDOUT;
 }
