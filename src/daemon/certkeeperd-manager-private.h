@@ -43,10 +43,6 @@ typedef enum JobOp {
  * with one syncfs() per phase instead of several fsync()s each. */
 #define BATCH_MAX 64
 
-/* Deploys queued within this many milliseconds of the first go to one worker together, and each
- * service they feed is tested and reloaded once (docs/BINDINGS.md). */
-#define DEPLOY_BATCH_WINDOW_MSEC 500
-
 typedef enum BatchState {
         BATCH_FREE,
         BATCH_OPEN, /* collecting items in this loop iteration */
@@ -124,7 +120,9 @@ struct Manager {
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
-        usec_t deploy_seal_at;       /* CLOCK_MONOTONIC: when the open deploy batch goes to a worker; 0: none */
+        /* CLOCK_MONOTONIC: when the open deploy batch goes to a worker ([bindings] batch_window_ms
+         * after its first deploy: those of the window are tested and reloaded together); 0: none. */
+        usec_t deploy_seal_at;
 
         int epoll_fd;
         int timer_fd;
