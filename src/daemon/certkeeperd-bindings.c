@@ -142,8 +142,9 @@ static int service_fill(const ServiceKind *k, const char **config, const char **
                         if (asprintf(ret_reload, "systemctl reload %s", unit) < 0)
                                 return -ENOMEM;
                 } else if (!k->reload_args)
-                        return errorf(reterr, -EINVAL, "systemd is not running, and %s has no reload command of its own: "
-                                      "give --reload-command (for example 'kill -USR2 MASTER-PID').", k->name);
+                        return errorf(reterr, -EINVAL,
+                                      "systemd is not running, and %s has no reload command of its own: give "
+                                      "--reload-command (for example 'kill -USR2 MASTER-PID').", k->name);
                 else if (!(*ret_reload = strjoin(bin, k->reload_args)))
                         return -ENOMEM;
                 *reload_cmd = *ret_reload;
@@ -190,7 +191,8 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
         int k;
 
         if (!kind)
-                return errorf(reterr, -EINVAL, "Field 'kind' is missing: give nginx, apache, haproxy, file or command.");
+                return errorf(reterr, -EINVAL,
+                              "Field 'kind' is missing: give nginx, apache, haproxy, file or command.");
         if (!sk && !streq(kind, "command") && !streq(kind, "file"))
                 return errorf(reterr, -EINVAL, "Binding kind '%s' is unknown: give nginx, apache, haproxy, file or "
                               "command.", kind);

@@ -528,13 +528,12 @@ int job_deploy(json_t *job, json_t **ret) {
         for (i = 0; i < n; i++)
                 json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
                         _cleanup_free_ char *err = NULL;
-                        const char *endpoint = jstr(b, "endpoint");
+                        const char *endpoint = jstr(b, "endpoint"), *sha = jstr(items[i].job, "sha256");
 
                         if (items[i].stage)
                                 break;
-                        if (!isempty(endpoint) && !isempty(jstr(items[i].job, "sha256")) &&
-                            verify_endpoint(endpoint, jstr(items[i].job, "sha256"), jint(items[i].job, "verify_timeout"),
-                                            &err) < 0)
+                        if (!isempty(endpoint) && !isempty(sha) &&
+                            verify_endpoint(endpoint, sha, jint(items[i].job, "verify_timeout"), &err) < 0)
                                 r = item_fail(items + i, b, "verify", err);
                         else
                                 r = binding_result(items + i, b, NULL, NULL);

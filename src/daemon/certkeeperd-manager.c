@@ -254,7 +254,8 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
                 }
                 m->open_batch[op] = slot;
                 if (op == JOB_DEPLOY)
-                        m->deploy_seal_at = now_usec(CLOCK_MONOTONIC) + (usec_t) m->cfg.bindings_batch_window_ms * USEC_PER_MSEC;
+                        m->deploy_seal_at = now_usec(CLOCK_MONOTONIC) +
+                                            (usec_t) m->cfg.bindings_batch_window_ms * USEC_PER_MSEC;
         }
         b = &m->batches[slot];
         b->ids[b->n++] = id;

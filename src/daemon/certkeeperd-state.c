@@ -779,7 +779,8 @@ int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived) {
 }
 
 static int resume_collect(int64_t cert_id, const char *job, int64_t since, void *userdata) {
-        json_t *o = json_pack("{s:I, s:s, s:I}", "cert_id", (json_int_t) cert_id, "job", job, "since", (json_int_t) since);
+        json_t *o = json_pack("{s:I, s:s, s:I}", "cert_id", (json_int_t) cert_id, "job", job, "since",
+                              (json_int_t) since);
 
         return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
 }

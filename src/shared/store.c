@@ -2609,8 +2609,8 @@ int store_deploy_pending_set(Store *s, int64_t cert_id, const char *job, int64_t
         k = binding_exec(s, "INSERT OR REPLACE INTO deploys_pending (cert_id, job, since) VALUES (?1, ?2, ?3)", &st);
         if (k < 0)
                 return k;
-        if ((rc = sqlite3_bind_int64(st, 1, cert_id)) == SQLITE_OK && (rc = bind_text_or_null(st, 2, job)) == SQLITE_OK &&
-            (rc = sqlite3_bind_int64(st, 3, since)) == SQLITE_OK)
+        if ((rc = sqlite3_bind_int64(st, 1, cert_id)) == SQLITE_OK &&
+            (rc = bind_text_or_null(st, 2, job)) == SQLITE_OK && (rc = sqlite3_bind_int64(st, 3, since)) == SQLITE_OK)
                 rc = sqlite3_step(st);
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
