@@ -92,4 +92,20 @@ ck bindings -i a | grep -q "last deploy: failed: test" || fail "last deploy: $(c
 # The test failed: nothing took the new files, nothing is reloaded.
 [ "$(wc -l <"$T/reloads")" = 2 ] || fail "the reload command ran $(wc -l <"$T/reloads") times, not 2"
 
+# A file that cannot be written (its directory removed since): the write stage fails, the
+# request's files are the previous pair again, nothing is reloaded.
+rm -f "$T/break"
+mkdir "$OUT/gone"
+ck bind -i a file --path "$OUT/gone/x.pem" --layout cert >/dev/null || fail "bind gone/x.pem"
+rmdir "$OUT/gone"
+n=$(count_events a rebind-failed)
+ck resubmit -i a -w >/dev/null || fail "resubmit a with an unwritable file"
+more_failed() { [ "$(count_events a rebind-failed)" -gt "$n" ]; }
+wait_until 30 more_failed
+[ "$(sha a)" = "$good" ] || fail "the record does not say the previous certificate is back after the write failed"
+check_files "$good"
+ck bindings -i a | grep -q "last deploy: failed: write: cannot write '$OUT/gone/x.pem'" ||
+        fail "last deploy of the unwritable file: $(ck bindings -i a)"
+[ "$(wc -l <"$T/reloads")" = 2 ] || fail "the reload command ran after a failed write"
+
 echo "PASS"
