@@ -111,7 +111,8 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                                "  --endpoint H:P[/SNI]   where the certificate must be served\n"
                                "  --path FILE            haproxy: the combined PEM (default: beside the key,\n"
                                "                         NAME.haproxy.pem); file: the file written\n"
-                               "  --layout LAYOUT        file: cert, chain, fullchain (default), key or combined\n"
+                               "  --layout LAYOUT        file: cert, chain, fullchain (default), key, combined or\n"
+                               "                         pkcs12\n"
                                "  --owner USER[:GROUP]   file: the owner of the file\n"
                                "  --mode MODE            file: octal mode (default 0600 with the key, else 0644)\n");
                         return CLI_EXIT_OK;

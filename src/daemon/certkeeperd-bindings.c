@@ -35,7 +35,7 @@ static const ServiceKind service_kinds[] = {
 };
 
 /* What the file kind writes (docs/BINDINGS.md). */
-static const char *const file_layouts[] = { "cert", "chain", "fullchain", "key", "combined" };
+static const char *const file_layouts[] = { "cert", "chain", "fullchain", "key", "combined", "pkcs12" };
 
 /* HOST:PORT[/SNI]: a host name or address ([v6] in brackets), a port from 1 to 65535. */
 static bool endpoint_valid(const char *e) {
@@ -222,8 +222,8 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
                         return errorf(reterr, -EINVAL, "A file binding needs --path FILE.");
                 layout = layout ?: "fullchain";
                 if (!layout_known(layout))
-                        return errorf(reterr, -EINVAL, "Layout '%s' is unknown: give cert, chain, fullchain, key or "
-                                      "combined.", layout);
+                        return errorf(reterr, -EINVAL, "Layout '%s' is unknown: give cert, chain, fullchain, key, "
+                                      "combined or pkcs12.", layout);
                 if (owner && parse_owner(owner, &uid, &gid) < 0)
                         return errorf(reterr, -EINVAL, "Owner '%s' is not a known USER[:GROUP] on this system.", owner);
                 if (mode_s && (parse_mode(mode_s, &mode) < 0 || mode == 0))

@@ -6,8 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+
 #include "certkeeperd-jobs-private.h"
 #include "dynbuf.h"
+#include "pki-cert.h"
+#include "pki-key.h"
 #include "string-util.h"
 
 #define PEM_MAX (1024 * 1024)
@@ -38,13 +44,73 @@ static int append_pem(DynBuf *b, const char *what, const char *path, bool option
 
 /* Whether the layout holds the private key (its default mode is then 0600). */
 static bool layout_has_key(const char *layout) {
-        return streq_ptr(layout, "key") || streq_ptr(layout, "combined");
+        return streq_ptr(layout, "key") || streq_ptr(layout, "combined") || streq_ptr(layout, "pkcs12");
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
+
+static void x509_stack_freep(STACK_OF(X509) **s) {
+        if (*s)
+                sk_X509_pop_free(*s, X509_free);
+}
+
+/* PKCS#12 with an empty password: the key, the certificate and the chain file's certificates. */
+static int render_pkcs12(json_t *job, DynBuf *b, char **reterr) {
+        const char *key_path = jstr(job, "key_path"), *cert_path = jstr(job, "cert_path");
+        const char *chain_path = jstr(job, "chain_path");
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_freep) X509 *cert = NULL;
+        _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = sk_X509_new_null();
+        _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
+        _cleanup_free_ char *pem = NULL, *chain_pem = NULL;
+        unsigned char *der = NULL;
+        size_t len = 0, clen = 0;
+        int r, n;
+
+        if (!chain)
+                return -ENOMEM;
+        if (isempty(key_path) || isempty(cert_path))
+                return asprintf(reterr, "the request has no key or certificate file to write from") < 0 ? -ENOMEM
+                                                                                                          : -ENOENT;
+        r = pki_key_load(key_path, &key);
+        if (r < 0)
+                return asprintf(reterr, "cannot read the key '%s': %s", key_path, strerror(-r)) < 0 ? -ENOMEM : r;
+        r = fs_read_file(cert_path, PEM_MAX, &pem, &len);
+        if (r >= 0)
+                r = pki_cert_parse(pem, len, &cert, NULL);
+        if (r < 0)
+                return asprintf(reterr, "cannot read the certificate '%s': %s", cert_path, strerror(-r)) < 0
+                               ? -ENOMEM : r;
+        if (!isempty(chain_path) && fs_read_file(chain_path, PEM_MAX, &chain_pem, &clen) >= 0) {
+                _cleanup_(BIO_freep) BIO *bio = BIO_new_mem_buf(chain_pem, (int) clen);
+                X509 *x;
+
+                if (!bio)
+                        return -ENOMEM;
+                while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
+                        if (!sk_X509_push(chain, x)) {
+                                X509_free(x);
+                                return -ENOMEM;
+                        }
+                ERR_clear_error();
+        }
+        p12 = PKCS12_create("", strempty(jstr(job, "nickname")), key, cert, chain, 0, 0, 0, 0, 0);
+        n = p12 ? i2d_PKCS12(p12, &der) : -1;
+        ERR_clear_error();
+        if (n <= 0)
+                return asprintf(reterr, "cannot make the PKCS#12 file of '%s'", cert_path) < 0 ? -ENOMEM : -EIO;
+        r = dynbuf_append(b, der, (size_t) n);
+        OPENSSL_clear_free(der, (size_t) n);
+        return r;
 }
 
 static int render(json_t *job, const char *layout, DynBuf *b, char **reterr) {
         const char *cert = jstr(job, "cert_path"), *key = jstr(job, "key_path"), *chain = jstr(job, "chain_path");
         int r = 0;
 
+        if (streq(layout, "pkcs12"))
+                return render_pkcs12(job, b, reterr);
         if (layout_has_key(layout))
                 r = append_pem(b, "key", key, false, reterr);
         if (r >= 0 && !streq(layout, "key") && !streq(layout, "chain"))

@@ -1,6 +1,6 @@
 #!/bin/bash
 # File bindings: the key and certificate written in each layout (cert, chain, fullchain, key,
-# combined) with their owner and mode, the replaced version kept as .prev, and a rollback that
+# combined, pkcs12) with their owner and mode, the replaced version kept as .prev, and a rollback that
 # writes the previous pair again when the binding's test fails. Owners need root.
 . "$(dirname "$0")/lib-bind.sh"
 
@@ -37,7 +37,7 @@ out=$(api POST /api/v1/certificates/a/bindings "{\"kind\":\"file\",\"path\":\"$O
 
 # One binding a layout; the combined one owned by nobody, 0640; the test of the last one fails
 # while $T/break exists.
-for l in cert chain fullchain key; do
+for l in cert chain fullchain key pkcs12; do
         ck bind -i a file --path "$OUT/$l.pem" --layout "$l" >/dev/null || fail "bind $l"
 done
 ck bind -i a file --path "$OUT/combined.pem" --layout combined --owner "$OWNER" --mode 0640 \
@@ -59,11 +59,21 @@ check_files() { # check_files SHA
         cmp -s "$OUT/combined.pem" <(cat "$T/certs/a.key" "$T/certs/a.pem" "$T/certs/a-chain.pem") ||
                 fail "combined.pem is not key, certificate, chain"
         key_matches_cert "$OUT/key.pem" "$OUT/cert.pem" || fail "key.pem does not match cert.pem"
+        # PKCS#12, empty password: the certificate, the chain's certificates, the key.
+        openssl pkcs12 -in "$OUT/pkcs12.pem" -passin pass: -nokeys -clcerts -out "$T/p12-cert.pem" 2>/dev/null ||
+                fail "pkcs12.pem cannot be read"
+        [ "$(file_sha "$T/p12-cert.pem")" = "$1" ] || fail "pkcs12.pem does not hold $1"
+        openssl pkcs12 -in "$OUT/pkcs12.pem" -passin pass: -nocerts -nodes -out "$T/p12-key.pem" 2>/dev/null ||
+                fail "pkcs12.pem has no key"
+        key_matches_cert "$T/p12-key.pem" "$T/certs/a.pem" || fail "the key of pkcs12.pem does not match"
+        [ "$(openssl pkcs12 -in "$OUT/pkcs12.pem" -passin pass: -nokeys -cacerts 2>/dev/null | grep -c 'BEGIN CERT')" = \
+          "$(grep -c 'BEGIN CERT' "$T/certs/a-chain.pem")" ] || fail "pkcs12.pem does not hold the chain"
 }
 check_files "$cur"
 [ "$(stat -c %a "$OUT/cert.pem")" = 644 ] || fail "cert.pem is $(stat -c %a "$OUT/cert.pem"), not 644"
 [ "$(stat -c %a "$OUT/fullchain.pem")" = 644 ] || fail "fullchain.pem is not 644"
 [ "$(stat -c %a "$OUT/key.pem")" = 600 ] || fail "key.pem is $(stat -c %a "$OUT/key.pem"), not 600"
+[ "$(stat -c %a "$OUT/pkcs12.pem")" = 600 ] || fail "pkcs12.pem is not 600"
 [ "$(stat -c %a "$OUT/combined.pem")" = 640 ] || fail "combined.pem is not 640"
 [ "$(stat -c %U:%G "$OUT/combined.pem")" = "$OWNER" ] || fail "combined.pem is owned by $(stat -c %U:%G "$OUT/combined.pem")"
 [ ! -e "$OUT/cert.pem.prev" ] || fail "a .prev was made without a previous file"
