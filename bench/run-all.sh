@@ -12,7 +12,9 @@ for b in "issuance.sh $BUILD_DIR ${ISSUANCE_N:-2000}" \
          "certmonger.sh $BUILD_DIR ${CM_N:-100}" \
          "helper.sh $BUILD_DIR ${HELPER_N:-1000}" \
          "helper-certmonger.sh $BUILD_DIR ${HELPER_CM_N:-100}" \
-         "acme.sh $BUILD_DIR ${ACME_N:-100}"; do
+         "acme.sh $BUILD_DIR ${ACME_N:-100}" \
+         "fanout.sh $BUILD_DIR ${FANOUT_N:-10000}" \
+         "rebind.sh $BUILD_DIR ${REBIND_N:-50}"; do
         echo "######## bench/$b"
         # shellcheck disable=SC2086
         "$here"/$b || { echo "######## bench/$b FAILED"; rc=1; }

@@ -16,11 +16,16 @@ enum {
         ARG_RELOAD_COMMAND,
         ARG_COMMAND,
         ARG_ENDPOINT,
+        ARG_PATH,
+        ARG_LAYOUT,
+        ARG_OWNER,
+        ARG_MODE,
         ARG_BINDING,
 };
 
 /* The API's field of each option of bind, in the order of the enum. */
-static const char *const bind_fields[] = { "config", "test_command", "reload_command", "command", "endpoint" };
+static const char *const bind_fields[] = { "config", "test_command", "reload_command", "command", "endpoint",
+                                           "path", "layout", "owner", "mode" };
 
 static int call_checked(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *a) {
         if (cli_call(c, method, path, body, a) < 0)
@@ -65,6 +70,10 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                 { "reload-command", required_argument, NULL, ARG_RELOAD_COMMAND },
                 { "command", required_argument, NULL, ARG_COMMAND },
                 { "endpoint", required_argument, NULL, ARG_ENDPOINT },
+                { "path", required_argument, NULL, ARG_PATH },
+                { "layout", required_argument, NULL, ARG_LAYOUT },
+                { "owner", required_argument, NULL, ARG_OWNER },
+                { "mode", required_argument, NULL, ARG_MODE },
                 {}
         };
         _cleanup_(api_response_done) ApiResponse a = {};
@@ -82,24 +91,35 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                         continue;
                 switch (opt) {
                 case 'h':
-                        printf("Usage: certkeeper bind -i ID nginx [--config FILE] [--test-command CMD]\n"
-                               "                                 [--reload-command CMD] [--endpoint HOST:PORT[/SNI]]\n"
+                        printf("Usage: certkeeper bind -i ID nginx|apache|haproxy [--config FILE] [--test-command CMD]\n"
+                               "                  [--reload-command CMD] [--endpoint HOST:PORT[/SNI]] [--path FILE]\n"
                                "       certkeeper bind -i ID command --command CMD [--test-command CMD]\n"
-                               "                                 [--endpoint HOST:PORT[/SNI]]\n"
-                               "On each replacement of the certificate, tests the service's configuration,\n"
-                               "reloads it and checks over TLS that the endpoint serves the new certificate;\n"
-                               "on a failure the previous certificate and key are put back.\n\n"
-                               "  --config FILE          nginx: the configuration (default /etc/nginx/nginx.conf)\n"
-                               "  --test-command CMD     default for nginx: nginx -t -q -c FILE\n"
-                               "  --reload-command CMD   default for nginx: systemctl reload nginx (nginx -s reload\n"
-                               "                         without systemd)\n"
+                               "                  [--endpoint HOST:PORT[/SNI]]\n"
+                               "       certkeeper bind -i ID file --path FILE [--layout LAYOUT] [--owner USER[:GROUP]]\n"
+                               "                  [--mode MODE] [--test-command CMD] [--reload-command CMD]\n"
+                               "                  [--endpoint HOST:PORT[/SNI]]\n"
+                               "On each replacement of the certificate, writes the binding's files, tests the\n"
+                               "service's configuration, reloads it and checks over TLS that the endpoint serves\n"
+                               "the new certificate; on a failure the previous certificate and key are put back.\n\n"
+                               "  --config FILE          the service's configuration (defaults: /etc/nginx/nginx.conf,\n"
+                               "                         /etc/apache2/apache2.conf, /etc/haproxy/haproxy.cfg)\n"
+                               "  --test-command CMD     defaults: nginx -t -q -c FILE, apache2ctl -t -f FILE,\n"
+                               "                         haproxy -c -q -f FILE\n"
+                               "  --reload-command CMD   defaults: systemctl reload nginx|apache2|haproxy (without\n"
+                               "                         systemd: nginx -s reload, apache2ctl graceful)\n"
                                "  --command CMD          command: what to run on each replacement\n"
-                               "  --endpoint H:P[/SNI]   where the certificate must be served\n");
+                               "  --endpoint H:P[/SNI]   where the certificate must be served\n"
+                               "  --path FILE            haproxy: the combined PEM (default: beside the key,\n"
+                               "                         NAME.haproxy.pem); file: the file written\n"
+                               "  --layout LAYOUT        file: cert, chain, fullchain (default), key, combined or\n"
+                               "                         pkcs12\n"
+                               "  --owner USER[:GROUP]   file: the owner of the file\n"
+                               "  --mode MODE            file: octal mode (default 0600 with the key, else 0644)\n");
                         return CLI_EXIT_OK;
                 case 'i':
                         id = optarg;
                         break;
-                case ARG_CONFIG ... ARG_ENDPOINT:
+                case ARG_CONFIG ... ARG_MODE:
                         json_object_set_new(body, bind_fields[opt - ARG_CONFIG], json_string(optarg));
                         break;
                 default:
@@ -109,7 +129,7 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
         if (!id)
                 return cli_fail(c, "Give the request with -i ID.");
         if (optind + 1 != argc)
-                return cli_fail(c, "Give one kind of binding: nginx or command.");
+                return cli_fail(c, "Give one kind of binding: nginx, apache, haproxy, file or command.");
         json_object_set_new(body, "kind", json_string(argv[optind]));
 
         if (api_client_cert_path(id, "bindings", &path) < 0)
@@ -159,6 +179,13 @@ int verb_bindings(CliContext *c, int argc, char *argv[]) {
                 printf("\ttest command: %s\n", json_string_value(json_object_get(b, "test_command")) ?: "none");
                 printf("\treload command: %s\n", json_string_value(json_object_get(b, "reload_command")) ?: "none");
                 printf("\tendpoint: %s\n", json_string_value(json_object_get(b, "endpoint")) ?: "none");
+                if (json_string_value(json_object_get(b, "path")))
+                        printf("\tpath: %s (%s%s%s%s%s)\n", json_string_value(json_object_get(b, "path")),
+                               strna(json_string_value(json_object_get(b, "layout"))),
+                               json_string_value(json_object_get(b, "owner")) ? ", owner " : "",
+                               strempty(json_string_value(json_object_get(b, "owner"))),
+                               json_string_value(json_object_get(b, "mode")) ? ", mode " : "",
+                               strempty(json_string_value(json_object_get(b, "mode"))));
                 printf("\tlast deploy: %s at %s\n", json_string_value(json_object_get(b, "last_result")) ?: "none", when);
         }
         return CLI_EXIT_OK;

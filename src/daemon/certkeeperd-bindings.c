@@ -13,7 +13,29 @@
 #include "parse-util.h"
 #include "string-util.h"
 
-#define NGINX_DEFAULT_CONFIG "/etc/nginx/nginx.conf"
+/* The services certkeeper knows: where a stock Debian install keeps the configuration, the
+ * programs that test it, and how it is reloaded. */
+typedef struct ServiceKind {
+        const char *name;
+        const char *config;          /* default configuration */
+        const char *const *binaries; /* the control program: the first found is used */
+        const char *test_args;       /* after BIN, before the quoted configuration */
+        const char *unit;            /* systemctl reload UNIT where systemd runs */
+        const char *reload_args;     /* after BIN: the reload without systemd, NULL: --reload-command needed */
+        bool writes_pem;             /* writes a combined PEM to --path */
+} ServiceKind;
+
+static const ServiceKind service_kinds[] = {
+        { "nginx", "/etc/nginx/nginx.conf", (const char *const[]) { "nginx", NULL }, " -t -q -c", "nginx", " -s reload",
+          false },
+        { "apache", "/etc/apache2/apache2.conf", (const char *const[]) { "apache2ctl", "apachectl", NULL },
+          " -t -f", "apache2", " graceful", false },
+        { "haproxy", "/etc/haproxy/haproxy.cfg", (const char *const[]) { "haproxy", NULL }, " -c -q -f", "haproxy",
+          NULL, true },
+};
+
+/* What the file kind writes (docs/BINDINGS.md). */
+static const char *const file_layouts[] = { "cert", "chain", "fullchain", "key", "combined", "pkcs12" };
 
 /* HOST:PORT[/SNI]: a host name or address ([v6] in brackets), a port from 1 to 65535. */
 static bool endpoint_valid(const char *e) {
@@ -34,8 +56,8 @@ static bool endpoint_valid(const char *e) {
         return true;
 }
 
-/* The nginx binary in the daemon's PATH, or in the sbin directories a stock install uses. */
-static bool nginx_found(void) {
+/* A program in the daemon's PATH, or in the sbin directories a stock install uses. */
+static bool program_found(const char *name) {
         const char *path = getenv("PATH");
         _cleanup_free_ char *all = strjoin(strempty(path), ":/usr/sbin:/sbin:/usr/local/sbin");
         char *save = NULL;
@@ -43,7 +65,7 @@ static bool nginx_found(void) {
         if (!all)
                 return false;
         for (char *d = strtok_r(all, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *p = strjoin(d, "/nginx");
+                _cleanup_free_ char *p = strjoin(d, "/", name);
                 if (p && access(p, X_OK) == 0)
                         return true;
         }
@@ -54,6 +76,101 @@ static bool shell_safe(const char *s) {
         return !strpbrk(s, "'\n");
 }
 
+static const ServiceKind *service_kind(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(service_kinds); i++)
+                if (streq(service_kinds[i].name, name))
+                        return service_kinds + i;
+        return NULL;
+}
+
+static bool layout_known(const char *l) {
+        for (size_t i = 0; i < ELEMENTSOF(file_layouts); i++)
+                if (streq(file_layouts[i], l))
+                        return true;
+        return false;
+}
+
+/* An absolute path in a directory that exists. */
+static int check_target_path(const char *what, const char *path, char **reterr) {
+        _cleanup_free_ char *dir = NULL;
+        struct stat st;
+
+        if (path[0] != '/')
+                return errorf(reterr, -EINVAL, "The %s '%s' is not absolute; give a full path.", what, path);
+        dir = strndup(path, (size_t) (strrchr(path, '/') - path));
+        if (!dir)
+                return -ENOMEM;
+        if (stat(isempty(dir) ? "/" : dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return errorf(reterr, -EINVAL, "The directory of the %s '%s' does not exist; create it first.", what,
+                              path);
+        return 0;
+}
+
+/* nginx, apache, haproxy: the configuration checked, the default commands resolved. */
+static int service_fill(const ServiceKind *k, const char **config, const char **test_cmd, const char **reload_cmd,
+                        char **ret_test, char **ret_reload, char **reterr) {
+        const char *bin = NULL;
+
+        *config = *config ?: k->config;
+        if ((*config)[0] != '/')
+                return errorf(reterr, -EINVAL, "The %s configuration '%s' is not absolute; give a full path.", k->name,
+                              *config);
+        if (access(*config, R_OK) < 0)
+                return errorf(reterr, -EINVAL, "The %s configuration '%s' cannot be read by the daemon: %s.", k->name,
+                              *config, strerror(errno));
+        if (*test_cmd && *reload_cmd)
+                return 0;
+        for (const char *const *b = k->binaries; *b && !bin; b++)
+                if (program_found(*b))
+                        bin = *b;
+        if (!bin)
+                return errorf(reterr, -EINVAL, "No %s binary was found (%s in PATH, /usr/sbin, /sbin): install %s, or "
+                              "give --test-command and --reload-command.", k->name, k->binaries[0], k->name);
+        if (!*test_cmd) {
+                if (!shell_safe(*config))
+                        return errorf(reterr, -EINVAL, "The configuration path '%s' has a quote or a new line; "
+                                      "give --test-command.", *config);
+                *ret_test = strjoin(bin, k->test_args, " '", *config, "'");
+                if (!*ret_test)
+                        return -ENOMEM;
+                *test_cmd = *ret_test;
+        }
+        if (!*reload_cmd) {
+                if (access("/run/systemd/system", F_OK) == 0) {
+                        /* Red Hat's Apache is the unit httpd, with apachectl. */
+                        const char *unit = streq(bin, "apachectl") && !program_found("apache2") ? "httpd" : k->unit;
+                        if (asprintf(ret_reload, "systemctl reload %s", unit) < 0)
+                                return -ENOMEM;
+                } else if (!k->reload_args)
+                        return errorf(reterr, -EINVAL,
+                                      "systemd is not running, and %s has no reload command of its own: give "
+                                      "--reload-command (for example 'kill -USR2 MASTER-PID').", k->name);
+                else if (!(*ret_reload = strjoin(bin, k->reload_args)))
+                        return -ENOMEM;
+                *reload_cmd = *ret_reload;
+        }
+        return 0;
+}
+
+/* haproxy's combined PEM by default: beside the key, "NAME.haproxy.pem" for the key "NAME.key". */
+static int haproxy_default_path(Manager *m, int64_t cert_id, char **ret, char **reterr) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        const char *dot, *slash;
+        int k;
+
+        k = store_cert_get(m->store, cert_id, &r);
+        if (k < 0)
+                return k;
+        if (isempty(r->key_path))
+                return errorf(reterr, -EINVAL, "The request has no key file to derive haproxy's combined PEM from; "
+                              "give --path FILE.");
+        slash = strrchr(r->key_path, '/');
+        dot = strrchr(r->key_path, '.');
+        if (!dot || (slash && dot < slash))
+                dot = r->key_path + strlen(r->key_path);
+        return asprintf(ret, "%.*s.haproxy.pem", (int) (dot - r->key_path), r->key_path) < 0 ? -ENOMEM : 0;
+}
+
 int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_id, char **reterr) {
         const char *kind = json_string_value(json_object_get(spec, "kind"));
         const char *config = json_string_value(json_object_get(spec, "config"));
@@ -61,22 +178,34 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
         const char *reload_cmd = json_string_value(json_object_get(spec, "reload_command"));
         const char *command = json_string_value(json_object_get(spec, "command"));
         const char *endpoint = json_string_value(json_object_get(spec, "endpoint"));
-        _cleanup_free_ char *test_def = NULL;
+        const char *path = json_string_value(json_object_get(spec, "path"));
+        const char *layout = json_string_value(json_object_get(spec, "layout"));
+        const char *owner = json_string_value(json_object_get(spec, "owner"));
+        const char *mode_s = json_string_value(json_object_get(spec, "mode"));
+        _cleanup_free_ char *test_def = NULL, *reload_def = NULL, *path_def = NULL;
+        const ServiceKind *sk = kind ? service_kind(kind) : NULL;
         BindingRecord b = { .cert_id = cert_id };
+        mode_t mode = 0;
+        uid_t uid;
+        gid_t gid;
         int k;
 
         if (!kind)
-                return errorf(reterr, -EINVAL, "Field 'kind' is missing: give nginx or command.");
-        if ((streq(kind, "apache") || streq(kind, "haproxy") || streq(kind, "file")))
                 return errorf(reterr, -EINVAL,
-                              "Bindings of kind '%s' are not there yet; use 'command' with your own reload "
-                              "command meanwhile (docs/BINDINGS.md).", kind);
-        if (!(streq(kind, "nginx") || streq(kind, "command")))
-                return errorf(reterr, -EINVAL, "Binding kind '%s' is unknown: give nginx or command.", kind);
+                              "Field 'kind' is missing: give nginx, apache, haproxy, file or command.");
+        if (!sk && !streq(kind, "command") && !streq(kind, "file"))
+                return errorf(reterr, -EINVAL, "Binding kind '%s' is unknown: give nginx, apache, haproxy, file or "
+                              "command.", kind);
         if (endpoint && !endpoint_valid(endpoint))
                 return errorf(reterr, -EINVAL,
                               "Endpoint '%s' is not HOST:PORT[/SNI] (a port from 1 to 65535, no spaces or quotes), "
                               "for example 127.0.0.1:443/www.example.com.", endpoint);
+        if (json_object_get(spec, "mode") && !mode_s)
+                return errorf(reterr, -EINVAL, "Field 'mode' must be a string of octal digits, such as \"0640\".");
+        if ((layout || owner || mode_s) && !streq(kind, "file"))
+                return errorf(reterr, -EINVAL, "--layout, --owner and --mode are for file bindings only.");
+        if (path && !streq(kind, "file") && !streq(kind, "haproxy"))
+                return errorf(reterr, -EINVAL, "--path is for haproxy and file bindings only.");
 
         if (streq(kind, "command")) {
                 if (isempty(command))
@@ -85,32 +214,38 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
                         return errorf(reterr, -EINVAL, "A command binding takes --command (and --test-command, "
                                       "--endpoint), not --config or --reload-command.");
                 reload_cmd = command;
+        } else if (streq(kind, "file")) {
+                if (command || config)
+                        return errorf(reterr, -EINVAL, "A file binding takes --path, --layout, --owner, --mode (and "
+                                      "--test-command, --reload-command, --endpoint), not --command or --config.");
+                if (isempty(path))
+                        return errorf(reterr, -EINVAL, "A file binding needs --path FILE.");
+                layout = layout ?: "fullchain";
+                if (!layout_known(layout))
+                        return errorf(reterr, -EINVAL, "Layout '%s' is unknown: give cert, chain, fullchain, key, "
+                                      "combined or pkcs12.", layout);
+                if (owner && parse_owner(owner, &uid, &gid) < 0)
+                        return errorf(reterr, -EINVAL, "Owner '%s' is not a known USER[:GROUP] on this system.", owner);
+                if (mode_s && (parse_mode(mode_s, &mode) < 0 || mode == 0))
+                        return errorf(reterr, -EINVAL, "Mode '%s' is not an octal file mode such as 0640.", mode_s);
         } else {
                 if (command)
-                        return errorf(reterr, -EINVAL, "An nginx binding takes --test-command and --reload-command, "
-                                      "not --command.");
-                config = config ?: NGINX_DEFAULT_CONFIG;
-                if (config[0] != '/')
-                        return errorf(reterr, -EINVAL, "The nginx configuration '%s' is not absolute; give a full path.",
-                                      config);
-                if (access(config, R_OK) < 0)
-                        return errorf(reterr, -EINVAL, "The nginx configuration '%s' cannot be read by the daemon: %s.",
-                                      config, strerror(errno));
-                if ((!test_cmd || !reload_cmd) && !nginx_found())
-                        return errorf(reterr, -EINVAL, "No nginx binary was found (PATH, /usr/sbin, /sbin): install "
-                                      "nginx, or give --test-command and --reload-command.");
-                if (!test_cmd) {
-                        if (!shell_safe(config))
-                                return errorf(reterr, -EINVAL, "The configuration path '%s' has a quote or a new line; "
-                                              "give --test-command.", config);
-                        test_def = strjoin("nginx -t -q -c '", config, "'");
-                        if (!test_def)
-                                return -ENOMEM;
-                        test_cmd = test_def;
+                        return errorf(reterr, -EINVAL, "A%s %s binding takes --test-command and --reload-command, "
+                                      "not --command.", streq(kind, "nginx") ? "n" : "", kind);
+                k = service_fill(sk, &config, &test_cmd, &reload_cmd, &test_def, &reload_def, reterr);
+                if (k < 0)
+                        return k;
+                if (sk->writes_pem && !path) {
+                        k = haproxy_default_path(m, cert_id, &path_def, reterr);
+                        if (k < 0)
+                                return k;
+                        path = path_def;
                 }
-                if (!reload_cmd)
-                        reload_cmd = access("/run/systemd/system", F_OK) == 0 ? "systemctl reload nginx"
-                                                                              : "nginx -s reload";
+        }
+        if (path) {
+                k = check_target_path(streq(kind, "file") ? "file" : "combined PEM", path, reterr);
+                if (k < 0)
+                        return k;
         }
 
         b.kind = (char *) kind;
@@ -118,6 +253,10 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
         b.test_cmd = (char *) test_cmd;
         b.reload_cmd = (char *) reload_cmd;
         b.endpoint = (char *) endpoint;
+        b.path = (char *) path;
+        b.layout = (char *) (sk && sk->writes_pem ? "combined" : layout);
+        b.owner = (char *) owner;
+        b.mode = mode;
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
@@ -137,10 +276,15 @@ int manager_binding_remove(Manager *m, int64_t cert_id, int64_t id, char **reter
 }
 
 int binding_record_to_json(const BindingRecord *b, json_t **ret) {
-        *ret = json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}", "id", (json_int_t) b->id, "cert_id",
-                         (json_int_t) b->cert_id, "kind", b->kind, "config", b->config, "test_command", b->test_cmd,
-                         "reload_command", b->reload_cmd, "endpoint", b->endpoint, "last_result", b->last_result,
-                         "last_at", (json_int_t) b->last_at);
+        char mode[16] = "";
+
+        if (b->mode > 0)
+                (void) snprintf(mode, sizeof(mode), "%04o", (unsigned) b->mode);
+        *ret = json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:s?, s:s?, s:s?}", "id",
+                         (json_int_t) b->id, "cert_id", (json_int_t) b->cert_id, "kind", b->kind, "config", b->config,
+                         "test_command", b->test_cmd, "reload_command", b->reload_cmd, "endpoint", b->endpoint,
+                         "last_result", b->last_result, "last_at", (json_int_t) b->last_at, "path", b->path, "layout",
+                         b->layout, "owner", b->owner, "mode", b->mode > 0 ? mode : NULL);
         return *ret ? 0 : -ENOMEM;
 }
 

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -26,6 +27,8 @@
 
 #define PEM_MAX (1024 * 1024)
 #define TLS_IO_TIMEOUT_SEC 3
+/* A reload is not instant: the endpoint is asked again this often until the timeout. */
+#define VERIFY_RETRY_MSEC 100
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL_CTX *, SSL_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL *, SSL_free);
@@ -176,7 +179,7 @@ static int verify_endpoint(const char *endpoint, const char *sha256, int64_t tim
                         last = err ? TAKE_PTR(err) : strdup(strerror(-r));
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         break;
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 250 * 1000 * 1000 }, NULL);
+                (void) nanosleep(&(struct timespec) { .tv_nsec = VERIFY_RETRY_MSEC * 1000 * 1000 }, NULL);
         }
         return asprintf(reterr, "%s (after %" PRIi64 "s)", strna(last), timeout_sec) < 0 ? -ENOMEM : -ETIMEDOUT;
 }
@@ -185,37 +188,181 @@ static bool hook_ok(json_t *h) {
         return h && streq_ptr(jstr(h, "result"), "ok");
 }
 
-/* One command of a binding; on a failure *ret_stage is stage and *reterr says why. */
-static int run_stage(json_t *job, json_t *hooks, const char *hook, const char *stage, const char *cmd,
-                     const char **ret_stage, char **reterr) {
-        json_t *h;
+/* One item of a deploy batch: a certificate and its bindings, and how its deploy went. */
+typedef struct DeployItem {
+        json_t *job;
+        json_t *hooks;      /* the commands run for it (shared ones too) */
+        json_t *results;    /* {id, result, stage?, error?} per binding with an outcome */
+        const char *stage;  /* the first failure, or NULL */
+        char *error;
+        int64_t failed_id;
+        bool restored;
+        char *restore_error;
+        json_t *facts;
+} DeployItem;
 
-        if (isempty(cmd))
-                return 0;
-        h = run_save_hook(hook, cmd, job);
-        if (!h)
-                return -ENOMEM;
-        json_array_append_new(hooks, h);
-        if (hook_ok(h))
-                return 0;
-        *ret_stage = stage;
-        return asprintf(reterr, "'%s' failed: %s", cmd, strna(jstr(h, "message"))) < 0 ? -ENOMEM : -EINVAL;
+static void deploy_item_done(DeployItem *d) {
+        json_decref(d->hooks);
+        json_decref(d->results);
+        free(d->error);
+        free(d->restore_error);
+        json_decref(d->facts);
 }
 
-/* Test, reload, verify one binding. On a failure *ret_stage and *reterr say where and why. */
-static int deploy_one(json_t *job, json_t *b, json_t *hooks, const char **ret_stage, char **reterr) {
-        const char *endpoint = jstr(b, "endpoint");
+/* The service a binding of item `item` feeds: nginx, apache and haproxy bindings with the same
+ * kind, configuration and commands are one service, tested and reloaded once per batch. The
+ * commands of command and file bindings may act on their own certificate (CERTKEEPER_CERT_FILE):
+ * they run for each certificate. NULL: nothing to run (a file without commands). */
+static char *service_key(json_t *b, size_t item) {
+        const char *kind = strempty(jstr(b, "kind"));
+        char per_cert[32] = "";
+
+        if (isempty(jstr(b, "test_cmd")) && isempty(jstr(b, "reload_cmd")))
+                return NULL;
+        if (!streq(kind, "nginx") && !streq(kind, "apache") && !streq(kind, "haproxy"))
+                (void) snprintf(per_cert, sizeof(per_cert), "#%zu", item);
+        return strjoin(kind, per_cert, "\n", strempty(jstr(b, "config")), "\n", strempty(jstr(b, "test_cmd")), "\n",
+                       strempty(jstr(b, "reload_cmd")));
+}
+
+static int binding_result(DeployItem *d, json_t *b, const char *stage, const char *error) {
+        json_t *o = json_pack("{s:I, s:s, s:s?, s:s?}", "id", (json_int_t) jint(b, "id"), "result",
+                              stage ? "failed" : "ok", "stage", stage, "error", error);
+
+        return json_array_append_new(d->results, o) < 0 ? -ENOMEM : 0;
+}
+
+/* The first failure of an item is its outcome; later ones are only the binding's result. */
+static int item_fail(DeployItem *d, json_t *b, const char *stage, const char *error) {
+        if (!d->stage) {
+                d->stage = stage;
+                d->failed_id = jint(b, "id");
+                d->error = strdup(strna(error));
+                if (!d->error)
+                        return -ENOMEM;
+        }
+        return binding_result(d, b, stage, error);
+}
+
+/* Runs one command of a service for all the items that feed it; the hook is recorded in each. */
+static json_t *run_shared(const char *hook, const char *cmd, DeployItem *items, const bool *member, size_t n) {
+        json_t *h = NULL;
+
+        for (size_t i = 0; i < n; i++)
+                if (member[i]) {
+                        if (!h) {
+                                /* The environment of the first certificate of the service. */
+                                h = run_save_hook(hook, cmd, items[i].job);
+                                if (!h)
+                                        return NULL;
+                        }
+                        json_array_append(items[i].hooks, h);
+                }
+        return h;
+}
+
+/* Each binding of item i that feeds the service key: cb for it. */
+static int foreach_member_binding(DeployItem *items, size_t i, const char *key,
+                                  int (*cb)(DeployItem *d, json_t *b, const char *stage, const char *err),
+                                  const char *stage, const char *err) {
+        json_t *b;
+        size_t j;
+
+        json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
+                _cleanup_free_ char *k = service_key(b, i);
+                int r;
+
+                if (!k || !streq(k, key))
+                        continue;
+                r = cb(items + i, b, stage, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Test and reload one service for the items that feed it and have not failed. A service whose
+ * reload ran is added to *reloaded: a rollback reloads it again (and only those). */
+static int deploy_service(DeployItem *items, size_t n, size_t first_item, json_t *first, char ***reloaded) {
+        _cleanup_free_ char *key = service_key(first, first_item), *err = NULL;
+        _cleanup_free_ bool *member = calloc(MAX(n, (size_t) 1), sizeof(bool));
+        const char *stage = NULL, *cmd;
+        json_auto_t *h = NULL;
+        bool any = false;
         int r;
 
-        r = run_stage(job, hooks, "deploy-test", "test", jstr(b, "test_cmd"), ret_stage, reterr);
-        if (r >= 0)
-                r = run_stage(job, hooks, "deploy-reload", "reload", jstr(b, "reload_cmd"), ret_stage, reterr);
-        if (r >= 0 && !isempty(endpoint) && !isempty(jstr(job, "sha256"))) {
-                r = verify_endpoint(endpoint, jstr(job, "sha256"), jint(job, "verify_timeout"), reterr);
-                if (r < 0)
-                        *ret_stage = "verify";
+        if (!member)
+                return -ENOMEM;
+        if (!key)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                json_t *b;
+                size_t j;
+
+                if (items[i].stage)
+                        continue;
+                json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
+                        _cleanup_free_ char *k = service_key(b, i);
+                        if (k && streq(k, key))
+                                member[i] = any = true;
+                }
         }
-        return r;
+        if (!any)
+                return 0;
+
+        cmd = jstr(first, "test_cmd");
+        if (!isempty(cmd)) {
+                h = run_shared("deploy-test", cmd, items, member, n);
+                if (!h)
+                        return -ENOMEM;
+                if (!hook_ok(h))
+                        stage = "test";
+        }
+        if (!stage && !isempty(jstr(first, "reload_cmd"))) {
+                cmd = jstr(first, "reload_cmd");
+                if (strv_extend(reloaded, key) < 0)
+                        return -ENOMEM;
+                json_decref(h);
+                h = run_shared("deploy-reload", cmd, items, member, n);
+                if (!h)
+                        return -ENOMEM;
+                if (!hook_ok(h))
+                        stage = "reload";
+        }
+        if (!stage)
+                return 0;
+        if (asprintf(&err, "'%s' failed: %s", cmd, strna(jstr(h, "message"))) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (member[i]) {
+                        r = foreach_member_binding(items, i, key, item_fail, stage, err);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
+/* Whether the binding is the first of its service in the batch (so the service runs once). */
+static bool first_of_service(DeployItem *items, size_t i, size_t j) {
+        _cleanup_free_ char *key = service_key(json_array_get(json_object_get(items[i].job, "bindings"), j), i);
+
+        if (!key)
+                return false;
+        for (size_t a = 0; a <= i; a++) {
+                json_t *b;
+                size_t c;
+
+                json_array_foreach(json_object_get(items[a].job, "bindings"), c, b) {
+                        _cleanup_free_ char *k = NULL;
+
+                        if (a == i && c >= j)
+                                break;
+                        k = service_key(b, a);
+                        if (k && streq(k, key))
+                                return false;
+                }
+        }
+        return true;
 }
 
 /* Puts the archived certificate and key back. Returns the facts of the restored certificate. */
@@ -268,58 +415,149 @@ static int restore_previous(json_t *job, json_t **ret_facts, char **reterr) {
         return *ret_facts ? 0 : -ENOMEM;
 }
 
-int job_deploy(json_t *job, json_t **ret) {
-        json_t *bindings = json_object_get(job, "bindings"), *b;
-        json_auto_t *results = json_array(), *hooks = json_array(), *facts = NULL;
-        _cleanup_free_ char *error = NULL, *restore_err = NULL;
-        const char *stage = NULL;
-        int64_t failed_id = 0;
-        bool restored = false;
-        size_t i;
+/* Rolls back a failed item whose save archived the previous pair: the request's files, then the
+ * files its bindings write, made again from them. */
+static int item_restore(DeployItem *d) {
+        json_t *b;
+        size_t j;
         int r;
 
-        if (!results || !hooks)
-                return -ENOMEM;
-
-        json_array_foreach(bindings, i, b) {
+        if (!d->stage || isempty(jstr(d->job, "archived_cert")))
+                return 0;
+        r = restore_previous(d->job, &d->facts, &d->restore_error);
+        if (r == -ENOMEM)
+                return r;
+        d->restored = r >= 0;
+        if (!d->restored)
+                return 0;
+        json_array_foreach(json_object_get(d->job, "bindings"), j, b) {
                 _cleanup_free_ char *err = NULL;
-                const char *st = NULL;
 
-                r = deploy_one(job, b, hooks, &st, &err);
+                r = deploy_file_write(d->job, b, &err);
                 if (r == -ENOMEM)
                         return r;
-                if (json_array_append_new(results, json_pack("{s:I, s:s, s:s?, s:s?}", "id",
-                                                             (json_int_t) jint(b, "id"), "result",
-                                                             r < 0 ? "failed" : "ok", "stage", st, "error", err)) < 0)
-                        return -ENOMEM;
-                if (r < 0) {
-                        stage = st;
-                        failed_id = jint(b, "id");
-                        error = TAKE_PTR(err);
-                        break;
+                if (r < 0 && !d->restore_error)
+                        d->restore_error = TAKE_PTR(err);
+        }
+        return 0;
+}
+
+/* After the rollbacks: each service that a restored item feeds is reloaded once, if it was
+ * reloaded onto the new files (one whose test failed never took them). */
+static int reload_restored(DeployItem *items, size_t n, char **reloaded) {
+        _cleanup_strv_free_ char **done = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+                json_t *b;
+                size_t j;
+
+                if (!items[i].restored)
+                        continue;
+                json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
+                        _cleanup_free_ char *key = service_key(b, i);
+                        json_t *h;
+
+                        if (!key || !strv_contains(reloaded, key) || strv_contains(done, key))
+                                continue;
+                        h = run_save_hook("rollback-reload", jstr(b, "reload_cmd"), items[i].job);
+                        if (!h)
+                                return -ENOMEM;
+                        for (size_t a = 0; a < n; a++)
+                                if (items[a].restored)
+                                        json_array_append(items[a].hooks, h);
+                        json_decref(h);
+                        if (strv_consume(&done, TAKE_PTR(key)) < 0)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static json_t *item_reply(DeployItem *d) {
+        return json_pack("{s:b, s:b, s:s?, s:s?, s:s?, s:I, s:b, s:s?, s:O, s:O, s:O?}", "ok", 1, "rebound",
+                         d->stage == NULL, "sha256", jstr(d->job, "sha256"), "stage", d->stage, "error", d->error,
+                         "failed_binding", (json_int_t) d->failed_id, "restored", d->restored, "restore_error",
+                         d->restore_error, "bindings", d->results, "hooks", d->hooks, "restored_facts", d->facts);
+}
+
+/* A batch of certificates (docs/BINDINGS.md, "Batches"): their files written, each service they
+ * feed tested and reloaded once, each endpoint verified; the certificates that failed are put back
+ * and the services they feed reloaded once more. */
+int job_deploy(json_t *job, json_t **ret) {
+        json_t *in = json_object_get(job, "items"), *b;
+        json_auto_t *out = json_array();
+        size_t n = json_array_size(in), i, j;
+        _cleanup_strv_free_ char **reloaded = NULL;
+        _cleanup_free_ DeployItem *items = calloc(MAX(n, (size_t) 1), sizeof(DeployItem));
+        int r = 0;
+
+        if (!out || !items)
+                return -ENOMEM;
+        for (i = 0; i < n; i++) {
+                items[i].job = json_array_get(in, i);
+                items[i].hooks = json_array();
+                items[i].results = json_array();
+                if (!items[i].hooks || !items[i].results) {
+                        r = -ENOMEM;
+                        goto finish;
                 }
         }
 
-        if (stage && !isempty(jstr(job, "archived_cert"))) {
-                /* Roll back: the previous pair, then every binding reloaded onto it. */
-                r = restore_previous(job, &facts, &restore_err);
-                if (r == -ENOMEM)
-                        return r;
-                restored = r >= 0;
-                if (restored)
-                        json_array_foreach(bindings, i, b)
-                                if (!isempty(jstr(b, "reload_cmd"))) {
-                                        json_t *h = run_save_hook("rollback-reload", jstr(b, "reload_cmd"), job);
-                                        if (!h)
-                                                return -ENOMEM;
-                                        json_array_append_new(hooks, h);
-                                }
-        }
+        /* 1. write: the files the bindings make (haproxy's combined PEM, file bindings). */
+        for (i = 0; i < n; i++)
+                json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
+                        _cleanup_free_ char *err = NULL;
 
-        *ret = json_pack("{s:b, s:b, s:s?, s:s?, s:s?, s:I, s:b, s:s?, s:O, s:O, s:O?}", "ok", 1, "rebound",
-                         stage == NULL, "sha256", jstr(job, "sha256"),
-                         "stage", stage, "error", error, "failed_binding", (json_int_t) failed_id, "restored",
-                         restored, "restore_error", restore_err, "bindings", results, "hooks", hooks,
-                         "restored_facts", facts);
-        return *ret ? 0 : -ENOMEM;
+                        if (items[i].stage)
+                                break;
+                        r = deploy_file_write(items[i].job, b, &err);
+                        if (r == -ENOMEM)
+                                goto finish;
+                        if (r < 0 && (r = item_fail(items + i, b, "write", err)) < 0)
+                                goto finish;
+                        r = 0;
+                }
+
+        /* 2. test and reload: once per service. */
+        for (i = 0; i < n; i++)
+                json_array_foreach(json_object_get(items[i].job, "bindings"), j, b)
+                        if (first_of_service(items, i, j) && (r = deploy_service(items, n, i, b, &reloaded)) < 0)
+                                goto finish;
+
+        /* 3. verify: each endpoint of each certificate still standing. */
+        for (i = 0; i < n; i++)
+                json_array_foreach(json_object_get(items[i].job, "bindings"), j, b) {
+                        _cleanup_free_ char *err = NULL;
+                        const char *endpoint = jstr(b, "endpoint"), *sha = jstr(items[i].job, "sha256");
+
+                        if (items[i].stage)
+                                break;
+                        if (!isempty(endpoint) && !isempty(sha) &&
+                            verify_endpoint(endpoint, sha, jint(items[i].job, "verify_timeout"), &err) < 0)
+                                r = item_fail(items + i, b, "verify", err);
+                        else
+                                r = binding_result(items + i, b, NULL, NULL);
+                        if (r < 0)
+                                goto finish;
+                }
+
+        /* 4. roll back what failed, then reload what it feeds. */
+        for (i = 0; i < n; i++)
+                if ((r = item_restore(items + i)) < 0)
+                        goto finish;
+        r = reload_restored(items, n, reloaded);
+        if (r < 0)
+                goto finish;
+
+        for (i = 0; i < n; i++)
+                if (json_array_append_new(out, item_reply(items + i)) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        *ret = json_pack("{s:b, s:O}", "ok", 1, "items", out);
+        r = *ret ? 0 : -ENOMEM;
+finish:
+        for (i = 0; i < n; i++)
+                deploy_item_done(items + i);
+        return r;
 }

@@ -45,6 +45,10 @@ json_t *run_save_hook(const char *stage, const char *cmd, json_t *job);
 /* certkeeperd-jobs-deploy.c */
 int job_deploy(json_t *job, json_t **ret);
 
+/* certkeeperd-deploy-files.c: writes the binding's "path" in its "layout" from the job's request
+ * files, keeping the file it replaces as PATH.prev. Nothing without a path. */
+int deploy_file_write(json_t *job, json_t *binding, char **reterr);
+
 /* certkeeperd-jobs-helper.c */
 int job_submit(json_t *job, json_t **ret);
 int job_ca_data(json_t *job, json_t **ret);

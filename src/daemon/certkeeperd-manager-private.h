@@ -128,6 +128,9 @@ struct Manager {
         Batch *batches;
         unsigned n_batches;
         int open_batch[_JOB_OP_MAX]; /* index into batches, or -1 */
+        /* CLOCK_MONOTONIC: when the open deploy batch goes to a worker ([bindings] batch_window_ms
+         * after its first deploy: those of the window are tested and reloaded together); 0: none. */
+        usec_t deploy_seal_at;
 
         int epoll_fd;
         int timer_fd;
@@ -170,6 +173,8 @@ int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *
  * the previous certificate and key, put back on a failure (NULL: no rollback, as for a deploy
  * asked by a person). Returns the number of bindings, or -errno (-EBUSY: no worker free). */
 int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived);
+/* At start-up: the deploys a crash interrupted (still in the store) are queued again. */
+void manager_deploys_resume(Manager *m);
 
 /* certkeeperd-events.c */
 /* Raises a lifecycle event for r: a row of the events table in the current transaction, and one

@@ -169,16 +169,23 @@ static int queue_push(Manager *m, int64_t cookie, json_t *job) {
         return 0;
 }
 
-static void seal_batch(Manager *m, JobOp op) {
+static void seal_batch(Manager *m, JobOp op, bool force) {
         int slot = m->open_batch[op];
         Batch *b;
         json_t *job;
 
         if (slot < 0)
                 return;
+        /* Deploys wait for the others of their window, so that a service fed by several
+         * certificates renewed together is reloaded once (docs/BINDINGS.md). */
+        if (op == JOB_DEPLOY && !force && now_usec(CLOCK_MONOTONIC) < m->deploy_seal_at)
+                return;
+        if (op == JOB_DEPLOY)
+                m->deploy_seal_at = 0;
         b = &m->batches[slot];
         m->open_batch[op] = -1;
-        job = json_pack("{s:s, s:O}", "op", op == JOB_ISSUE ? "issue" : "save", "items", b->items);
+        job = json_pack("{s:s, s:O}", "op", op == JOB_ISSUE ? "issue" : op == JOB_DEPLOY ? "deploy" : "save", "items",
+                        b->items);
         b->state = BATCH_BUSY;
         if (!job || queue_push(m, -(int64_t) slot - 1, job) < 0)
                 cert_job_done(m, -(int64_t) slot - 1, NULL, "the job could not be queued");
@@ -186,7 +193,7 @@ static void seal_batch(Manager *m, JobOp op) {
 
 void manager_seal_batches(Manager *m) {
         for (unsigned op = 0; op < _JOB_OP_MAX; op++)
-                seal_batch(m, (JobOp) op);
+                seal_batch(m, (JobOp) op, false);
 }
 
 void batch_free_slot(Manager *m, unsigned slot) {
@@ -217,7 +224,7 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         Batch *b;
         int slot = m->open_batch[op];
 
-        if (op == JOB_READ || op == JOB_DEPLOY) {
+        if (op == JOB_READ) {
                 if (manager_workers_available(m) == 0) {
                         json_decref(job);
                         return -EBUSY;
@@ -246,12 +253,15 @@ int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
                         return -ENOMEM;
                 }
                 m->open_batch[op] = slot;
+                if (op == JOB_DEPLOY)
+                        m->deploy_seal_at = now_usec(CLOCK_MONOTONIC) +
+                                            (usec_t) m->cfg.bindings_batch_window_ms * USEC_PER_MSEC;
         }
         b = &m->batches[slot];
         b->ids[b->n++] = id;
         json_array_append_new(b->items, job);
         if (b->n >= BATCH_MAX)
-                seal_batch(m, op);
+                seal_batch(m, op, true);
         return 0;
 }
 
@@ -473,6 +483,8 @@ static int process_signal(Manager *m) {
 int manager_run(Manager *m) {
         struct epoll_event events[64];
 
+        manager_deploys_resume(m);
+
         while (!m->exit_requested) {
                 int n, timeout = -1, r;
                 usec_t api_timeout;
@@ -502,6 +514,12 @@ int manager_run(Manager *m) {
                         timeout = 0;
                 else if (api_timeout != USEC_INFINITY)
                         timeout = (int) MIN(api_timeout / USEC_PER_MSEC + 1, (usec_t) INT_MAX);
+                if (m->deploy_seal_at > 0) {
+                        /* The open deploy batch goes to a worker when its window ends. */
+                        usec_t now = now_usec(CLOCK_MONOTONIC);
+                        int left = m->deploy_seal_at > now ? (int) ((m->deploy_seal_at - now) / USEC_PER_MSEC + 1) : 0;
+                        timeout = timeout < 0 ? left : MIN(timeout, left);
+                }
 
                 n = epoll_wait(m->epoll_fd, events, ELEMENTSOF(events), timeout);
                 if (n < 0) {

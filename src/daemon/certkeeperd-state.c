@@ -735,17 +735,20 @@ typedef struct DeployCollect {
 static int deploy_collect(const BindingRecord *b, void *userdata) {
         DeployCollect *c = userdata;
 
-        if (json_array_append_new(c->bindings, json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?}", "id", (json_int_t) b->id,
-                                                         "kind", b->kind, "config", b->config, "test_cmd",
-                                                         b->test_cmd, "reload_cmd", b->reload_cmd, "endpoint",
-                                                         b->endpoint)) < 0)
+        if (json_array_append_new(c->bindings,
+                                  json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}", "id",
+                                            (json_int_t) b->id, "kind", b->kind, "config", b->config, "test_cmd",
+                                            b->test_cmd, "reload_cmd", b->reload_cmd, "endpoint", b->endpoint, "path",
+                                            b->path, "layout", b->layout, "owner", b->owner, "mode",
+                                            (json_int_t) b->mode)) < 0)
                 return -ENOMEM;
         return 0;
 }
 
 int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived) {
-        json_auto_t *job = record_paths_json(r), *bindings = json_array();
+        json_auto_t *job = record_paths_json(r), *bindings = json_array(), *pending = NULL;
         DeployCollect c = { .bindings = bindings };
+        _cleanup_free_ char *pending_s = NULL;
         size_t i, n;
         json_t *p;
         int k;
@@ -771,8 +774,65 @@ int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived) {
                 if (base)
                         json_object_set(job, startswith(base, "key-") ? "archived_key" : "archived_cert", p);
         }
+        /* Until its outcome is applied, the deploy is in the store: a crash before that runs it
+         * again at start-up, with what it needs to roll back. */
+        pending = json_pack("{s:s?, s:O?}", "sha256", r->sha256, "archived", archived);
+        pending_s = pending ? json_dumps(pending, JSON_COMPACT) : NULL;
+        if (!pending_s)
+                return -ENOMEM;
+        k = manager_tx_begin(m);
+        if (k >= 0)
+                k = store_deploy_pending_set(m->store, r->id, pending_s, (int64_t) time(NULL));
+        if (k < 0)
+                return k;
         k = manager_queue_job(m, r->id, JOB_DEPLOY, TAKE_PTR(job));
+        if (k < 0 && (manager_tx_begin(m) < 0 || store_deploy_pending_clear(m->store, r->id) < 0))
+                log_warning("Failed to clear the pending deploy of '%s'.", strna(r->nickname));
         return k < 0 ? k : (int) n;
+}
+
+static int resume_collect(int64_t cert_id, const char *job, int64_t since, void *userdata) {
+        json_t *o = json_pack("{s:I, s:s, s:I}", "cert_id", (json_int_t) cert_id, "job", job, "since",
+                              (json_int_t) since);
+
+        return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
+}
+
+static void resume_one(Manager *m, int64_t cert_id, const char *job, int64_t since) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        json_auto_t *pending = json_loads(job, 0, NULL);
+        int k;
+
+        if (store_cert_get(m->store, cert_id, &r) < 0)
+                return;
+        log_notice("Certificate in file \"%s\": its deploy was interrupted (started at %" PRIi64 "); running it again.",
+                   cert_label(r), since);
+        /* The bindings as they are now (perhaps fixed meanwhile), the rollback of that save. */
+        k = manager_deploy_start(m, r, json_object_get(pending, "archived"));
+        if (k <= 0) {
+                if (manager_tx_begin(m) < 0 || store_deploy_pending_clear(m->store, cert_id) < 0)
+                        log_warning("Failed to clear the pending deploy of '%s'.", strna(r->nickname));
+                (void) set_strf(&r->stage_deploy, "failed: resume: %s",
+                                k == 0 ? "the request has no bindings any more" : strerror(-k));
+                (void) save_record(m, r, (int64_t) time(NULL));
+        }
+}
+
+void manager_deploys_resume(Manager *m) {
+        json_auto_t *all = json_array();
+        json_t *o;
+        size_t i;
+
+        if (!all || store_deploy_pending_foreach(m->store, resume_collect, all) < 0) {
+                log_warning("Failed to read the interrupted deploys; run 'certkeeper deploy -i ID' for each "
+                            "request whose deploy stage says running.");
+                return;
+        }
+        json_array_foreach(all, i, o)
+                resume_one(m, json_integer_value(json_object_get(o, "cert_id")),
+                           json_string_value(json_object_get(o, "job")),
+                           json_integer_value(json_object_get(o, "since")));
+        (void) manager_tx_commit(m);
 }
 
 static void deploy_after_save(Manager *m, CertRecord *r, json_t *archived, int64_t now) {
@@ -799,6 +859,8 @@ static void deploy_done(Manager *m, CertRecord *r, json_t *reply, const char *fa
         bool restored = json_is_true(json_object_get(reply, "restored"));
         size_t i;
 
+        if (manager_tx_begin(m) < 0 || store_deploy_pending_clear(m->store, r->id) < 0)
+                log_warning("Failed to clear the pending deploy of '%s'.", strna(r->nickname));
         json_array_foreach(results, i, b) {
                 _cleanup_free_ char *res = NULL;
                 const char *st = json_string_value(json_object_get(b, "stage"));

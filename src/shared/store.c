@@ -289,12 +289,26 @@ static const char migration_5_bindings_sql[] =
         ");\n"
         "CREATE INDEX bindings_cert_id ON bindings (cert_id);\n";
 
+/* Bindings that write files (haproxy's combined PEM, the file kind), and the deploys under way: a
+ * row from the queuing of a deploy to its outcome, run again at start-up after a crash. */
+static const char migration_6_deploys_sql[] =
+        "ALTER TABLE bindings ADD COLUMN path TEXT;\n"
+        "ALTER TABLE bindings ADD COLUMN layout TEXT;\n"
+        "ALTER TABLE bindings ADD COLUMN owner TEXT;\n"
+        "ALTER TABLE bindings ADD COLUMN mode INTEGER NOT NULL DEFAULT 0;\n"
+        "CREATE TABLE deploys_pending (\n"
+        "  cert_id INTEGER PRIMARY KEY REFERENCES certs (id) ON DELETE CASCADE,\n"
+        "  job TEXT NOT NULL,\n"
+        "  since INTEGER NOT NULL\n"
+        ");\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
         { 2, "CA data reported by helpers", migration_2_sql },
         { 3, "lifecycle events", migration_3_sql },
         { 4, "event subscriptions", migration_4_sql },
         { 5, "bindings", migration_5_bindings_sql },
+        { 6, "binding files and pending deploys", migration_6_deploys_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
@@ -2470,6 +2484,9 @@ void binding_record_done(BindingRecord *r) {
         free(r->reload_cmd);
         free(r->endpoint);
         free(r->last_result);
+        free(r->path);
+        free(r->layout);
+        free(r->owner);
         *r = (BindingRecord) {};
 }
 
@@ -2488,8 +2505,8 @@ int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) {
 
         if (!r || r->cert_id <= 0 || !r->kind)
                 return -EINVAL;
-        k = binding_exec(s, "INSERT INTO bindings (cert_id, kind, config, test_cmd, reload_cmd, endpoint) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
+        k = binding_exec(s, "INSERT INTO bindings (cert_id, kind, config, test_cmd, reload_cmd, endpoint, path, "
+                            "layout, owner, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &st);
         if (k < 0)
                 return k;
         if ((rc = sqlite3_bind_int64(st, 1, r->cert_id)) != SQLITE_OK ||
@@ -2497,7 +2514,11 @@ int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) {
             (rc = bind_text_or_null(st, 3, r->config)) != SQLITE_OK ||
             (rc = bind_text_or_null(st, 4, r->test_cmd)) != SQLITE_OK ||
             (rc = bind_text_or_null(st, 5, r->reload_cmd)) != SQLITE_OK ||
-            (rc = bind_text_or_null(st, 6, r->endpoint)) != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_DONE) {
+            (rc = bind_text_or_null(st, 6, r->endpoint)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 7, r->path)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 8, r->layout)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 9, r->owner)) != SQLITE_OK ||
+            (rc = sqlite3_bind_int64(st, 10, r->mode)) != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_DONE) {
                 sqlite3_finalize(st);
                 return sqlite_errno(rc) ?: -EIO;
         }
@@ -2545,10 +2566,10 @@ int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingReco
         sqlite3_stmt *st = NULL;
         int k, rc;
 
-        k = binding_exec(s, cert_id > 0 ? "SELECT id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, "
-                                          "last_result, last_at FROM bindings WHERE cert_id = ?1 ORDER BY id"
-                                        : "SELECT id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, "
-                                          "last_result, last_at FROM bindings ORDER BY cert_id, id", &st);
+#define BINDING_COLUMNS "id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, last_result, last_at, path, " \
+                        "layout, owner, mode"
+        k = binding_exec(s, cert_id > 0 ? "SELECT " BINDING_COLUMNS " FROM bindings WHERE cert_id = ?1 ORDER BY id"
+                                        : "SELECT " BINDING_COLUMNS " FROM bindings ORDER BY cert_id, id", &st);
         if (k < 0)
                 return k;
         if (cert_id > 0 && sqlite3_bind_int64(st, 1, cert_id) != SQLITE_OK) {
@@ -2563,10 +2584,64 @@ int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingReco
                 b.cert_id = sqlite3_column_int64(st, 1);
                 if ((k = column_strdup(st, 2, &b.kind)) < 0 || (k = column_strdup(st, 3, &b.config)) < 0 ||
                     (k = column_strdup(st, 4, &b.test_cmd)) < 0 || (k = column_strdup(st, 5, &b.reload_cmd)) < 0 ||
-                    (k = column_strdup(st, 6, &b.endpoint)) < 0 || (k = column_strdup(st, 7, &b.last_result)) < 0)
+                    (k = column_strdup(st, 6, &b.endpoint)) < 0 || (k = column_strdup(st, 7, &b.last_result)) < 0 ||
+                    (k = column_strdup(st, 9, &b.path)) < 0 || (k = column_strdup(st, 10, &b.layout)) < 0 ||
+                    (k = column_strdup(st, 11, &b.owner)) < 0)
                         break;
                 b.last_at = sqlite3_column_int64(st, 8);
+                b.mode = sqlite3_column_int64(st, 12);
                 k = cb(&b, userdata);
+                if (k < 0)
+                        break;
+        }
+        sqlite3_finalize(st);
+        if (k < 0)
+                return k;
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_deploy_pending_set(Store *s, int64_t cert_id, const char *job, int64_t since) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        if (cert_id <= 0 || !job)
+                return -EINVAL;
+        k = binding_exec(s, "INSERT OR REPLACE INTO deploys_pending (cert_id, job, since) VALUES (?1, ?2, ?3)", &st);
+        if (k < 0)
+                return k;
+        if ((rc = sqlite3_bind_int64(st, 1, cert_id)) == SQLITE_OK &&
+            (rc = bind_text_or_null(st, 2, job)) == SQLITE_OK && (rc = sqlite3_bind_int64(st, 3, since)) == SQLITE_OK)
+                rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_deploy_pending_clear(Store *s, int64_t cert_id) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, "DELETE FROM deploys_pending WHERE cert_id = ?1", &st);
+        if (k < 0)
+                return k;
+        rc = sqlite3_bind_int64(st, 1, cert_id);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : (sqlite_errno(rc) ?: -EIO);
+}
+
+int store_deploy_pending_foreach(Store *s, int (*cb)(int64_t cert_id, const char *job, int64_t since, void *userdata),
+                                 void *userdata) {
+        sqlite3_stmt *st = NULL;
+        int k, rc;
+
+        k = binding_exec(s, "SELECT cert_id, job, since FROM deploys_pending ORDER BY since, cert_id", &st);
+        if (k < 0)
+                return k;
+        k = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                k = cb(sqlite3_column_int64(st, 0), (const char *) sqlite3_column_text(st, 1),
+                       sqlite3_column_int64(st, 2), userdata);
                 if (k < 0)
                         break;
         }

@@ -228,13 +228,17 @@ int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) _warn_unus
 typedef struct BindingRecord {
         int64_t id;
         int64_t cert_id;
-        char *kind;        /* "nginx", "command" */
-        char *config;      /* nginx: the configuration file */
+        char *kind;        /* "nginx", "apache", "haproxy", "command", "file" */
+        char *config;      /* nginx, apache, haproxy: the configuration file */
         char *test_cmd;    /* NULL: the kind's default */
         char *reload_cmd;  /* NULL: the kind's default; for "command", the command */
         char *endpoint;    /* HOST:PORT[/SNI] or NULL */
         char *last_result; /* "ok", "failed: STAGE: why", or NULL (never deployed) */
         int64_t last_at;
+        char *path;        /* haproxy: the combined PEM; file: the file written */
+        char *layout;      /* file: cert, chain, fullchain, key, combined */
+        char *owner;       /* file: USER[:GROUP] or NULL */
+        int64_t mode;      /* file: 0 for the layout's default */
 } BindingRecord;
 
 void binding_record_done(BindingRecord *r);
@@ -245,6 +249,11 @@ int store_binding_set_result(Store *s, int64_t id, const char *result, int64_t a
 /* cert_id 0: all. The record is valid during the call only; a negative cb return stops and is returned. */
 int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingRecord *r, void *userdata),
                           void *userdata) _warn_unused_result_;
+/* Deploys under way (the job as JSON), kept until their outcome is applied: run again at start-up. */
+int store_deploy_pending_set(Store *s, int64_t cert_id, const char *job, int64_t since) _warn_unused_result_;
+int store_deploy_pending_clear(Store *s, int64_t cert_id) _warn_unused_result_;
+int store_deploy_pending_foreach(Store *s, int (*cb)(int64_t cert_id, const char *job, int64_t since, void *userdata),
+                                 void *userdata) _warn_unused_result_;
 /* The id of the newest event, 0 if none. */
 int store_event_last_id(Store *s, int64_t *ret) _warn_unused_result_;
 

@@ -3,85 +3,17 @@
 # blocks, each serving a certificate of the local CA. A renewal is tested, reloaded and seen over
 # TLS (1103); a broken configuration is rolled back (1104, the old certificate still served, the
 # deploy stage failed in list); 'certkeeper deploy' after the fix rebinds. Skipped without nginx.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-bind.sh"
 
-NGINX=$(command -v nginx || true)
-[ -n "$NGINX" ] || NGINX=/usr/sbin/nginx
-if [ ! -x "$NGINX" ]; then
-        echo "SKIP: nginx is not installed"
-        exit 77
-fi
-
-NP="$T/nginx"
-NC="$NP/nginx.conf"
+nginx_required
 PA=$(free_port)
 PB=$(free_port)
-mkdir -p "$NP/logs" "$T/certs"
+stop_servers_with nginx_stop
+write_conf() { nginx_write_conf; }
+mkdir -p "$T/certs"
 
-stop_nginx() {
-        if [ -s "$NP/nginx.pid" ]; then
-                kill -QUIT "$(cat "$NP/nginx.pid")" 2>/dev/null || true
-                for _ in $(seq 50); do
-                        [ -s "$NP/nginx.pid" ] || break
-                        sleep 0.1
-                done
-        fi
-}
-# nginx first, then lib.sh's cleanup (the daemon, the directory) with the test's exit status.
-stop_all() {
-        local rc=$?
-        set +e
-        stop_nginx
-        (exit "$rc")
-        cleanup
-}
-trap stop_all EXIT
-
-write_conf() {
-        cat >"$NC" <<CONF
-daemon on;
-pid $NP/nginx.pid;
-error_log $NP/logs/error.log;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-        access_log off;
-        client_body_temp_path $NP/client_body;
-        proxy_temp_path $NP/proxy;
-        fastcgi_temp_path $NP/fastcgi;
-        uwsgi_temp_path $NP/uwsgi;
-        scgi_temp_path $NP/scgi;
-        server {
-                listen 127.0.0.1:$PA ssl;
-                server_name a.test;
-                ssl_certificate $T/certs/a.pem;
-                ssl_certificate_key $T/certs/a.key;
-                return 200 "a\n";
-        }
-        server {
-                listen 127.0.0.1:$PB ssl;
-                server_name b.test;
-                ssl_certificate $T/certs/b.pem;
-                ssl_certificate_key $T/certs/b.key;
-                return 200 "b\n";
-        }
-}
-CONF
-}
-
-NGX="$NGINX -p $NP/ -c $NC -e $NP/logs/error.log"
 TEST_CMD="$NGX -t -q"
 RELOAD_CMD="$NGX -s reload"
-
-# served PORT SNI: the SHA-256 thumbprint of the certificate nginx serves, in upper-case hex.
-served() {
-        openssl s_client -connect "127.0.0.1:$1" -servername "$2" </dev/null 2>/dev/null |
-                openssl x509 -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr a-f A-F
-}
-sha() { cert_field "$1" sha256 | tr a-f A-F; }
-events_of() { ck events --cert "$1" --id "$2"; }
-has_event() { [ -n "$(events_of "$1" "$2")" ]; }
-count_events() { events_of "$1" "$2" | wc -l; }
 
 start_daemon
 ck request -I a -f "$T/certs/a.pem" -k "$T/certs/a.key" -N CN=a.test -D a.test -w >/dev/null || fail "request a"
@@ -92,7 +24,7 @@ $NGX || fail "nginx did not start: $(tail -5 "$NP/logs/error.log")"
 wait_until 10 test -s "$NP/nginx.pid"
 [ "$(served "$PA" a.test)" = "$(sha a)" ] || fail "nginx does not serve a's certificate at start"
 
-# Refused with words: an unreadable configuration, a bad endpoint, kinds not there yet, a
+# Refused with words: an unreadable configuration, a bad endpoint, an unknown kind, a
 # command binding without its command.
 out=$(ck bind -i a nginx --config "$T/nope.conf" --test-command true --reload-command true 2>&1) &&
         fail "a missing nginx configuration was accepted"
@@ -100,8 +32,8 @@ grep -q "cannot be read" <<<"$out" || fail "missing configuration: $out"
 out=$(ck bind -i a nginx --config "$NC" --endpoint 127.0.0.1 2>&1) && fail "an endpoint without a port was accepted"
 grep -q "HOST:PORT" <<<"$out" || fail "bad endpoint: $out"
 out=$(ck bind -i a nginx --config "$NC" --endpoint 127.0.0.1:99999 2>&1) && fail "port 99999 was accepted"
-out=$(ck bind -i a apache 2>&1) && fail "apache was accepted"
-grep -q "not there yet" <<<"$out" || fail "apache: $out"
+out=$(ck bind -i a tomcat 2>&1) && fail "an unknown kind was accepted"
+grep -q "unknown" <<<"$out" || fail "unknown kind: $out"
 out=$(ck bind -i a command 2>&1) && fail "a command binding without --command was accepted"
 
 ck bind -i a nginx --config "$NC" --test-command "$TEST_CMD" --reload-command "$RELOAD_CMD" \

@@ -1004,10 +1004,11 @@ TEST(events_migration) {
         p = tmp_file(&t, "a.db");
         s = open_new(p);
         s = store_free(s);
-        exec_raw(p, "DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; PRAGMA user_version = 2");
+        exec_raw(p, "DROP TABLE deploys_pending; DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; "
+                    "PRAGMA user_version = 2");
 
         s = open_new(p);
-        ASSERT_EQ(store_schema_version(s), 5); /* events (3), subscriptions (4), bindings (5) */
+        ASSERT_EQ(store_schema_version(s), 6); /* events (3), subscriptions (4), bindings (5), deploys (6) */
         ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, NULL));
         ASSERT_EQ(events_matching(s, NULL, &c), 1u);
 
@@ -1424,6 +1425,77 @@ TEST(recover) {
         ASSERT_ERROR(store_file_recover(p, dest, &rows, &err), EEXIST);
         ASSERT_NOT_NULL(err);
 
+        tmpdir_remove(&t);
+}
+
+typedef struct PendingSeen {
+        unsigned n;
+        int64_t first_id;
+        char first_job[32];
+} PendingSeen;
+
+static int pending_collect(int64_t cert_id, const char *job, int64_t since, void *userdata) {
+        PendingSeen *p = userdata;
+
+        if (p->n++ == 0) {
+                p->first_id = cert_id;
+                snprintf(p->first_job, sizeof(p->first_job), "%s", job);
+        }
+        return 0;
+}
+
+static int binding_copy(const BindingRecord *r, void *userdata) {
+        BindingRecord *b = userdata;
+
+        b->mode = r->mode;
+        b->path = strdup(r->path);
+        b->layout = strdup(r->layout);
+        b->owner = strdup(r->owner);
+        return 0;
+}
+
+/* Pending deploys: one per certificate (replaced), cleared, gone with their certificate; the
+ * file columns of bindings round-trip. */
+TEST(deploys_pending) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(cert_record_done) CertRecord a = {}, b = {};
+        _cleanup_(binding_record_done) BindingRecord got = {};
+        BindingRecord bind = { .kind = (char *) "file", .path = (char *) "/x.pem", .layout = (char *) "combined",
+                               .owner = (char *) "nobody", .mode = 0640 };
+        PendingSeen seen = {};
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        fill_record(&a, 1);
+        fill_record(&b, 2);
+        ASSERT_OK(store_cert_insert(s, &a, NULL));
+        ASSERT_OK(store_cert_insert(s, &b, NULL));
+
+        ASSERT_OK(store_deploy_pending_set(s, a.id, "{\"x\":1}", 10));
+        ASSERT_OK(store_deploy_pending_set(s, a.id, "{\"x\":2}", 11));
+        ASSERT_OK(store_deploy_pending_set(s, b.id, "{}", 12));
+        ASSERT_OK(store_deploy_pending_foreach(s, pending_collect, &seen));
+        ASSERT_EQ(seen.n, 2u);
+        ASSERT_EQ(seen.first_id, a.id);
+        ASSERT_STREQ(seen.first_job, "{\"x\":2}");
+        ASSERT_OK(store_deploy_pending_clear(s, a.id));
+        ASSERT_OK(store_cert_delete(s, b.id));
+        seen = (PendingSeen) {};
+        ASSERT_OK(store_deploy_pending_foreach(s, pending_collect, &seen));
+        ASSERT_EQ(seen.n, 0u);
+
+        bind.cert_id = a.id;
+        ASSERT_OK(store_binding_add(s, &bind, NULL));
+        ASSERT_OK(store_binding_foreach(s, a.id, binding_copy, &got));
+        ASSERT_STREQ(got.path, "/x.pem");
+        ASSERT_STREQ(got.layout, "combined");
+        ASSERT_STREQ(got.owner, "nobody");
+        ASSERT_EQ(got.mode, 0640);
+
+        s = store_free(s);
         tmpdir_remove(&t);
 }
 

@@ -1,0 +1,121 @@
+#!/bin/bash
+# File bindings: the key and certificate written in each layout (cert, chain, fullchain, key,
+# combined, pkcs12) with their owner and mode, the replaced version kept as .prev, and a rollback that
+# writes the previous pair again when the binding's test fails. Owners need root.
+. "$(dirname "$0")/lib-bind.sh"
+
+if [ "$(id -u)" != 0 ]; then
+        echo "SKIP: file owners need root"
+        exit 77
+fi
+OWNER=nobody:nogroup
+getent group nogroup >/dev/null || OWNER=nobody:nobody
+
+OUT="$T/out"
+mkdir -p "$OUT" "$T/certs"
+start_daemon
+out=$(api POST /api/v1/certificates "{\"nickname\":\"a\",\"subject\":\"CN=a.test\",\"dns\":[\"a.test\"],
+        \"cert_path\":\"$T/certs/a.pem\",\"key_path\":\"$T/certs/a.key\",\"chain_path\":\"$T/certs/a-chain.pem\"}")
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "request a: $out"
+wait_until 30 test -s "$T/certs/a.pem"
+wait_until 30 test -s "$T/certs/a-chain.pem"
+
+# Refused with words.
+out=$(ck bind -i a file 2>&1) && fail "a file binding without --path was accepted"
+grep -q -- "--path" <<<"$out" || fail "no path: $out"
+out=$(ck bind -i a file --path "$OUT/x.pem" --layout pkcs7 2>&1) && fail "layout pkcs7 was accepted"
+grep -q "Layout 'pkcs7' is unknown" <<<"$out" || fail "bad layout: $out"
+out=$(ck bind -i a file --path "$OUT/x.pem" --mode 0999 2>&1) && fail "mode 0999 was accepted"
+grep -q "octal" <<<"$out" || fail "bad mode: $out"
+out=$(ck bind -i a file --path "$OUT/x.pem" --owner no-such-user-ck 2>&1) && fail "an unknown owner was accepted"
+grep -q "not a known USER" <<<"$out" || fail "bad owner: $out"
+out=$(ck bind -i a file --path "$T/no/such/dir/x.pem" 2>&1) && fail "a missing directory was accepted"
+grep -q "does not exist" <<<"$out" || fail "missing directory: $out"
+out=$(ck bind -i a file --path relative.pem 2>&1) && fail "a relative path was accepted"
+out=$(api POST /api/v1/certificates/a/bindings "{\"kind\":\"file\",\"path\":\"$OUT/x.pem\",\"mode\":416}")
+[ "$(tail -n1 <<<"$out")" = 400 ] && grep -q "octal digits" <<<"$out" || fail "a numeric mode through the API: $out"
+
+# One binding a layout; the combined one owned by nobody, 0640; the test of the last one fails
+# while $T/break exists.
+for l in cert chain fullchain key pkcs12; do
+        ck bind -i a file --path "$OUT/$l.pem" --layout "$l" >/dev/null || fail "bind $l"
+done
+ck bind -i a file --path "$OUT/combined.pem" --layout combined --owner "$OWNER" --mode 0640 \
+        --test-command "test ! -e '$T/break'" --reload-command "echo reloaded >>'$T/reloads'" >/dev/null ||
+        fail "bind combined"
+ck bindings -i a | grep -q "path: $OUT/combined.pem (combined, owner $OWNER, mode 0640)" ||
+        fail "bindings: $(ck bindings -i a)"
+
+# deploy: the files as they are now.
+ck deploy -i a >/dev/null || fail "deploy -i a"
+wait_until 30 has_event a rebound
+cur=$(sha a)
+check_files() { # check_files SHA
+        [ "$(file_sha "$OUT/cert.pem")" = "$1" ] || fail "cert.pem does not hold $1"
+        cmp -s "$OUT/cert.pem" "$T/certs/a.pem" || fail "cert.pem is not the certificate"
+        cmp -s "$OUT/chain.pem" "$T/certs/a-chain.pem" || fail "chain.pem is not the chain"
+        cmp -s "$OUT/fullchain.pem" <(cat "$T/certs/a.pem" "$T/certs/a-chain.pem") || fail "fullchain.pem"
+        cmp -s "$OUT/key.pem" "$T/certs/a.key" || fail "key.pem is not the key"
+        cmp -s "$OUT/combined.pem" <(cat "$T/certs/a.key" "$T/certs/a.pem" "$T/certs/a-chain.pem") ||
+                fail "combined.pem is not key, certificate, chain"
+        key_matches_cert "$OUT/key.pem" "$OUT/cert.pem" || fail "key.pem does not match cert.pem"
+        # PKCS#12, empty password: the certificate, the chain's certificates, the key.
+        openssl pkcs12 -in "$OUT/pkcs12.pem" -passin pass: -nokeys -clcerts -out "$T/p12-cert.pem" 2>/dev/null ||
+                fail "pkcs12.pem cannot be read"
+        [ "$(file_sha "$T/p12-cert.pem")" = "$1" ] || fail "pkcs12.pem does not hold $1"
+        openssl pkcs12 -in "$OUT/pkcs12.pem" -passin pass: -nocerts -nodes -out "$T/p12-key.pem" 2>/dev/null ||
+                fail "pkcs12.pem has no key"
+        key_matches_cert "$T/p12-key.pem" "$T/certs/a.pem" || fail "the key of pkcs12.pem does not match"
+        [ "$(openssl pkcs12 -in "$OUT/pkcs12.pem" -passin pass: -nokeys -cacerts 2>/dev/null | grep -c 'BEGIN CERT')" = \
+          "$(grep -c 'BEGIN CERT' "$T/certs/a-chain.pem")" ] || fail "pkcs12.pem does not hold the chain"
+}
+check_files "$cur"
+[ "$(stat -c %a "$OUT/cert.pem")" = 644 ] || fail "cert.pem is $(stat -c %a "$OUT/cert.pem"), not 644"
+[ "$(stat -c %a "$OUT/fullchain.pem")" = 644 ] || fail "fullchain.pem is not 644"
+[ "$(stat -c %a "$OUT/key.pem")" = 600 ] || fail "key.pem is $(stat -c %a "$OUT/key.pem"), not 600"
+[ "$(stat -c %a "$OUT/pkcs12.pem")" = 600 ] || fail "pkcs12.pem is not 600"
+[ "$(stat -c %a "$OUT/combined.pem")" = 640 ] || fail "combined.pem is not 640"
+[ "$(stat -c %U:%G "$OUT/combined.pem")" = "$OWNER" ] || fail "combined.pem is owned by $(stat -c %U:%G "$OUT/combined.pem")"
+[ ! -e "$OUT/cert.pem.prev" ] || fail "a .prev was made without a previous file"
+[ "$(wc -l <"$T/reloads")" = 1 ] || fail "the reload command ran $(wc -l <"$T/reloads") times"
+
+# A renewal: every file holds the new pair, the previous one kept as .prev with the same mode.
+ck resubmit -i a -w >/dev/null || fail "resubmit a"
+two_rebound() { [ "$(count_events a rebound)" -ge 2 ]; }
+wait_until 30 two_rebound
+[ "$(sha a)" != "$cur" ] || fail "a was not renewed"
+check_files "$(sha a)"
+[ "$(file_sha "$OUT/cert.pem.prev")" = "$cur" ] || fail "cert.pem.prev is not the previous certificate"
+# The key did not change (a renewal without rekey): key.pem was left alone.
+[ ! -e "$OUT/key.pem.prev" ] || fail "key.pem was replaced by the same key"
+[ "$(stat -c %a:%U:%G "$OUT/combined.pem.prev")" = "640:$OWNER" ] || fail "combined.pem.prev attributes"
+
+# A failing test: every file is written with the previous pair again, 1104.
+good=$(sha a)
+touch "$T/break"
+ck resubmit -i a -w >/dev/null || fail "resubmit a with a failing test"
+wait_until 30 has_event a rebind-failed
+[ "$(sha a)" = "$good" ] || fail "the record does not say the previous certificate is back"
+check_files "$good"
+[ "$(stat -c %a:%U:%G "$OUT/combined.pem")" = "640:$OWNER" ] || fail "combined.pem attributes after the rollback"
+ck bindings -i a | grep -q "last deploy: failed: test" || fail "last deploy: $(ck bindings -i a)"
+# The test failed: nothing took the new files, nothing is reloaded.
+[ "$(wc -l <"$T/reloads")" = 2 ] || fail "the reload command ran $(wc -l <"$T/reloads") times, not 2"
+
+# A file that cannot be written (its directory removed since): the write stage fails, the
+# request's files are the previous pair again, nothing is reloaded.
+rm -f "$T/break"
+mkdir "$OUT/gone"
+ck bind -i a file --path "$OUT/gone/x.pem" --layout cert >/dev/null || fail "bind gone/x.pem"
+rmdir "$OUT/gone"
+n=$(count_events a rebind-failed)
+ck resubmit -i a -w >/dev/null || fail "resubmit a with an unwritable file"
+more_failed() { [ "$(count_events a rebind-failed)" -gt "$n" ]; }
+wait_until 30 more_failed
+[ "$(sha a)" = "$good" ] || fail "the record does not say the previous certificate is back after the write failed"
+check_files "$good"
+ck bindings -i a | grep -q "last deploy: failed: write: cannot write '$OUT/gone/x.pem'" ||
+        fail "last deploy of the unwritable file: $(ck bindings -i a)"
+[ "$(wc -l <"$T/reloads")" = 2 ] || fail "the reload command ran after a failed write"
+
+echo "PASS"
