@@ -321,6 +321,11 @@ int manager_deploy(Manager *m, int64_t cert_id, char **reterr) {
                 return k;
         if (!r->sha256)
                 return errorf(reterr, -ENODATA, "The request has no certificate yet: nothing to deploy.");
+        /* One deploy at a time per certificate: a second one would take the place of the first's
+         * record of what to restore. */
+        if (streq_ptr(r->stage_deploy, "running"))
+                return errorf(reterr, -EBUSY, "A deploy of this certificate is under way; wait for its result "
+                              "('certkeeper bindings -i %s'), then run deploy again if needed.", strna(r->nickname));
         k = manager_deploy_start(m, r, NULL);
         if (k == 0)
                 return errorf(reterr, -ENOENT, "The request has no bindings; add one with 'certkeeper bind'.");

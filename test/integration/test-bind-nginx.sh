@@ -83,6 +83,9 @@ events_of a rebind-failed | grep -q "restored" || fail "1104 message: $(events_o
 write_conf
 n=$(count_events a rebound)
 ck deploy -i a >/dev/null || fail "deploy -i a"
+# A second deploy while the first one runs (it waits for its batch window) is refused with words.
+out=$(ck deploy -i a 2>&1) && fail "a second deploy during the first was accepted"
+grep -q "under way" <<<"$out" || fail "second deploy: $out"
 more_rebound() { [ "$(count_events a rebound)" -gt "$n" ]; }
 wait_until 30 more_rebound
 [ "$(sha a)" = "$good_a" ] || fail "deploy issued a new certificate"
