@@ -735,6 +735,7 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
                 .token_path = token,
                 .api_json_path = api_json,
                 .max_body = 64 * 1024,
+                .stream_keepalive = (usec_t) m->cfg.events_stream_keepalive * USEC_PER_SEC,
         };
         r = api_new(m, &api_cfg, &m->api, &err);
         if (r < 0)
