@@ -205,6 +205,7 @@ static int make_nickname(Manager *m, CertRecord *r) {
 
 /* The loop commits at the end of its iteration, and the API holds the answer until then. */
 static int commit_and_schedule(Manager *m, const CertRecord *r) {
+        m->watch_dirty = true; /* its files may be new or elsewhere */
         return manager_schedule(m, r->id, r->next_action_at);
 }
 
@@ -291,6 +292,7 @@ int manager_cert_remove(Manager *m, int64_t id, char **reterr) {
         if (k < 0)
                 return k;
         scheduler_remove(m->scheduler, id);
+        m->watch_dirty = true;
         (void) manager_event(m, CERT_EVENT_DELETED, r, NULL, NULL,
                              "Request '%s' removed; no longer tracking the certificate in file \"%s\" (the files "
                              "are kept).", strna(r->nickname), strna(r->cert_path));
