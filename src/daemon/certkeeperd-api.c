@@ -764,6 +764,53 @@ static bool body_unknown_field(struct MHD_Connection *c, json_t *j, const char *
         return false;
 }
 
+/* The file itself is written by the caller: the daemon never writes where an API caller says. */
+static enum MHD_Result handle_cert_export(Api *a, struct MHD_Connection *c, const char *id, const char *body,
+                                          size_t body_len) {
+        static const char *const known[] = { "format", "with_key", "password", "path", NULL };
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL, *o = NULL;
+        CertExport e = { .format = "pem" };
+        enum MHD_Result m;
+        json_t *v;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+        if (body_unknown_field(c, j, known, "export takes format, with_key, password and path", &m))
+                return m;
+        v = json_object_get(j, "format");
+        if (v && !json_is_string(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", "Field 'format' must be \"pem\" or \"pkcs12\".");
+        if (v)
+                e.format = json_string_value(v);
+        v = json_object_get(j, "with_key");
+        if (v && !json_is_boolean(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", "Field 'with_key' must be true or false.");
+        e.with_key = json_is_true(v);
+        v = json_object_get(j, "password");
+        if (v && !json_is_null(v) && !json_is_string(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", "Field 'password' must be a string.");
+        e.password = json_string_value(v);
+        v = json_object_get(j, "path");
+        if (!json_is_string(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "missing-field",
+                                     "Field 'path' (a string): the absolute path the file is written to, for the record.");
+        e.path = json_string_value(v);
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        r = manager_cert_export(a->manager, rec->id, &e, &o, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        return reply_json(c, MHD_HTTP_OK, o);
+}
+
 static enum MHD_Result handle_cert_revoke(Api *a, struct MHD_Connection *c, const char *id, const char *body,
                                           size_t body_len) {
         static const char *const known[] = { "reason", NULL };
@@ -1412,6 +1459,11 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                 if (!method_is(method, MHD_HTTP_METHOD_GET))
                                         return reply_method_not_allowed(c, method, url, "GET");
                                 return handle_cert_history(a, c, seg[3]);
+                        }
+                        if (streq(seg[4], "export")) {
+                                if (!streq(method, MHD_HTTP_METHOD_POST))
+                                        return reply_method_not_allowed(c, method, url, "POST");
+                                return handle_cert_export(a, c, seg[3], body, body_len);
                         }
                         if (streq(seg[4], "revoke")) {
                                 if (!streq(method, MHD_HTTP_METHOD_POST))
