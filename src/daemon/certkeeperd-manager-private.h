@@ -124,7 +124,8 @@ struct Manager {
 
         /* Outside changes to tracked files (certkeeperd-watch.c); NULL without inotify. */
         FileWatch *watch;
-        bool watch_dirty; /* requests were added, changed or removed: the set of files to watch */
+        bool watch_dirty; /* requests were changed or removed: the set of files to watch */
+        usec_t watch_synced_at;
 
         int epoll_fd;
         int timer_fd;
@@ -193,8 +194,11 @@ void manager_deliveries_free(Manager *m);
 /* Sets up the watch of tracked files; returns the fd to poll (EPOLLIN), or 0 when inotify is not
  * there (logged; outside changes are then seen at the next read). */
 int manager_watch_start(Manager *m);
-/* Watches the files of the requests as they are now, if watch_dirty. */
+/* Watches the files of the requests as they are now, if watch_dirty, at most every
+ * WATCH_SYNC_INTERVAL: requests removed or moved until then cost a needless look at most. */
 void manager_watch_sync(Manager *m);
+/* Watches the files of one request added or changed, at once (the full sync is lazy). */
+void manager_watch_cert(Manager *m, const CertRecord *r);
 /* Reads the notifications (the fd polled readable). */
 void manager_watch_read(Manager *m);
 /* Starts a read of the files of the certificates whose changes have settled. */

@@ -205,7 +205,6 @@ static int make_nickname(Manager *m, CertRecord *r) {
 
 /* The loop commits at the end of its iteration, and the API holds the answer until then. */
 static int commit_and_schedule(Manager *m, const CertRecord *r) {
-        m->watch_dirty = true; /* its files may be new or elsewhere */
         return manager_schedule(m, r->id, r->next_action_at);
 }
 
@@ -253,6 +252,7 @@ int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) 
         if (k < 0)
                 return k;
         log_info("%s request '%s' added for '%s'.", track_only ? "Tracking" : "Signing", r->nickname, r->cert_path);
+        manager_watch_cert(m, r);
         return commit_and_schedule(m, r);
 }
 
@@ -274,6 +274,9 @@ int manager_cert_modify(Manager *m, CertRecord *r, char **reterr) {
         k = store_cert_update(m->store, r, reterr);
         if (k < 0)
                 return k;
+        /* Its files may be elsewhere now: watched at once; the old ones go at the next full sync. */
+        manager_watch_cert(m, r);
+        m->watch_dirty = true;
         return commit_and_schedule(m, r);
 }
 

@@ -22,11 +22,15 @@
 /* A file written in place is looked at once closed, not when created or truncated. */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
 #define WATCH_SETTLE (250U * USEC_PER_MSEC)
+/* A full sync reads every request: not more often than this, so that many changes in a row (a bulk
+ * import) cost one. */
+#define WATCH_SYNC_INTERVAL (30U * USEC_PER_SEC)
 
 typedef struct WatchDir {
         int wd;
         char *path;
         bool used; /* in the set being built */
+        bool gone; /* removed (IN_IGNORED): its wd is dead; dropped at the next sync */
 } WatchDir;
 
 typedef struct WatchFile {
@@ -34,21 +38,146 @@ typedef struct WatchFile {
         char *name;
         int64_t owner;
         unsigned flags;
+        size_t next; /* the next file of its hash bucket, or NONE */
 } WatchFile;
 
 typedef FileWatchDue WatchDue;
+
+#define NONE SIZE_MAX
+#define TABLE_MIN 16U
+
+/* Hash tables of indices, so that a store of 100,000 requests costs no quadratic work: the
+ * directories by path and by wd (open addressing), the files by directory and name (chained). */
+typedef struct Slots {
+        size_t *slot;
+        size_t size; /* a power of two, or 0 */
+} Slots;
 
 struct FileWatch {
         int fd;
         usec_t settle;
         WatchDir *dirs;
-        size_t n_dirs;
+        size_t n_dirs, cap_dirs;
+        Slots dir_by_path, dir_by_wd;
         WatchFile *files;
-        size_t n_files;
+        size_t n_files, cap_files;
+        Slots file_heads;
         WatchDue *due;
         size_t n_due;
         int add_error;
+        bool lost_dirs; /* a watched directory went away since file_watch_take_lost() */
 };
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+        const unsigned char *b = p;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 1099511628211ULL; /* FNV-1a */
+        return h;
+}
+
+static uint64_t hash_path(const char *s) {
+        return hash_bytes(14695981039346656037ULL, s, strlen(s));
+}
+
+static uint64_t hash_wd(int wd) {
+        return hash_bytes(14695981039346656037ULL, &wd, sizeof(wd));
+}
+
+static uint64_t hash_file(int wd, const char *name) {
+        return hash_bytes(hash_wd(wd), name, strlen(name));
+}
+
+static int slots_reset(Slots *t, size_t want) {
+        size_t size = TABLE_MIN;
+        size_t *p;
+
+        while (size < want)
+                size *= 2;
+        p = reallocarray(t->slot, size, sizeof(size_t));
+        if (!p)
+                return -ENOMEM;
+        t->slot = p;
+        t->size = size;
+        for (size_t i = 0; i < size; i++)
+                p[i] = NONE;
+        return 0;
+}
+
+static void slots_insert(Slots *t, uint64_t h, size_t idx) {
+        size_t i = h & (t->size - 1);
+
+        while (t->slot[i] != NONE)
+                i = (i + 1) & (t->size - 1);
+        t->slot[i] = idx;
+}
+
+/* Both directory tables, at most half full. */
+static int dirs_reindex(FileWatch *w) {
+        if (slots_reset(&w->dir_by_path, 2 * w->n_dirs + 1) < 0 || slots_reset(&w->dir_by_wd, 2 * w->n_dirs + 1) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_dirs; i++) {
+                slots_insert(&w->dir_by_path, hash_path(w->dirs[i].path), i);
+                slots_insert(&w->dir_by_wd, hash_wd(w->dirs[i].wd), i);
+        }
+        return 0;
+}
+
+static WatchDir *dir_find_path(FileWatch *w, const char *path) {
+        if (w->dir_by_path.size == 0)
+                return NULL;
+        for (size_t i = hash_path(path) & (w->dir_by_path.size - 1);; i = (i + 1) & (w->dir_by_path.size - 1)) {
+                size_t idx = w->dir_by_path.slot[i];
+                if (idx == NONE)
+                        return NULL;
+                if (!w->dirs[idx].gone && streq(w->dirs[idx].path, path))
+                        return &w->dirs[idx];
+        }
+}
+
+static WatchDir *dir_find_wd(FileWatch *w, int wd) {
+        if (w->dir_by_wd.size == 0)
+                return NULL;
+        for (size_t i = hash_wd(wd) & (w->dir_by_wd.size - 1);; i = (i + 1) & (w->dir_by_wd.size - 1)) {
+                size_t idx = w->dir_by_wd.slot[i];
+                if (idx == NONE)
+                        return NULL;
+                if (!w->dirs[idx].gone && w->dirs[idx].wd == wd)
+                        return &w->dirs[idx];
+        }
+}
+
+static void file_link(FileWatch *w, size_t i) {
+        size_t b = hash_file(w->files[i].wd, w->files[i].name) & (w->file_heads.size - 1);
+
+        w->files[i].next = w->file_heads.slot[b];
+        w->file_heads.slot[b] = i;
+}
+
+static int files_reindex(FileWatch *w) {
+        if (slots_reset(&w->file_heads, w->n_files + 1) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_files; i++)
+                file_link(w, i);
+        return 0;
+}
+
+/* Grows *array (of *cap elements of size) to hold at least n + 1, doubling. */
+static int grow(void **array, size_t *cap, size_t n, size_t size) {
+        size_t c = *cap ? *cap : TABLE_MIN;
+        void *p;
+
+        if (n < *cap)
+                return 0;
+        while (c <= n)
+                c *= 2;
+        p = reallocarray(*array, c, size);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        *cap = c;
+        return 0;
+}
 
 int file_watch_new(usec_t settle, FileWatch **ret) {
         FileWatch *w;
@@ -78,8 +207,11 @@ FileWatch *file_watch_free(FileWatch *w) {
         for (size_t i = 0; i < w->n_dirs; i++)
                 free(w->dirs[i].path);
         free(w->dirs);
+        free(w->dir_by_path.slot);
+        free(w->dir_by_wd.slot);
         files_free(w->files, w->n_files);
         free(w->files);
+        free(w->file_heads.slot);
         free(w->due);
         safe_close(w->fd);
         free(w);
@@ -94,29 +226,16 @@ void file_watch_begin(FileWatch *w) {
         files_free(w->files, w->n_files);
         w->n_files = 0;
         w->add_error = 0;
+        for (size_t i = 0; i < w->file_heads.size; i++)
+                w->file_heads.slot[i] = NONE;
         for (size_t i = 0; i < w->n_dirs; i++)
                 w->dirs[i].used = false;
-}
-
-static WatchDir *dir_find_path(FileWatch *w, const char *path) {
-        for (size_t i = 0; i < w->n_dirs; i++)
-                if (streq(w->dirs[i].path, path))
-                        return &w->dirs[i];
-        return NULL;
-}
-
-static WatchDir *dir_find_wd(FileWatch *w, int wd) {
-        for (size_t i = 0; i < w->n_dirs; i++)
-                if (w->dirs[i].wd == wd)
-                        return &w->dirs[i];
-        return NULL;
 }
 
 int file_watch_add(FileWatch *w, int64_t owner, unsigned flags, const char *path) {
         _cleanup_free_ char *dir = NULL, *name = NULL;
         const char *slash;
         WatchDir *d;
-        WatchFile *f;
 
         if (isempty(path) || path[0] != '/')
                 return -EINVAL;
@@ -130,7 +249,6 @@ int file_watch_add(FileWatch *w, int64_t owner, unsigned flags, const char *path
 
         d = dir_find_path(w, dir);
         if (!d) {
-                WatchDir *p;
                 int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
 
                 if (wd < 0) {
@@ -140,21 +258,27 @@ int file_watch_add(FileWatch *w, int64_t owner, unsigned flags, const char *path
                 /* Two spellings of one directory share its wd. */
                 d = dir_find_wd(w, wd);
                 if (!d) {
-                        p = reallocarray(w->dirs, w->n_dirs + 1, sizeof(WatchDir));
-                        if (!p)
+                        if (grow((void **) &w->dirs, &w->cap_dirs, w->n_dirs, sizeof(WatchDir)) < 0)
                                 return -ENOMEM;
-                        w->dirs = p;
-                        d = &w->dirs[w->n_dirs++];
-                        *d = (WatchDir) { .wd = wd, .path = TAKE_PTR(dir) };
+                        w->dirs[w->n_dirs++] = (WatchDir) { .wd = wd, .path = TAKE_PTR(dir) };
+                        d = &w->dirs[w->n_dirs - 1];
+                        if (2 * w->n_dirs >= w->dir_by_path.size) {
+                                if (dirs_reindex(w) < 0)
+                                        return -ENOMEM;
+                        } else {
+                                slots_insert(&w->dir_by_path, hash_path(d->path), w->n_dirs - 1);
+                                slots_insert(&w->dir_by_wd, hash_wd(d->wd), w->n_dirs - 1);
+                        }
                 }
         }
         d->used = true;
 
-        f = reallocarray(w->files, w->n_files + 1, sizeof(WatchFile));
-        if (!f)
+        if (grow((void **) &w->files, &w->cap_files, w->n_files, sizeof(WatchFile)) < 0)
                 return -ENOMEM;
-        w->files = f;
         w->files[w->n_files++] = (WatchFile) { .wd = d->wd, .name = TAKE_PTR(name), .owner = owner, .flags = flags };
+        if (w->n_files >= w->file_heads.size)
+                return files_reindex(w);
+        file_link(w, w->n_files - 1);
         return 0;
 }
 
@@ -162,14 +286,17 @@ int file_watch_end(FileWatch *w) {
         size_t j = 0;
 
         for (size_t i = 0; i < w->n_dirs; i++) {
-                if (!w->dirs[i].used) {
-                        (void) inotify_rm_watch(w->fd, w->dirs[i].wd);
+                if (!w->dirs[i].used || w->dirs[i].gone) {
+                        if (!w->dirs[i].gone)
+                                (void) inotify_rm_watch(w->fd, w->dirs[i].wd);
                         free(w->dirs[i].path);
                         continue;
                 }
                 w->dirs[j++] = w->dirs[i];
         }
         w->n_dirs = j;
+        if (dirs_reindex(w) < 0)
+                return -ENOMEM;
         return w->add_error;
 }
 
@@ -231,15 +358,23 @@ int file_watch_process(FileWatch *w, usec_t now, bool (*busy)(int64_t owner, voi
                                 continue;
                         }
                         if (e->mask & IN_IGNORED) {
-                                /* The directory went away: its files are looked at (deleted). */
+                                WatchDir *d = dir_find_wd(w, e->wd);
+
+                                /* The directory went away: its files are looked at (deleted), and it
+                                 * is watched again if it comes back (next sync or request change). */
+                                if (d) {
+                                        d->gone = true;
+                                        w->lost_dirs = true;
+                                }
                                 for (size_t i = 0; i < w->n_files; i++)
                                         if (w->files[i].wd == e->wd && due_file(w, &w->files[i], now, busy, userdata) < 0)
                                                 return -ENOMEM;
                                 continue;
                         }
-                        if (e->len == 0)
+                        if (e->len == 0 || w->file_heads.size == 0)
                                 continue;
-                        for (size_t i = 0; i < w->n_files; i++)
+                        for (size_t i = w->file_heads.slot[hash_file(e->wd, e->name) & (w->file_heads.size - 1)];
+                             i != NONE; i = w->files[i].next)
                                 if (w->files[i].wd == e->wd && streq(w->files[i].name, e->name) &&
                                     due_file(w, &w->files[i], now, busy, userdata) < 0)
                                         return -ENOMEM;
@@ -272,6 +407,13 @@ int file_watch_take_due(FileWatch *w, usec_t now, FileWatchDue **ret, size_t *re
         return 0;
 }
 
+bool file_watch_take_lost(FileWatch *w) {
+        bool b = w->lost_dirs;
+
+        w->lost_dirs = false;
+        return b;
+}
+
 usec_t file_watch_timeout(const FileWatch *w, usec_t now) {
         usec_t t = USEC_INFINITY;
 
@@ -300,12 +442,27 @@ static int sync_one(const CertRecord *r, void *userdata) {
         return k == -EINVAL ? 0 : k;
 }
 
+void manager_watch_cert(Manager *m, const CertRecord *r) {
+        int k;
+
+        if (!m->watch)
+                return;
+        k = sync_one(r, m->watch);
+        if (k < 0)
+                log_warning_errno(k, "Failed to watch the files of request '%s' for outside changes: %m",
+                                  strna(r->nickname));
+}
+
 void manager_watch_sync(Manager *m) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         int k;
 
         if (!m->watch || !m->watch_dirty)
                 return;
+        if (m->watch_synced_at > 0 && now < m->watch_synced_at + WATCH_SYNC_INTERVAL)
+                return;
         m->watch_dirty = false;
+        m->watch_synced_at = now;
         file_watch_begin(m->watch);
         k = store_cert_foreach(m->store, NULL, sync_one, m->watch);
         if (k < 0) {
@@ -376,6 +533,10 @@ void manager_watch_read(Manager *m) {
         k = file_watch_process(m->watch, now_usec(CLOCK_MONOTONIC), watch_busy, m);
         if (k < 0)
                 log_warning_errno(k, "Failed to read file change notifications: %m");
+        /* A directory removed may come back (a new certificate saved there): watched again at the
+         * next sync. */
+        if (file_watch_take_lost(m->watch))
+                m->watch_dirty = true;
 }
 
 void manager_watch_run(Manager *m) {

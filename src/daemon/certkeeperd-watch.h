@@ -51,5 +51,7 @@ int file_watch_take_due(FileWatch *w, usec_t now, FileWatchDue **ret, size_t *re
 /* Makes an owner due again after the settle delay, with more flags (for one whose files are being
  * written by a job of ours right now). */
 int file_watch_delay(FileWatch *w, int64_t owner, unsigned flags, usec_t now) _warn_unused_result_;
+/* Whether a watched directory went away (it is no longer watched) since the last call. */
+bool file_watch_take_lost(FileWatch *w);
 /* Time until file_watch_take_due() has something, USEC_INFINITY if nothing is pending. */
 usec_t file_watch_timeout(const FileWatch *w, usec_t now);
