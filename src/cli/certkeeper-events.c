@@ -96,9 +96,11 @@ static int follow(CliContext *c, const char *query, bool since) {
         if (first.status >= 400)
                 return cli_report_problem(c, &first);
         items = json_object_get(first.body, "items");
-        if (!since && json_array_size(items) > 0)
+        /* No matching event yet: every one that comes counts, even before the stream is open. */
+        if (!since)
                 (void) snprintf(fs.last_id, sizeof(fs.last_id), "%" JSON_INTEGER_FORMAT,
-                                json_integer_value(json_object_get(json_array_get(items, 0), "id")));
+                                json_array_size(items) > 0
+                                ? json_integer_value(json_object_get(json_array_get(items, 0), "id")) : 0);
 
         for (;;) {
                 _cleanup_(api_response_done) ApiResponse a = {};
