@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "cert-event.h"
 #include "certkeeperd-api-stream.h"
@@ -19,6 +20,9 @@
 #define STREAM_BATCH 64U
 /* libmicrohttpd's block size for the reader. */
 #define STREAM_BLOCK 4096U
+/* The kernel's send buffer of a follower's socket (it doubles it): what a client that does not
+ * read holds in the kernel, instead of the megabytes TCP autotuning allows. */
+#define STREAM_SNDBUF (16 * 1024)
 
 typedef struct ApiStream ApiStream;
 
@@ -211,6 +215,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 enum MHD_Result api_streams_open(ApiStreams *s, struct MHD_Connection *c, const EventFilter *f, int64_t cursor) {
+        const union MHD_ConnectionInfo *ci;
         struct MHD_Response *resp;
         enum MHD_Result m;
         ApiStream *st;
@@ -250,6 +255,9 @@ enum MHD_Result api_streams_open(ApiStreams *s, struct MHD_Connection *c, const 
                 MHD_destroy_response(resp);
                 return MHD_NO;
         }
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+                (void) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &(int) { STREAM_SNDBUF }, sizeof(int));
         m = MHD_queue_response(c, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp); /* the connection holds it; stream_free() runs when it is done */
         return m;

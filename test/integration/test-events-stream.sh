@@ -178,4 +178,29 @@ sleep 0.5
 total=$(events_json "" | json_get "len(d['items'])")
 [ "$(wc -l <"$T/cli")" = "$total" ] || fail "the CLI follower printed $(wc -l <"$T/cli") lines for $total events"
 stop_followers
+
+# ---- a client that stops reading: dropped with a last comment; requests are still answered ----
+# More events than the kernel holds for a follower (its send buffer is capped) and
+# libmicrohttpd's buffer, towards a client with a tiny receive window (TCP, the bearer token).
+for i in $(seq 120); do
+        api POST /api/v1/certificates "{\"nickname\": \"n$i\", \"cert_path\": \"$T/certs/n$i.pem\", \"key_path\": \"$T/certs/n$i.key\", \"subject\": \"CN=n$i\"}" |
+                tail -n1 | grep -qx 201 || fail "request n$i"
+done
+all_issued() { [ "$(events_json "id=installed" | json_get "len(d['items'])")" -ge 122 ]; }
+wait_until 30 all_issued
+python3 - "$(json_get "d['tcp']" <"$RUN/api.json")" "$(cat "$(json_get "d['token_file']" <"$RUN/api.json")")" <<'PY' &
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+s.connect((host, int(port)))
+s.sendall(("GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+           "Last-Event-ID: 0\r\n\r\n" % sys.argv[2]).encode())
+s.recv(100)
+time.sleep(8)  # and reads nothing more
+PY
+PIDS+=($!)
+wait_until 10 grep -q 'closing an event stream whose client does not read' "$LOG"
+ck list >/dev/null || fail "list while a client does not read"
+stop_followers
 echo ok
