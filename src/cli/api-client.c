@@ -10,11 +10,17 @@
 #include "api-client.h"
 #include "dynbuf.h"
 #include "fs-util.h"
+#include "sse-parse.h"
 #include "string-util.h"
 
 #define API_JSON_MAX (64U * 1024U)
 #define TOKEN_MAX 4096U
 #define PROBLEM_PREFIX "urn:certkeeper:problem:"
+/* The largest line or event of an event stream. */
+#define STREAM_EVENT_MAX (1024U * 1024U)
+/* An event stream with no byte for this long is taken as lost (the daemon's keep-alives come
+ * every 25 s at most). */
+#define STREAM_IDLE_SEC 90L
 
 struct ApiClient {
         ApiEndpoint endpoint;
@@ -355,19 +361,48 @@ oom:
         return -ENOMEM;
 }
 
+/* Bytes of an event stream: events go to the handler; an error answer is kept for parse_answer(). */
+typedef struct StreamState {
+        const ApiStreamHandler *handler;
+        CURL *curl;
+        DynBuf *error_body;
+        SseParser *parser;
+        int error;
+} StreamState;
+
+static size_t stream_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        StreamState *s = userdata;
+        size_t n = size * nmemb;
+        long status = 0;
+        int r;
+
+        (void) curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 400)
+                return write_cb(ptr, size, nmemb, s->error_body);
+        r = sse_parser_feed(s->parser, ptr, n, s->handler->on_event, s->handler->userdata);
+        if (r < 0) {
+                s->error = r;
+                return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+        }
+        return n;
+}
+
 /* One attempt over one transport. Returns 0 with an answer, -ECONNREFUSED/-ENOENT/... otherwise. */
 static int call_once(ApiClient *c, ApiTransport t, const char *method, const char *path, const char *body,
-                     bool raw, ApiResponse *ret, char **reterr) {
+                     bool raw, const ApiStreamHandler *stream, ApiResponse *ret, char **reterr) {
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-        _cleanup_free_ char *url = NULL, *auth = NULL;
+        _cleanup_free_ char *url = NULL, *auth = NULL, *last_id = NULL;
         _cleanup_(dynbuf_done) DynBuf buf = DYNBUF_INIT(API_CLIENT_MAX_RESPONSE);
         char errbuf[CURL_ERROR_SIZE] = "";
         struct curl_slist *l;
+        _cleanup_(sse_parser_done) SseParser parser = {};
+        StreamState st = { .handler = stream, .curl = c->curl, .error_body = &buf, .parser = &parser };
         CURLcode cc;
         long status = 0;
         int r;
 
         curl_easy_reset(c->curl);
+        sse_parser_init(&parser, STREAM_EVENT_MAX);
 
         if (t == API_TRANSPORT_UNIX) {
                 if (!c->endpoint.socket_path)
@@ -394,10 +429,17 @@ static int call_once(ApiClient *c, ApiTransport t, const char *method, const cha
                 explicit_bzero(auth, strlen(auth));
         }
 
-        l = curl_slist_append(headers, "Accept: application/json");
+        l = curl_slist_append(headers, stream ? "Accept: text/event-stream" : "Accept: application/json");
         if (!l)
                 return -ENOMEM;
         headers = l;
+        if (stream && stream->last_event_id) {
+                last_id = strjoin("Last-Event-ID: ", stream->last_event_id);
+                l = last_id ? curl_slist_append(headers, last_id) : NULL;
+                if (!l)
+                        return -ENOMEM;
+                headers = l;
+        }
         if (body) {
                 l = curl_slist_append(headers, "Content-Type: application/json");
                 if (!l)
@@ -424,6 +466,14 @@ static int call_once(ApiClient *c, ApiTransport t, const char *method, const cha
             curl_easy_setopt(c->curl, CURLOPT_NOPROXY, "*") != CURLE_OK ||
             curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) API_CLIENT_MAX_RESPONSE) != CURLE_OK)
                 return -EIO;
+        /* A stream has no end and no size: it is lost when nothing, not even a keep-alive, comes. */
+        if (stream && (curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 0L) != CURLE_OK ||
+                       curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) 0) != CURLE_OK ||
+                       curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK ||
+                       curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, STREAM_IDLE_SEC) != CURLE_OK ||
+                       curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write_cb) != CURLE_OK ||
+                       curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &st) != CURLE_OK))
+                return -EIO;
         if (body) {
                 if (curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
                     curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body)) != CURLE_OK)
@@ -447,6 +497,13 @@ static int call_once(ApiClient *c, ApiTransport t, const char *method, const cha
                         r = -ETIMEDOUT;
                         break;
                 case CURLE_WRITE_ERROR:
+                        if (st.error < 0) {
+                                if (reterr && st.error == -E2BIG)
+                                        *reterr = strdup("The daemon's event stream has an event larger than "
+                                                         "the client accepts.");
+                                return st.error;
+                        }
+                        _fallthrough_;
                 case CURLE_FILESIZE_EXCEEDED:
                         if (reterr)
                                 *reterr = strdup("The daemon's answer is larger than the client accepts. Use "
@@ -467,8 +524,8 @@ static int call_once(ApiClient *c, ApiTransport t, const char *method, const cha
         return parse_answer(status, &buf, raw, ret);
 }
 
-static int call(ApiClient *c, const char *method, const char *path, json_t *body, bool raw, ApiResponse *ret,
-                char **reterr) {
+static int call(ApiClient *c, const char *method, const char *path, json_t *body, bool raw,
+                const ApiStreamHandler *stream, ApiResponse *ret, char **reterr) {
         _cleanup_free_ char *text = NULL, *err_unix = NULL;
         ApiResponse a = {};
         ApiTransport t;
@@ -486,11 +543,11 @@ static int call(ApiClient *c, const char *method, const char *path, json_t *body
 
         t = c->sticky != API_TRANSPORT_AUTO ? c->sticky : c->transport;
         if (t != API_TRANSPORT_AUTO)
-                return call_once(c, t, method, path, text, raw, ret, reterr);
+                return call_once(c, t, method, path, text, raw, stream, ret, reterr);
 
         /* Automatic: the socket first, unless it is not there. */
         if (c->endpoint.socket_path && stat(c->endpoint.socket_path, &st) >= 0 && S_ISSOCK(st.st_mode)) {
-                r = call_once(c, API_TRANSPORT_UNIX, method, path, text, raw, &a, &err_unix);
+                r = call_once(c, API_TRANSPORT_UNIX, method, path, text, raw, stream, &a, &err_unix);
                 if (r >= 0 && a.status != 403) {
                         c->sticky = API_TRANSPORT_UNIX;
                         *ret = a;
@@ -510,7 +567,7 @@ static int call(ApiClient *c, const char *method, const char *path, json_t *body
                         _cleanup_free_ char *e2 = NULL;
                         ApiResponse b = {};
 
-                        r = call_once(c, API_TRANSPORT_TCP, method, path, text, raw, &b, &e2);
+                        r = call_once(c, API_TRANSPORT_TCP, method, path, text, raw, stream, &b, &e2);
                         if (r >= 0) {
                                 api_response_done(&a);
                                 c->sticky = API_TRANSPORT_TCP;
@@ -523,7 +580,7 @@ static int call(ApiClient *c, const char *method, const char *path, json_t *body
                 }
         }
 
-        r = call_once(c, API_TRANSPORT_TCP, method, path, text, raw, ret, reterr);
+        r = call_once(c, API_TRANSPORT_TCP, method, path, text, raw, stream, ret, reterr);
         if (r >= 0)
                 c->sticky = API_TRANSPORT_TCP;
         else if (err_unix && reterr && !*reterr)
@@ -533,10 +590,16 @@ static int call(ApiClient *c, const char *method, const char *path, json_t *body
 
 int api_client_call(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
                     char **reterr) {
-        return call(c, method, path, body, false, ret, reterr);
+        return call(c, method, path, body, false, NULL, ret, reterr);
 }
 
 int api_client_call_raw(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
                         char **reterr) {
-        return call(c, method, path, body, true, ret, reterr);
+        return call(c, method, path, body, true, NULL, ret, reterr);
+}
+
+int api_client_stream(ApiClient *c, const char *path, const ApiStreamHandler *h, ApiResponse *ret, char **reterr) {
+        if (!h || !h->on_event)
+                return -EINVAL;
+        return call(c, "GET", path, NULL, false, h, ret, reterr);
 }

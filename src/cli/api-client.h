@@ -71,6 +71,22 @@ int api_client_call(ApiClient *c, const char *method, const char *path, json_t *
 int api_client_call_raw(ApiClient *c, const char *method, const char *path, json_t *body, ApiResponse *ret,
                         char **reterr) _warn_unused_result_;
 
+/* A stream of Server-Sent Events (GET /api/v1/events/stream). */
+typedef struct ApiStreamHandler {
+        const char *last_event_id; /* sent as Last-Event-ID; NULL: none */
+        /* Called for each event as it arrives; a negative return ends the stream with it. */
+        int (*on_event)(const char *id, const char *event, const char *data, void *userdata);
+        void *userdata;
+} ApiStreamHandler;
+
+/* GETs path and hands each event of the answer to h until the daemon ends the stream or the
+ * connection is lost (no byte for 90 s: the daemon sends keep-alives more often). Returns 0 when an
+ * answer came (an error status is parsed into ret as for api_client_call(); for 2xx, 0 when the
+ * stream ended), or -errno with words in reterr: the daemon could not be reached, the connection
+ * broke, or what on_event returned. */
+int api_client_stream(ApiClient *c, const char *path, const ApiStreamHandler *h, ApiResponse *ret, char **reterr)
+        _warn_unused_result_;
+
 /* Maps an HTTP error status to -errno: 400 -EINVAL, 401/403 -EACCES, 404 -ENOENT, 409 -EEXIST,
  * 413 -E2BIG, other 4xx -EINVAL, 5xx -EIO; 0 for 2xx/3xx. */
 int api_status_to_errno(long status);

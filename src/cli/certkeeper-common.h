@@ -138,6 +138,7 @@ int verb_doctor(CliContext *c, int argc, char *argv[]);
 int verb_revoke(CliContext *c, int argc, char *argv[]);
 int verb_acme_account(CliContext *c, int argc, char *argv[]);
 int verb_events(CliContext *c, int argc, char *argv[]);
+int verb_export(CliContext *c, int argc, char *argv[]);
 /* certkeeper-bind.c */
 int verb_bind(CliContext *c, int argc, char *argv[]);
 int verb_bindings(CliContext *c, int argc, char *argv[]);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "certkeeper-common.h"
 #include "dynbuf.h"
@@ -15,6 +16,7 @@ enum {
         ARG_ID,
         ARG_CERT,
         ARG_LIMIT,
+        ARG_FOLLOW,
 };
 
 #define EVENTS_PAGE 1000U
@@ -43,6 +45,86 @@ static int query_append(DynBuf *q, const char *key, const char *value) {
         return dynbuf_printf(q, "&%s=%s", key, esc);
 }
 
+typedef struct FollowState {
+        CliContext *cli;
+        char last_id[32];
+        bool lost;
+} FollowState;
+
+static int follow_event(const char *id, const char *event, const char *data, void *userdata) {
+        FollowState *fs = userdata;
+        json_auto_t *e = NULL;
+
+        if (id && strlen(id) < sizeof(fs->last_id))
+                strcpy(fs->last_id, id);
+        if (fs->lost) {
+                cli_warn(fs->cli, "Connected to certkeeperd again.");
+                fs->lost = false;
+        }
+        e = json_loads(data, 0, NULL);
+        if (!json_is_object(e)) {
+                cli_warn(fs->cli, "The daemon sent event %s that is not a JSON object; skipped.", strna(id));
+                return 0;
+        }
+        if (fs->cli->json) {
+                _cleanup_free_ char *line = json_dumps(e, JSON_COMPACT);
+                if (line)
+                        puts(line);
+        } else
+                print_event(e);
+        fflush(stdout);
+        return 0;
+}
+
+/* --follow: the events as they come, from GET /api/v1/events/stream; after a lost connection
+ * (the daemon restarting), again from the last one received. */
+static int follow(CliContext *c, const char *query, bool since) {
+        _cleanup_(api_response_done) ApiResponse first = {};
+        _cleanup_free_ char *path = NULL, *check = NULL;
+        FollowState fs = { .cli = c };
+        json_t *items;
+        int r;
+
+        /* The filters are checked (and the daemon reached) by the list first; its newest matching
+         * event is where the stream starts, unless --since asks for older ones. */
+        if (asprintf(&check, "/api/v1/events?limit=1%s", query) < 0 ||
+            asprintf(&path, "/api/v1/events/stream?%s", query[0] ? query + 1 : "") < 0)
+                return cli_fail(c, "Out of memory.");
+        r = cli_call(c, "GET", check, NULL, &first);
+        if (r < 0)
+                return CLI_EXIT_FAILURE;
+        if (first.status >= 400)
+                return cli_report_problem(c, &first);
+        items = json_object_get(first.body, "items");
+        /* No matching event yet: every one that comes counts, even before the stream is open. */
+        if (!since)
+                (void) snprintf(fs.last_id, sizeof(fs.last_id), "%" JSON_INTEGER_FORMAT,
+                                json_array_size(items) > 0
+                                ? json_integer_value(json_object_get(json_array_get(items, 0), "id")) : 0);
+
+        for (;;) {
+                _cleanup_(api_response_done) ApiResponse a = {};
+                _cleanup_free_ char *err = NULL;
+                ApiStreamHandler h = {
+                        .last_event_id = fs.last_id[0] ? fs.last_id : NULL,
+                        .on_event = follow_event,
+                        .userdata = &fs,
+                };
+
+                r = api_client_stream(c->api, path, &h, &a, &err);
+                if (r >= 0 && a.status >= 400)
+                        return cli_report_problem(c, &a);
+                if (r == -ENOMEM || r == -E2BIG)
+                        return cli_fail(c, "%s", err ?: strerror(-r));
+                if (!fs.lost) {
+                        cli_warn(c, "Lost the event stream of certkeeperd (%s); reconnecting every second.",
+                                 r < 0 ? (err ?: strerror(-r)) : "the daemon ended it");
+                        fs.lost = true;
+                }
+                (void) sleep(1);
+        }
+}
+
 int verb_events(CliContext *c, int argc, char *argv[]) {
         static const struct option options[] = {
                 CLI_COMMON_LONG_OPTIONS,
@@ -50,18 +132,20 @@ int verb_events(CliContext *c, int argc, char *argv[]) {
                 { "id", required_argument, NULL, ARG_ID },
                 { "cert", required_argument, NULL, ARG_CERT },
                 { "limit", required_argument, NULL, ARG_LIMIT },
+                { "follow", no_argument, NULL, ARG_FOLLOW },
                 {}
         };
         _cleanup_(dynbuf_done) DynBuf q = DYNBUF_INIT(4096);
         json_auto_t *all = NULL;
         const char *since = NULL, *id = NULL, *cert = NULL;
         unsigned limit = 0, n = 0;
+        bool follow_mode = false;
         int64_t after = 0;
         int opt, r;
 
         optind = 0;
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":hi:", options, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, ":hi:f", options, NULL)) >= 0) {
                 if (cli_common_option(c, opt, optarg))
                         continue;
                 switch (opt) {
@@ -74,7 +158,11 @@ int verb_events(CliContext *c, int argc, char *argv[]) {
                                "  --id=N             only this event: a number (1001) or a name (replaced)\n"
                                "  --cert=ID|NICK     only this certificate (-i NICK); a removed one by its id\n"
                                "  --limit=N          at most N events\n"
-                               "  --json             the API's event objects, as one JSON array\n");
+                               "  -f, --follow       print events as they come, oldest first (with --since,\n"
+                               "                     those since T first); reconnects after a daemon restart\n"
+                               "                     without losing events\n"
+                               "  --json             the API's event objects, as one JSON array (with\n"
+                               "                     --follow: one object per line)\n");
                         return CLI_EXIT_OK;
                 case ARG_SINCE:
                         since = optarg;
@@ -85,6 +173,10 @@ int verb_events(CliContext *c, int argc, char *argv[]) {
                 case 'i':
                 case ARG_CERT:
                         cert = optarg;
+                        break;
+                case 'f':
+                case ARG_FOLLOW:
+                        follow_mode = true;
                         break;
                 case ARG_LIMIT:
                         if (safe_atou(optarg, &limit) < 0 || limit == 0)
@@ -100,6 +192,11 @@ int verb_events(CliContext *c, int argc, char *argv[]) {
         if (query_append(&q, "since", since) < 0 || query_append(&q, "id", id) < 0 ||
             query_append(&q, "cert", cert) < 0)
                 return cli_fail(c, "Out of memory.");
+        if (follow_mode) {
+                if (limit > 0)
+                        return cli_fail(c, "--limit does not go with --follow, which prints events until stopped.");
+                return follow(c, strempty(q.data), since != NULL);
+        }
         if (c->json) {
                 all = json_array();
                 if (!all)

@@ -40,6 +40,7 @@ static const Verb verbs[] = {
         { "bind", verb_bind, "rebind a service on each renewal: nginx or a command, verified over TLS" },
         { "bindings", verb_bindings, "list bindings and their last deploy (-i ID)" },
         { "unbind", verb_unbind, "remove a request's bindings (-i ID [--binding N])" },
+        { "export", verb_export, "write a certificate (and chain, key) to a file, PEM or PKCS#12 (-i ID --out FILE)" },
         { "deploy", verb_deploy, "deploy the current certificate to its bindings again (-i ID)" },
         { "subscribe", verb_subscribe, "deliver events to a command or a webhook, at least once (--command, --webhook)" },
         { "subscriptions", verb_subscriptions, "list the subscriptions to events, their cursors and last results" },

@@ -21,6 +21,7 @@
 
 #include "cert-event.h"
 #include "cert-json.h"
+#include "certkeeperd-api-stream.h"
 #include "certkeeperd-api.h"
 #include "certkeeperd-bindings.h"
 #include "config.h"
@@ -46,6 +47,9 @@
 #define HISTORY_LIMIT_MAX 10000U
 #define EVENTS_LIMIT_DEFAULT 100U
 #define EVENTS_LIMIT_MAX 10000U
+/* Followers of the event stream at once: the other half of the connections stays for requests. */
+#define STREAMS_MAX (CONNECTION_LIMIT / 2U)
+#define STREAM_KEEPALIVE_DEFAULT (15U * USEC_PER_SEC)
 #define RESPONSE_MAX (512U * 1024U * 1024U)
 #define PEER_GROUPS_MAX 65536U
 
@@ -62,6 +66,7 @@ struct Api {
         uint64_t last_ticket;
         ApiListener unix_listener;
         ApiListener tcp_listener;
+        ApiStreams *streams; /* followers of GET /api/v1/events/stream */
         char *socket_path;
         char *token_path;
         char *token;
@@ -759,6 +764,53 @@ static bool body_unknown_field(struct MHD_Connection *c, json_t *j, const char *
         return false;
 }
 
+/* The file itself is written by the caller: the daemon never writes where an API caller says. */
+static enum MHD_Result handle_cert_export(Api *a, struct MHD_Connection *c, const char *id, const char *body,
+                                          size_t body_len) {
+        static const char *const known[] = { "format", "with_key", "password", "path", NULL };
+        _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+        _cleanup_free_ char *err = NULL;
+        json_auto_t *j = NULL, *o = NULL;
+        CertExport e = { .format = "pem" };
+        enum MHD_Result m;
+        json_t *v;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, &j, &err);
+        if (r < 0)
+                return reply_body_error(c, r, err);
+        if (body_unknown_field(c, j, known, "export takes format, with_key, password and path", &m))
+                return m;
+        v = json_object_get(j, "format");
+        if (v && !json_is_string(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", "Field 'format' must be \"pem\" or \"pkcs12\".");
+        if (v)
+                e.format = json_string_value(v);
+        v = json_object_get(j, "with_key");
+        if (v && !json_is_boolean(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", "Field 'with_key' must be true or false.");
+        e.with_key = json_is_true(v);
+        v = json_object_get(j, "password");
+        if (v && !json_is_null(v) && !json_is_string(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field", "Field 'password' must be a string.");
+        e.password = json_string_value(v);
+        v = json_object_get(j, "path");
+        if (!json_is_string(v))
+                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "missing-field",
+                                     "Field 'path' (a string): the absolute path the file is written to, for the record.");
+        e.path = json_string_value(v);
+
+        r = manager_cert_lookup(a->manager, id, &rec);
+        if (r == -ENOENT)
+                return reply_cert_not_found(c, id);
+        if (r < 0)
+                return reply_internal(c, r, NULL);
+        r = manager_cert_export(a->manager, rec->id, &e, &o, &err);
+        if (r < 0)
+                return reply_manager_error(c, r, err, false);
+        return reply_json(c, MHD_HTTP_OK, o);
+}
+
 static enum MHD_Result handle_cert_revoke(Api *a, struct MHD_Connection *c, const char *id, const char *body,
                                           size_t body_len) {
         static const char *const known[] = { "reason", NULL };
@@ -910,20 +962,68 @@ typedef struct EventListContext {
 
 static int event_one(const EventRecord *e, void *userdata) {
         EventListContext *ctx = userdata;
-        json_t *o, *payload;
+        json_t *o;
 
         if (json_array_size(ctx->items) >= ctx->limit) {
                 ctx->more = true;
                 return 0;
         }
-        payload = e->payload_json ? json_loads(e->payload_json, 0, NULL) : NULL;
-        o = json_pack("{s:I, s:I, s:i, s:s?, s:I, s:s?, s:o?}", "id", (json_int_t) e->id, "at", (json_int_t) e->at,
-                      "event_id", e->event_id, "event", cert_event_to_string((CertEventId) e->event_id), "cert_id",
-                      (json_int_t) e->cert_id, "nickname", e->nickname, "payload", payload);
+        o = api_event_json(e);
         if (!o || json_array_append_new(ctx->items, o) < 0)
                 return -ENOMEM;
         ctx->last_id = e->id;
         return 0;
+}
+
+/* The filters the event list and the stream share: since, id, cert and after. Returns false with
+ * the answer in *ret_reply when one is not usable. */
+static bool event_filter_parse(Api *a, struct MHD_Connection *c, EventFilter *f, enum MHD_Result *ret_reply) {
+        const char *v;
+        int r;
+
+        v = query_get(c, "since");
+        if (v && parse_time_spec(v, (int64_t) time(NULL), &f->since) < 0) {
+                *ret_reply = reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                            "Query argument 'since' is '%s'; give unix seconds, a date such as "
+                                            "2026-01-31 or 2026-01-31T12:00:00Z, or a time ago such as 1h or 2d.", v);
+                return false;
+        }
+        v = query_get(c, "id");
+        if (v) {
+                CertEventId id = cert_event_from_string(v);
+                if (id < 0) {
+                        *ret_reply = reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                                    "Query argument 'id' is '%s', which is no event. Use a number "
+                                                    "such as 1001 or a name such as replaced (docs/EVENTS.md).", v);
+                        return false;
+                }
+                f->event_id = (int) id;
+        }
+        v = query_get(c, "cert");
+        if (v) {
+                _cleanup_(cert_record_freep) CertRecord *rec = NULL;
+
+                /* A removed certificate's events stay, under its id. */
+                r = manager_cert_lookup(a->manager, v, &rec);
+                if (r == -ENOENT && (safe_atoi64(v, &f->cert_id) < 0 || f->cert_id <= 0)) {
+                        *ret_reply = reply_cert_not_found(c, v);
+                        return false;
+                }
+                if (r < 0 && r != -ENOENT) {
+                        *ret_reply = reply_internal(c, r, NULL);
+                        return false;
+                }
+                if (r >= 0)
+                        f->cert_id = rec->id;
+        }
+        v = query_get(c, "after");
+        if (v && (safe_atoi64(v, &f->after_id) < 0 || f->after_id < 0)) {
+                *ret_reply = reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                            "Query argument 'after' is '%s'; give the next_after of the previous page, "
+                                            "or an event's id.", v);
+                return false;
+        }
+        return true;
 }
 
 /* Newest first; "after" is the next_after of the previous page. Read only: events are raised by
@@ -933,7 +1033,8 @@ static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
         EventListContext ctx = {};
         EventFilter f = {};
         json_auto_t *items = NULL, *o = NULL;
-        const char *v, *bad;
+        enum MHD_Result m;
+        const char *bad;
         int r;
 
         bad = query_unknown(c, known);
@@ -944,38 +1045,8 @@ static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
                 return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
                                       "Query argument 'limit' is '%s'; give a number from 1 to %u.",
                                       query_get(c, "limit"), EVENTS_LIMIT_MAX);
-
-        v = query_get(c, "since");
-        if (v && parse_time_spec(v, (int64_t) time(NULL), &f.since) < 0)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
-                                      "Query argument 'since' is '%s'; give unix seconds, a date such as 2026-01-31 "
-                                      "or 2026-01-31T12:00:00Z, or a time ago such as 1h or 2d.", v);
-        v = query_get(c, "id");
-        if (v) {
-                CertEventId id = cert_event_from_string(v);
-                if (id < 0)
-                        return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
-                                              "Query argument 'id' is '%s', which is no event. Use a number such "
-                                              "as 1001 or a name such as replaced (docs/EVENTS.md).", v);
-                f.event_id = (int) id;
-        }
-        v = query_get(c, "cert");
-        if (v) {
-                _cleanup_(cert_record_freep) CertRecord *rec = NULL;
-
-                /* A removed certificate's events stay, under its id. */
-                r = manager_cert_lookup(a->manager, v, &rec);
-                if (r == -ENOENT && (safe_atoi64(v, &f.cert_id) < 0 || f.cert_id <= 0))
-                        return reply_cert_not_found(c, v);
-                if (r < 0 && r != -ENOENT)
-                        return reply_internal(c, r, NULL);
-                if (r >= 0)
-                        f.cert_id = rec->id;
-        }
-        v = query_get(c, "after");
-        if (v && (safe_atoi64(v, &f.after_id) < 0 || f.after_id < 0))
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
-                                      "Query argument 'after' is '%s'; give the next_after of the previous page.", v);
+        if (!event_filter_parse(a, c, &f, &m))
+                return m;
 
         items = json_array();
         if (!items)
@@ -990,6 +1061,39 @@ static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
         o = ctx.more ? json_pack("{s:O, s:I}", "items", items, "next_after", (json_int_t) ctx.last_id)
                      : json_pack("{s:O, s:n}", "items", items, "next_after");
         return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
+/* Server-Sent Events: the events after Last-Event-ID (or ?after=ID, or since ?since=T) first, then
+ * each one as it is committed (certkeeperd-api-stream.c). Read only, like the list. */
+static enum MHD_Result handle_event_stream(Api *a, struct MHD_Connection *c) {
+        static const char *const known[] = { "since", "id", "cert", "after", NULL };
+        EventFilter f = {};
+        enum MHD_Result m;
+        const char *bad, *last;
+        int64_t cursor = -1;
+
+        bad = query_unknown(c, known);
+        if (bad)
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                      "Unknown query argument '%s'. Use since, id, cert or after.", bad);
+        if (!event_filter_parse(a, c, &f, &m))
+                return m;
+
+        last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+        if (last && (safe_atoi64(last, &cursor) < 0 || cursor < 0))
+                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                      "The Last-Event-ID header is '%s'; give the id of the last event received.",
+                                      last);
+        if (!last && query_get(c, "after"))
+                cursor = f.after_id;
+        else if (!last && f.since > 0)
+                cursor = 0; /* every kept event since then */
+
+        if (api_streams_count(a->streams) >= STREAMS_MAX)
+                return reply_problemf(c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+                                      "%u clients already follow the event stream. Close one, or subscribe "
+                                      "(certkeeper subscribe) instead.", STREAMS_MAX);
+        return api_streams_open(a->streams, c, &f, cursor);
 }
 
 /* ---- subscriptions ---- */
@@ -1356,6 +1460,11 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                                         return reply_method_not_allowed(c, method, url, "GET");
                                 return handle_cert_history(a, c, seg[3]);
                         }
+                        if (streq(seg[4], "export")) {
+                                if (!streq(method, MHD_HTTP_METHOD_POST))
+                                        return reply_method_not_allowed(c, method, url, "POST");
+                                return handle_cert_export(a, c, seg[3], body, body_len);
+                        }
                         if (streq(seg[4], "revoke")) {
                                 if (!streq(method, MHD_HTTP_METHOD_POST))
                                         return reply_method_not_allowed(c, method, url, "POST");
@@ -1381,6 +1490,11 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                 if (!method_is(method, MHD_HTTP_METHOD_GET))
                         return reply_method_not_allowed(c, method, url, "GET");
                 return handle_event_list(a, c);
+        }
+        if (streq(seg[2], "events") && n == 4 && streq(seg[3], "stream")) {
+                if (!streq(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_event_stream(a, c);
         }
 
         if (streq(seg[2], "subscriptions")) {
@@ -1745,6 +1859,9 @@ void api_release_held(Api *a, int commit_result) {
                 }
                 MHD_resume_connection(req->connection);
         }
+        /* Followers get what this commit added. */
+        if (commit_result >= 0)
+                api_streams_committed(a->streams);
 }
 
 void api_operation_done(Api *a, uint64_t ticket, json_t *result) {
@@ -2061,6 +2178,10 @@ int api_new(Manager *m, const ApiConfig *cfg, Api **ret, char **reterr) {
         a->max_body = cfg->max_body > 0 ? cfg->max_body : API_MAX_BODY_DEFAULT;
         a->unix_listener = (ApiListener) { .api = a, .is_unix = true };
         a->tcp_listener = (ApiListener) { .api = a, .is_unix = false };
+        r = api_streams_new(manager_store(m), cfg->stream_keepalive > 0 ? cfg->stream_keepalive : STREAM_KEEPALIVE_DEFAULT,
+                            &a->streams);
+        if (r < 0)
+                return r;
 
         r = unix_listen(cfg->socket_path, &ufd, reterr);
         if (r < 0)
@@ -2115,10 +2236,12 @@ Api *api_free(Api *a) {
                 req->failed = true;
                 MHD_resume_connection(req->connection);
         }
+        api_streams_close_all(a->streams);
         if (a->tcp_listener.daemon)
                 MHD_stop_daemon(a->tcp_listener.daemon);
         if (a->unix_listener.daemon)
                 MHD_stop_daemon(a->unix_listener.daemon);
+        api_streams_free(a->streams);
         if (a->socket_path && a->pid == getpid())
                 (void) unlink(a->socket_path);
 
@@ -2152,6 +2275,8 @@ int api_process(Api *a) {
         const ApiListener *ls[] = { &a->unix_listener, &a->tcp_listener };
         int r = 0;
 
+        /* Keep-alives resume their followers first, so that this run sends them. */
+        api_streams_tick(a->streams, now_usec(CLOCK_MONOTONIC));
         for (size_t i = 0; i < ELEMENTSOF(ls); i++)
                 if (ls[i]->daemon && MHD_run(ls[i]->daemon) != MHD_YES)
                         r = -EIO;
@@ -2160,7 +2285,7 @@ int api_process(Api *a) {
 
 usec_t api_get_timeout(Api *a) {
         const ApiListener *ls[] = { &a->unix_listener, &a->tcp_listener };
-        usec_t t = USEC_INFINITY;
+        usec_t t = api_streams_timeout(a->streams, now_usec(CLOCK_MONOTONIC));
 
         for (size_t i = 0; i < ELEMENTSOF(ls); i++) {
 #if MHD_VERSION >= 0x00097701

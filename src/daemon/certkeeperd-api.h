@@ -20,6 +20,7 @@ typedef struct ApiConfig {
         const char *token_path;     /* bearer token file, created 0600 if missing */
         const char *api_json_path;  /* written atomically with the endpoints actually used */
         size_t max_body;            /* default 64 KiB */
+        usec_t stream_keepalive;    /* event stream keep-alive period; default 15 s */
 } ApiConfig;
 
 int api_new(Manager *m, const ApiConfig *cfg, Api **ret, char **reterr) _warn_unused_result_;

@@ -90,6 +90,8 @@ static const ConfigEntry table[] = {
           "time limit of one delivery to a subscription (a command's run, a webhook's POST)"),
         E("events", "retry_delay", CONFIG_DURATION, events_retry_delay, "10s", 1, 3600, true,
           "wait after a failed delivery; then 6, 60 and 360 times as long, at most an hour"),
+        E("events", "stream_keepalive", CONFIG_DURATION, events_stream_keepalive, "15s", 1, 25, false,
+          "keep-alive period of GET /api/v1/events/stream (below the API's 30 s connection timeout)"),
         E("bindings", "batch_window_ms", CONFIG_INT, bindings_batch_window_ms, "500", 0, 60000, true,
           "milliseconds a deploy waits for those of other certificates replaced together (one reload)"),
 };

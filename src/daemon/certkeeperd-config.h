@@ -38,6 +38,7 @@ typedef struct Config {
         int64_t events_keep;
         int64_t events_delivery_timeout;
         int64_t events_retry_delay;
+        int64_t events_stream_keepalive;
         int64_t bindings_batch_window_ms;
         char *log_level;
 } Config;

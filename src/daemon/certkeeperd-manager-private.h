@@ -15,6 +15,7 @@
 #include "certkeeperd-config.h"
 #include "certkeeperd-manager.h"
 #include "certkeeperd-scheduler.h"
+#include "certkeeperd-watch.h"
 #include "certkeeperd-worker.h"
 #include "id-list.h"
 #include "rate-window.h"
@@ -132,6 +133,11 @@ struct Manager {
          * after its first deploy: those of the window are tested and reloaded together); 0: none. */
         usec_t deploy_seal_at;
 
+        /* Outside changes to tracked files (certkeeperd-watch.c); NULL without inotify. */
+        FileWatch *watch;
+        bool watch_dirty; /* requests were changed or removed: the set of files to watch */
+        usec_t watch_synced_at;
+
         int epoll_fd;
         int timer_fd;
         int signal_fd;
@@ -196,6 +202,21 @@ void manager_subscriptions_run(Manager *m);
  * cursor advances, or the failure is recorded with the time of the next attempt. */
 void manager_delivery_done(Manager *m, int64_t cookie, json_t *reply, const char *failure);
 void manager_deliveries_free(Manager *m);
+
+/* certkeeperd-watch.c */
+/* Sets up the watch of tracked files; returns the fd to poll (EPOLLIN), or 0 when inotify is not
+ * there (logged; outside changes are then seen at the next read). */
+int manager_watch_start(Manager *m);
+/* Watches the files of the requests as they are now, if watch_dirty, at most every
+ * WATCH_SYNC_INTERVAL: requests removed or moved until then cost a needless look at most. */
+void manager_watch_sync(Manager *m);
+/* Watches the files of one request added or changed, at once (the full sync is lazy). */
+void manager_watch_cert(Manager *m, const CertRecord *r);
+/* Reads the notifications (the fd polled readable). */
+void manager_watch_read(Manager *m);
+/* Starts a read of the files of the certificates whose changes have settled. */
+void manager_watch_run(Manager *m);
+usec_t manager_watch_timeout(Manager *m);
 
 /* certkeeperd-external.c */
 /* Starts a refresh of an EXTERNAL CA's data (IDENTIFY, FETCH-ROOTS, requirements, templates) now,

@@ -31,6 +31,7 @@ enum {
         TAG_TIMER = 1,
         TAG_SIGNAL,
         TAG_API,
+        TAG_WATCH,
         TAG_WORKER_BASE = 1000,
         TAG_HELPER_BASE = 2000, /* workers are at most 256 */
 };
@@ -489,6 +490,7 @@ int manager_run(Manager *m) {
                 int n, timeout = -1, r;
                 usec_t api_timeout;
 
+                manager_watch_sync(m);
                 run_due(m);
                 maybe_backup(m);
                 manager_events_prune(m, now_sec());
@@ -506,7 +508,7 @@ int manager_run(Manager *m) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to arm the timer: %m");
 
-                api_timeout = api_get_timeout(m->api);
+                api_timeout = MIN(api_get_timeout(m->api), manager_watch_timeout(m));
                 if (api_has_held(m->api))
                         /* Requests that came in just now: commit and answer them at once, but first
                          * take what else is ready. Skipping the poll would leave the workers' replies
@@ -528,6 +530,11 @@ int manager_run(Manager *m) {
                         return log_error_errno(-errno, "epoll_wait() failed: %m");
                 }
 
+                /* File changes first: one made by a job of ours is then seen while the job still
+                 * counts as running, even when its reply came in the same batch. */
+                for (int i = 0; i < n; i++)
+                        if (events[i].data.u64 == TAG_WATCH)
+                                manager_watch_read(m);
                 for (int i = 0; i < n; i++) {
                         uint64_t tag = events[i].data.u64;
 
@@ -543,6 +550,8 @@ int manager_run(Manager *m) {
                         else if (tag >= TAG_WORKER_BASE)
                                 (void) worker_pool_process(m->pool, (unsigned) (tag - TAG_WORKER_BASE));
                 }
+                /* Changed files whose changes settled are read again at the next turn. */
+                manager_watch_run(m);
                 /* MHD is driven every iteration: cheap, and it also completes responses whose
                  * sockets became writable. */
                 (void) api_process(m->api);
@@ -753,6 +762,7 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
                 .token_path = token,
                 .api_json_path = api_json,
                 .max_body = 64 * 1024,
+                .stream_keepalive = (usec_t) m->cfg.events_stream_keepalive * USEC_PER_SEC,
         };
         r = api_new(m, &api_cfg, &m->api, &err);
         if (r < 0)
@@ -768,6 +778,10 @@ int manager_new(Config *cfg, const char *config_path, Manager **ret) {
         r = epoll_add(m, m->timer_fd, TAG_TIMER);
         if (r >= 0)
                 r = epoll_add(m, m->signal_fd, TAG_SIGNAL);
+        if (r >= 0) {
+                int wfd = manager_watch_start(m);
+                r = wfd > 0 ? epoll_add(m, wfd, TAG_WATCH) : 0;
+        }
         if (r < 0)
                 return log_error_errno(r, "epoll_ctl() failed: %m");
 
@@ -825,6 +839,7 @@ Manager *manager_free(Manager *m) {
         id_list_done(&m->acme_in_flight);
         manager_acme_paces_free(m);
         api_free(m->api);
+        file_watch_free(m->watch);
         worker_pool_free(m->pool);
         worker_pool_free(m->helper_pool);
         if (m->backup_pid > 0)

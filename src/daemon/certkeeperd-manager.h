@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +55,21 @@ typedef enum ManagerAction {
 } ManagerAction;
 
 int manager_cert_action(Manager *m, int64_t id, ManagerAction action, char **reterr) _warn_unused_result_;
+
+/* What POST /api/v1/certificates/{id}/export asks for. */
+typedef struct CertExport {
+        const char *format;   /* "pem" or "pkcs12" */
+        bool with_key;
+        const char *password; /* pkcs12: required, not empty */
+        const char *path;     /* where the client writes it: recorded in event 1007 */
+} CertExport;
+
+/* The request's certificate, its chain (chain_path) and, with_key, its key, in the format asked:
+ * {"cert_id", "format", "encoding": "pem"|"base64", "data", "sha256", "with_key", "path"}. Raises
+ * 1007 (exported) with the path, in the current transaction. -ENODATA without a certificate, -EINVAL
+ * with words for bad input or files that cannot be read. */
+int manager_cert_export(Manager *m, int64_t id, const CertExport *e, json_t **ret, char **reterr)
+        _warn_unused_result_;
 
 /* Looks up by numeric id or nickname. */
 int manager_cert_lookup(Manager *m, const char *id_or_nickname, CertRecord **ret) _warn_unused_result_;

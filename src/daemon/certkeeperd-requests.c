@@ -255,6 +255,7 @@ int manager_cert_add(Manager *m, CertRecord *r, bool track_only, char **reterr) 
         if (k < 0)
                 return k;
         log_info("%s request '%s' added for '%s'.", track_only ? "Tracking" : "Signing", r->nickname, r->cert_path);
+        manager_watch_cert(m, r);
         return commit_and_schedule(m, r);
 }
 
@@ -276,6 +277,9 @@ int manager_cert_modify(Manager *m, CertRecord *r, char **reterr) {
         k = store_cert_update(m->store, r, reterr);
         if (k < 0)
                 return k;
+        /* Its files may be elsewhere now: watched at once; the old ones go at the next full sync. */
+        manager_watch_cert(m, r);
+        m->watch_dirty = true;
         return commit_and_schedule(m, r);
 }
 
@@ -294,6 +298,7 @@ int manager_cert_remove(Manager *m, int64_t id, char **reterr) {
         if (k < 0)
                 return k;
         scheduler_remove(m->scheduler, id);
+        m->watch_dirty = true;
         (void) manager_event(m, CERT_EVENT_DELETED, r, NULL, NULL,
                              "Request '%s' removed; no longer tracking the certificate in file \"%s\" (the files "
                              "are kept).", strna(r->nickname), strna(r->cert_path));

@@ -498,6 +498,8 @@ static void ari_done(Manager *m, CertRecord *r, json_t *reply, const char *failu
         monitor(m, r, now);
 }
 
+static void deploy_after_save(Manager *m, CertRecord *r, json_t *archived, int64_t now);
+
 /* After reading the files: what is there decides where to go. */
 static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
         const char *cert = json_string_value(json_object_get(reply, "cert"));
@@ -531,11 +533,15 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                         return;
                 }
                 ari_track(m, r, now);
-                if (old_sha256 && !streq_ptr(old_sha256, r->sha256))
-                        /* Not by us: whatever saves our certificates records them first. */
+                if (old_sha256 && !streq_ptr(old_sha256, r->sha256)) {
+                        /* Not by us: whatever saves our certificates records them first. Its
+                         * services are given the new one, as after our own saves (nothing to roll
+                         * back to: the previous certificate is gone). */
                         (void) manager_event(m, CERT_EVENT_REPLACED, r, old_sha256, NULL,
                                              "Certificate in file \"%s\" was replaced on disk (it was %s).",
                                              cert_label(r), old_sha256);
+                        deploy_after_save(m, r, NULL, now);
+                }
                 if (renewal_due(r, now) && r->key_path) {
                         /* A renewal under way keeps its count of failures (the backoff) and their
                          * words; a saved certificate resets them. */
@@ -560,7 +566,15 @@ static void decide(Manager *m, CertRecord *r, json_t *reply, int64_t now) {
                 return;
         }
 
-        /* No certificate yet. */
+        /* No certificate (any more). */
+        if (r->sha256)
+                /* It had one, which was removed by something else: the request gets a new one (with
+                 * a key) or waits for a person, as one without a certificate. */
+                (void) manager_event(m, CERT_EVENT_DELETED, r, NULL, NULL,
+                                     "Certificate file \"%s\" was deleted on disk (it was %s).", cert_label(r),
+                                     r->sha256);
+        /* Once: the next certificate saved is "installed". */
+        (void) set_str(&r->sha256, NULL);
         if (!r->key_path) {
                 (void) asprintf(&msg, "There is no certificate at '%s' and no key location to request one "
                                 "with. Give a key file with -k.", r->cert_path);

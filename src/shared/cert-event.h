@@ -17,7 +17,7 @@ typedef enum CertEventId {
         CERT_EVENT_DELETED = 1004,         /* the request was removed (stop-tracking); the files stay */
         CERT_EVENT_ARCHIVED = 1005,        /* a previous version was copied into the archive */
         CERT_EVENT_INSTALLED = 1006,       /* a certificate was saved where there was none */
-        CERT_EVENT_EXPORTED = 1007,        /* defined; nothing exports yet */
+        CERT_EVENT_EXPORTED = 1007,        /* exported (certkeeper export), with the path */
         CERT_EVENT_RENEWAL_FAILED = 1101,  /* an attempt failed and will be retried (backoff) */
         CERT_EVENT_STUCK = 1102,           /* needs a person: NEED_GUIDANCE, CA_REJECTED, ... */
         CERT_EVENT_REBOUND = 1103,         /* bindings: tested, reloaded, served (docs/BINDINGS.md) */

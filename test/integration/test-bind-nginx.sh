@@ -2,7 +2,8 @@
 # Bindings against a real nginx (a private one, in the test directory, on 127.0.0.1): two server
 # blocks, each serving a certificate of the local CA. A renewal is tested, reloaded and seen over
 # TLS (1103); a broken configuration is rolled back (1104, the old certificate still served, the
-# deploy stage failed in list); 'certkeeper deploy' after the fix rebinds. Skipped without nginx.
+# deploy stage failed in list); 'certkeeper deploy' after the fix rebinds; a certificate replaced
+# by hand is served too. Skipped without nginx.
 . "$(dirname "$0")/lib-bind.sh"
 
 nginx_required
@@ -91,6 +92,18 @@ wait_until 30 more_rebound
 [ "$(sha a)" = "$good_a" ] || fail "deploy issued a new certificate"
 [ "$(served "$PA" a.test)" = "$good_a" ] || fail "not served after deploy"
 ck bindings -i a | grep -q "last deploy: ok" || fail "last deploy after the fix: $(ck bindings -i a)"
+
+# 4. b's certificate replaced by hand (another tool, mv): seen by the file watch (1001), and nginx
+# serves the new one (1103).
+n=$(count_events b rebound)
+openssl req -x509 -key "$T/certs/b.key" -subj /CN=b.test -addext subjectAltName=DNS:b.test -days 3 \
+        -out "$T/certs/.b.new" 2>/dev/null
+outside=$(openssl x509 -in "$T/certs/.b.new" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr a-f A-F)
+mv "$T/certs/.b.new" "$T/certs/b.pem"
+more_rebound_b() { [ "$(count_events b rebound)" -gt "$n" ]; }
+wait_until 30 more_rebound_b
+[ "$(sha b)" = "$outside" ] || fail "the record does not have b's outside replacement"
+[ "$(served "$PB" b.test)" = "$outside" ] || fail "nginx does not serve b's outside replacement"
 
 # A deploy without bindings is refused with words; unbind removes all.
 ck unbind -i a >/dev/null || fail "unbind a"

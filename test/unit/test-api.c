@@ -181,6 +181,10 @@ int manager_cert_revoke(Manager *m, int64_t id, const char *reason, uint64_t tic
         return fake_operation(m, ticket, true, "revoke");
 }
 
+int manager_cert_export(Manager *m, int64_t id, const CertExport *e, json_t **ret, char **reterr) {
+        return fake_error(reterr, -ENODATA, "No certificate to export.");
+}
+
 int manager_ca_account(Manager *m, const char *name, const char *action, const char *email, uint64_t ticket,
                        char **reterr) {
         if (!streq(name, "acme"))

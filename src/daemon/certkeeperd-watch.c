@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: MIT */
+/* Outside changes to tracked certificate and key files (docs/EVENTS.md): inotify on their
+ * directories, bursts settled, then the certificate's files are read again by the ordinary read
+ * job, whose comparison with the thumbprint the store knows tells an outside change (event 1001,
+ * the bindings deployed again, docs/BINDINGS.md) or a deletion (1004) from our own saves, which
+ * record the new thumbprint before anything reads the file again. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "certkeeperd-manager-private.h"
+#include "certkeeperd-watch.h"
+#include "log.h"
+#include "pki-cert.h"
+#include "string-util.h"
+
+/* A file written in place is looked at once closed, not when created or truncated. */
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
+#define WATCH_SETTLE (250U * USEC_PER_MSEC)
+/* A full sync reads every request: not more often than this, so that many changes in a row (a bulk
+ * import) cost one. */
+#define WATCH_SYNC_INTERVAL (30U * USEC_PER_SEC)
+
+typedef struct WatchDir {
+        int wd;
+        char *path;
+        bool used; /* in the set being built */
+        bool gone; /* removed (IN_IGNORED): its wd is dead; dropped at the next sync */
+} WatchDir;
+
+typedef struct WatchFile {
+        int wd;
+        char *name;
+        int64_t owner;
+        unsigned flags;
+        size_t next; /* the next file of its hash bucket, or NONE */
+} WatchFile;
+
+typedef FileWatchDue WatchDue;
+
+#define NONE SIZE_MAX
+#define TABLE_MIN 16U
+
+/* Hash tables of indices, so that a store of 100,000 requests costs no quadratic work: the
+ * directories by path and by wd (open addressing), the files by directory and name (chained). */
+typedef struct Slots {
+        size_t *slot;
+        size_t size; /* a power of two, or 0 */
+} Slots;
+
+struct FileWatch {
+        int fd;
+        usec_t settle;
+        WatchDir *dirs;
+        size_t n_dirs, cap_dirs;
+        Slots dir_by_path, dir_by_wd;
+        WatchFile *files;
+        size_t n_files, cap_files;
+        Slots file_heads;
+        WatchDue *due;
+        size_t n_due;
+        int add_error;
+        bool lost_dirs; /* a watched directory went away since file_watch_take_lost() */
+};
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+        const unsigned char *b = p;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 1099511628211ULL; /* FNV-1a */
+        return h;
+}
+
+static uint64_t hash_path(const char *s) {
+        return hash_bytes(14695981039346656037ULL, s, strlen(s));
+}
+
+static uint64_t hash_wd(int wd) {
+        return hash_bytes(14695981039346656037ULL, &wd, sizeof(wd));
+}
+
+static uint64_t hash_file(int wd, const char *name) {
+        return hash_bytes(hash_wd(wd), name, strlen(name));
+}
+
+static int slots_reset(Slots *t, size_t want) {
+        size_t size = TABLE_MIN;
+        size_t *p;
+
+        while (size < want)
+                size *= 2;
+        p = reallocarray(t->slot, size, sizeof(size_t));
+        if (!p)
+                return -ENOMEM;
+        t->slot = p;
+        t->size = size;
+        for (size_t i = 0; i < size; i++)
+                p[i] = NONE;
+        return 0;
+}
+
+static void slots_insert(Slots *t, uint64_t h, size_t idx) {
+        size_t i = h & (t->size - 1);
+
+        while (t->slot[i] != NONE)
+                i = (i + 1) & (t->size - 1);
+        t->slot[i] = idx;
+}
+
+/* Both directory tables, at most half full. */
+static int dirs_reindex(FileWatch *w) {
+        if (slots_reset(&w->dir_by_path, 2 * w->n_dirs + 1) < 0 || slots_reset(&w->dir_by_wd, 2 * w->n_dirs + 1) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_dirs; i++) {
+                slots_insert(&w->dir_by_path, hash_path(w->dirs[i].path), i);
+                slots_insert(&w->dir_by_wd, hash_wd(w->dirs[i].wd), i);
+        }
+        return 0;
+}
+
+static WatchDir *dir_find_path(FileWatch *w, const char *path) {
+        if (w->dir_by_path.size == 0)
+                return NULL;
+        for (size_t i = hash_path(path) & (w->dir_by_path.size - 1);; i = (i + 1) & (w->dir_by_path.size - 1)) {
+                size_t idx = w->dir_by_path.slot[i];
+                if (idx == NONE)
+                        return NULL;
+                if (!w->dirs[idx].gone && streq(w->dirs[idx].path, path))
+                        return &w->dirs[idx];
+        }
+}
+
+static WatchDir *dir_find_wd(FileWatch *w, int wd) {
+        if (w->dir_by_wd.size == 0)
+                return NULL;
+        for (size_t i = hash_wd(wd) & (w->dir_by_wd.size - 1);; i = (i + 1) & (w->dir_by_wd.size - 1)) {
+                size_t idx = w->dir_by_wd.slot[i];
+                if (idx == NONE)
+                        return NULL;
+                if (!w->dirs[idx].gone && w->dirs[idx].wd == wd)
+                        return &w->dirs[idx];
+        }
+}
+
+static void file_link(FileWatch *w, size_t i) {
+        size_t b = hash_file(w->files[i].wd, w->files[i].name) & (w->file_heads.size - 1);
+
+        w->files[i].next = w->file_heads.slot[b];
+        w->file_heads.slot[b] = i;
+}
+
+static int files_reindex(FileWatch *w) {
+        if (slots_reset(&w->file_heads, w->n_files + 1) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_files; i++)
+                file_link(w, i);
+        return 0;
+}
+
+/* Grows *array (of *cap elements of size) to hold at least n + 1, doubling. */
+static int grow(void **array, size_t *cap, size_t n, size_t size) {
+        size_t c = *cap ? *cap : TABLE_MIN;
+        void *p;
+
+        if (n < *cap)
+                return 0;
+        while (c <= n)
+                c *= 2;
+        p = reallocarray(*array, c, size);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        *cap = c;
+        return 0;
+}
+
+int file_watch_new(usec_t settle, FileWatch **ret) {
+        FileWatch *w;
+
+        w = calloc(1, sizeof(FileWatch));
+        if (!w)
+                return -ENOMEM;
+        w->settle = settle;
+        w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (w->fd < 0) {
+                int r = -errno;
+                free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+static void files_free(WatchFile *f, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(f[i].name);
+}
+
+FileWatch *file_watch_free(FileWatch *w) {
+        if (!w)
+                return NULL;
+        for (size_t i = 0; i < w->n_dirs; i++)
+                free(w->dirs[i].path);
+        free(w->dirs);
+        free(w->dir_by_path.slot);
+        free(w->dir_by_wd.slot);
+        files_free(w->files, w->n_files);
+        free(w->files);
+        free(w->file_heads.slot);
+        free(w->due);
+        safe_close(w->fd);
+        free(w);
+        return NULL;
+}
+
+int file_watch_fd(const FileWatch *w) {
+        return w->fd;
+}
+
+void file_watch_begin(FileWatch *w) {
+        files_free(w->files, w->n_files);
+        w->n_files = 0;
+        w->add_error = 0;
+        for (size_t i = 0; i < w->file_heads.size; i++)
+                w->file_heads.slot[i] = NONE;
+        for (size_t i = 0; i < w->n_dirs; i++)
+                w->dirs[i].used = false;
+}
+
+int file_watch_add(FileWatch *w, int64_t owner, unsigned flags, const char *path) {
+        _cleanup_free_ char *dir = NULL, *name = NULL;
+        const char *slash;
+        WatchDir *d;
+
+        if (isempty(path) || path[0] != '/')
+                return -EINVAL;
+        slash = strrchr(path, '/');
+        dir = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
+        name = strdup(slash + 1);
+        if (!dir || !name)
+                return -ENOMEM;
+        if (isempty(name))
+                return -EINVAL;
+
+        d = dir_find_path(w, dir);
+        if (!d) {
+                int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
+
+                if (wd < 0) {
+                        w->add_error = -errno;
+                        return 0;
+                }
+                /* Two spellings of one directory share its wd. */
+                d = dir_find_wd(w, wd);
+                if (!d) {
+                        if (grow((void **) &w->dirs, &w->cap_dirs, w->n_dirs, sizeof(WatchDir)) < 0)
+                                return -ENOMEM;
+                        w->dirs[w->n_dirs++] = (WatchDir) { .wd = wd, .path = TAKE_PTR(dir) };
+                        d = &w->dirs[w->n_dirs - 1];
+                        if (2 * w->n_dirs >= w->dir_by_path.size) {
+                                if (dirs_reindex(w) < 0)
+                                        return -ENOMEM;
+                        } else {
+                                slots_insert(&w->dir_by_path, hash_path(d->path), w->n_dirs - 1);
+                                slots_insert(&w->dir_by_wd, hash_wd(d->wd), w->n_dirs - 1);
+                        }
+                }
+        }
+        d->used = true;
+
+        if (grow((void **) &w->files, &w->cap_files, w->n_files, sizeof(WatchFile)) < 0)
+                return -ENOMEM;
+        w->files[w->n_files++] = (WatchFile) { .wd = d->wd, .name = TAKE_PTR(name), .owner = owner, .flags = flags };
+        if (w->n_files >= w->file_heads.size)
+                return files_reindex(w);
+        file_link(w, w->n_files - 1);
+        return 0;
+}
+
+int file_watch_end(FileWatch *w) {
+        size_t j = 0;
+
+        for (size_t i = 0; i < w->n_dirs; i++) {
+                if (!w->dirs[i].used || w->dirs[i].gone) {
+                        if (!w->dirs[i].gone)
+                                (void) inotify_rm_watch(w->fd, w->dirs[i].wd);
+                        free(w->dirs[i].path);
+                        continue;
+                }
+                w->dirs[j++] = w->dirs[i];
+        }
+        w->n_dirs = j;
+        if (dirs_reindex(w) < 0)
+                return -ENOMEM;
+        return w->add_error;
+}
+
+static int due_add(FileWatch *w, int64_t owner, unsigned flags, usec_t at) {
+        WatchDue *p;
+
+        for (size_t i = 0; i < w->n_due; i++)
+                if (w->due[i].owner == owner) {
+                        w->due[i].at = at; /* settles again */
+                        w->due[i].flags |= flags;
+                        return 0;
+                }
+        p = reallocarray(w->due, w->n_due + 1, sizeof(WatchDue));
+        if (!p)
+                return -ENOMEM;
+        w->due = p;
+        w->due[w->n_due++] = (WatchDue) { .owner = owner, .flags = flags, .at = at };
+        return 0;
+}
+
+int file_watch_delay(FileWatch *w, int64_t owner, unsigned flags, usec_t now) {
+        return due_add(w, owner, flags, now + w->settle);
+}
+
+static int due_file(FileWatch *w, const WatchFile *f, usec_t now, bool (*busy)(int64_t owner, void *userdata),
+                    void *userdata) {
+        unsigned flags = f->flags;
+
+        if (busy && busy(f->owner, userdata))
+                flags |= FILE_WATCH_BUSY;
+        return due_add(w, f->owner, flags, now + w->settle);
+}
+
+int file_watch_process(FileWatch *w, usec_t now, bool (*busy)(int64_t owner, void *userdata), void *userdata) {
+        /* Aligned as inotify wants; large enough for many events per read. */
+        char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
+                __attribute__((aligned(__alignof__(struct inotify_event))));
+
+        for (;;) {
+                ssize_t n = read(w->fd, buf, sizeof(buf));
+
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        return -errno;
+                }
+                if (n == 0)
+                        return 0;
+
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *e = (const struct inotify_event *) p;
+
+                        p += sizeof(struct inotify_event) + e->len;
+                        if (e->mask & IN_Q_OVERFLOW) {
+                                /* Events were lost: look at everything. */
+                                for (size_t i = 0; i < w->n_files; i++)
+                                        if (due_file(w, &w->files[i], now, busy, userdata) < 0)
+                                                return -ENOMEM;
+                                continue;
+                        }
+                        if (e->mask & IN_IGNORED) {
+                                WatchDir *d = dir_find_wd(w, e->wd);
+
+                                /* The directory went away: its files are looked at (deleted), and it
+                                 * is watched again if it comes back (next sync or request change). */
+                                if (d) {
+                                        d->gone = true;
+                                        w->lost_dirs = true;
+                                }
+                                for (size_t i = 0; i < w->n_files; i++)
+                                        if (w->files[i].wd == e->wd && due_file(w, &w->files[i], now, busy, userdata) < 0)
+                                                return -ENOMEM;
+                                continue;
+                        }
+                        if (e->len == 0 || w->file_heads.size == 0)
+                                continue;
+                        for (size_t i = w->file_heads.slot[hash_file(e->wd, e->name) & (w->file_heads.size - 1)];
+                             i != NONE; i = w->files[i].next)
+                                if (w->files[i].wd == e->wd && streq(w->files[i].name, e->name) &&
+                                    due_file(w, &w->files[i], now, busy, userdata) < 0)
+                                        return -ENOMEM;
+                }
+        }
+}
+
+int file_watch_take_due(FileWatch *w, usec_t now, FileWatchDue **ret, size_t *ret_n) {
+        _cleanup_free_ FileWatchDue *ids = NULL;
+        size_t n = 0, j = 0;
+
+        for (size_t i = 0; i < w->n_due; i++)
+                if (w->due[i].at <= now)
+                        n++;
+        if (n > 0) {
+                ids = calloc(n, sizeof(FileWatchDue));
+                if (!ids)
+                        return -ENOMEM;
+                n = 0;
+                for (size_t i = 0; i < w->n_due; i++) {
+                        if (w->due[i].at <= now)
+                                ids[n++] = w->due[i];
+                        else
+                                w->due[j++] = w->due[i];
+                }
+                w->n_due = j;
+        }
+        *ret = TAKE_PTR(ids);
+        *ret_n = n;
+        return 0;
+}
+
+bool file_watch_take_lost(FileWatch *w) {
+        bool b = w->lost_dirs;
+
+        w->lost_dirs = false;
+        return b;
+}
+
+usec_t file_watch_timeout(const FileWatch *w, usec_t now) {
+        usec_t t = USEC_INFINITY;
+
+        for (size_t i = 0; i < w->n_due; i++)
+                t = MIN(t, w->due[i].at > now ? w->due[i].at - now : 0);
+        return t;
+}
+
+/* ---- the manager's side ---- */
+
+enum {
+        WATCH_CERT = 1U << 0,
+        WATCH_KEY = 1U << 1,
+        WATCH_OURS = FILE_WATCH_BUSY, /* a job of ours was writing the files meanwhile */
+};
+
+static int sync_one(const CertRecord *r, void *userdata) {
+        FileWatch *w = userdata;
+        int k;
+
+        if (!r->track)
+                return 0;
+        k = r->cert_path ? file_watch_add(w, r->id, WATCH_CERT, r->cert_path) : 0;
+        if (k >= 0 && r->key_path)
+                k = file_watch_add(w, r->id, WATCH_KEY, r->key_path);
+        return k == -EINVAL ? 0 : k;
+}
+
+void manager_watch_cert(Manager *m, const CertRecord *r) {
+        int k;
+
+        if (!m->watch)
+                return;
+        k = sync_one(r, m->watch);
+        if (k < 0)
+                log_warning_errno(k, "Failed to watch the files of request '%s' for outside changes: %m",
+                                  strna(r->nickname));
+}
+
+void manager_watch_sync(Manager *m) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        int k;
+
+        if (!m->watch || !m->watch_dirty)
+                return;
+        if (m->watch_synced_at > 0 && now < m->watch_synced_at + WATCH_SYNC_INTERVAL)
+                return;
+        m->watch_dirty = false;
+        m->watch_synced_at = now;
+        file_watch_begin(m->watch);
+        k = store_cert_foreach(m->store, NULL, sync_one, m->watch);
+        if (k < 0) {
+                log_warning_errno(k, "Failed to list the files to watch for outside changes: %m");
+                m->watch_dirty = true;
+        }
+        k = file_watch_end(m->watch);
+        if (k < 0)
+                log_debug_errno(k, "Some certificate directories cannot be watched for outside changes: %m");
+}
+
+/* Is the certificate file what the store knows? Only the thumbprint is compared here: a file that
+ * is gone, unreadable or another certificate is for the read job to judge. */
+static bool cert_file_known(const CertRecord *r) {
+        _cleanup_(X509_freep) X509 *x = NULL;
+        char sha[65];
+
+        if (!r->cert_path || !r->sha256 || pki_cert_load(r->cert_path, &x) < 0 ||
+            pki_cert_thumbprint_sha256(x, sha) < 0)
+                return false;
+        return strcasecmp(sha, r->sha256) == 0;
+}
+
+/* A certificate whose files changed: unless a job of ours is writing them (looked at again once it
+ * is done), and unless they are still what the store knows (our own save, or a key written by our
+ * job), read them again as 'certkeeper refresh' does; the read job tells what changed. One on its
+ * way to a new certificate gets it anyway. */
+static int watch_recheck(Manager *m, const FileWatchDue *d, usec_t now_us, int64_t now) {
+        _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        int k;
+
+        if (manager_in_flight(m, d->owner))
+                return file_watch_delay(m->watch, d->owner, d->flags | WATCH_OURS, now_us);
+        k = store_cert_get(m->store, d->owner, &r);
+        if (k == -ENOENT)
+                return 0;
+        if (k < 0)
+                return k;
+        if (IN_SET(r->state, CERT_CA_WORKING, CERT_CA_UNREACHABLE, CERT_NEED_TO_SUBMIT, CERT_NEED_TO_SAVE_CERT) ||
+            cert_state_is_transient(r->state))
+                return 0;
+        /* A known certificate and no key changed by someone else: nothing to look at. */
+        if (r->state != CERT_NEED_GUIDANCE && cert_file_known(r) && (!(d->flags & WATCH_KEY) || (d->flags & WATCH_OURS)))
+                return 0;
+
+        log_debug("Files of request '%s' changed on disk; reading them again.", strna(r->nickname));
+        r->state = CERT_NEWLY_ADDED;
+        r->next_action_at = now;
+        k = manager_tx_begin(m);
+        if (k >= 0)
+                k = store_cert_update(m->store, r, NULL);
+        if (k >= 0)
+                k = manager_schedule(m, d->owner, now);
+        return k;
+}
+
+static bool watch_busy(int64_t id, void *userdata) {
+        return manager_in_flight(userdata, id);
+}
+
+void manager_watch_read(Manager *m) {
+        int k;
+
+        if (!m->watch)
+                return;
+        /* At once, before the replies of the workers polled with it: a change made while a job of
+         * ours runs for that certificate is taken as the job's. */
+        k = file_watch_process(m->watch, now_usec(CLOCK_MONOTONIC), watch_busy, m);
+        if (k < 0)
+                log_warning_errno(k, "Failed to read file change notifications: %m");
+        /* A directory removed may come back (a new certificate saved there): watched again at the
+         * next sync. */
+        if (file_watch_take_lost(m->watch))
+                m->watch_dirty = true;
+}
+
+void manager_watch_run(Manager *m) {
+        _cleanup_free_ FileWatchDue *due = NULL;
+        usec_t now_us = now_usec(CLOCK_MONOTONIC);
+        size_t n = 0;
+        int k;
+
+        if (!m->watch)
+                return;
+        k = file_watch_take_due(m->watch, now_us, &due, &n);
+        if (k < 0) {
+                log_oom();
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                k = watch_recheck(m, &due[i], now_us, (int64_t) time(NULL));
+                if (k < 0)
+                        log_warning_errno(k, "Failed to look at the changed files of request %" PRIi64 ": %m",
+                                          due[i].owner);
+        }
+}
+
+usec_t manager_watch_timeout(Manager *m) {
+        return m->watch ? file_watch_timeout(m->watch, now_usec(CLOCK_MONOTONIC)) : USEC_INFINITY;
+}
+
+int manager_watch_start(Manager *m) {
+        int k;
+
+        k = file_watch_new(WATCH_SETTLE, &m->watch);
+        if (k < 0) {
+                /* Not fatal: outside changes are then seen at the next read (renewal, refresh). */
+                log_warning_errno(k, "Failed to set up inotify, outside changes to certificate files are not "
+                                  "watched: %m");
+                return 0;
+        }
+        m->watch_dirty = true;
+        manager_watch_sync(m);
+        return file_watch_fd(m->watch);
+}
