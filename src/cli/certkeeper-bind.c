@@ -21,6 +21,7 @@ enum {
         ARG_OWNER,
         ARG_MODE,
         ARG_BINDING,
+        ARG_NO_ENDPOINT_CHECK,
 };
 
 /* The API's field of each option of bind, in the order of the enum. */
@@ -74,6 +75,7 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                 { "layout", required_argument, NULL, ARG_LAYOUT },
                 { "owner", required_argument, NULL, ARG_OWNER },
                 { "mode", required_argument, NULL, ARG_MODE },
+                { "no-endpoint-check", no_argument, NULL, ARG_NO_ENDPOINT_CHECK },
                 {}
         };
         _cleanup_(api_response_done) ApiResponse a = {};
@@ -108,7 +110,8 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                                "  --reload-command CMD   defaults: systemctl reload nginx|apache2|haproxy (without\n"
                                "                         systemd: nginx -s reload, apache2ctl graceful)\n"
                                "  --command CMD          command: what to run on each replacement\n"
-                               "  --endpoint H:P[/SNI]   where the certificate must be served\n"
+                               "  --endpoint H:P[/SNI]   where the certificate must be served; something must answer\n"
+                               "                         there when the binding is added, unless --no-endpoint-check\n"
                                "  --path FILE            haproxy: the combined PEM (default: beside the key,\n"
                                "                         NAME.haproxy.pem); file: the file written\n"
                                "  --layout LAYOUT        file: cert, chain, fullchain (default), key, combined or\n"
@@ -121,6 +124,9 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                         break;
                 case ARG_CONFIG ... ARG_MODE:
                         json_object_set_new(body, bind_fields[opt - ARG_CONFIG], json_string(optarg));
+                        break;
+                case ARG_NO_ENDPOINT_CHECK:
+                        json_object_set_new(body, "check_endpoint", json_false());
                         break;
                 default:
                         return cli_bad_option(c, opt, argv);

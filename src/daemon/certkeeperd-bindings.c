@@ -2,9 +2,13 @@
 /* Bindings asked for through the API: add (checked here, where the commands will run), remove,
  * list, deploy again (docs/BINDINGS.md). The deploy job itself is certkeeperd-jobs-deploy.c; its
  * outcome is applied in certkeeperd-state.c. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +58,62 @@ static bool endpoint_valid(const char *e) {
                 if (*p <= ' ' || *p == '\'' || *p == '"')
                         return false;
         return true;
+}
+
+#define ENDPOINT_PROBE_MSEC 1000
+
+/* Whether something accepts TCP connections at the endpoint: a binding whose endpoint never answers
+ * could never be verified. Only addresses and "localhost" are tried (a name would need DNS here, in
+ * the daemon's loop); a connection refused answers at once, silence is waited for 1 s at most. */
+static int endpoint_probe(const char *endpoint, char **reterr) {
+        const char *slash = strchr(endpoint, '/');
+        _cleanup_free_ char *hp = slash ? strndup(endpoint, (size_t) (slash - endpoint)) : strdup(endpoint);
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+        struct addrinfo *ai = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        const char *host;
+        char *colon;
+        int err = 0, r;
+
+        if (!hp)
+                return -ENOMEM;
+        colon = strrchr(hp, ':');
+        if (!colon)
+                return 0;
+        *colon = '\0';
+        host = hp;
+        if (host[0] == '[' && colon[-1] == ']') {
+                colon[-1] = '\0';
+                host++;
+        }
+        if (streq(host, "localhost"))
+                host = "127.0.0.1";
+        if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai)
+                return 0; /* a name: checked by the first deploy */
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+                freeaddrinfo(ai);
+                return 0;
+        }
+        r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+        if (r < 0 && errno != EINPROGRESS)
+                err = errno;
+        else if (r < 0) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                socklen_t len = sizeof(err);
+
+                r = poll(&p, 1, ENDPOINT_PROBE_MSEC);
+                if (r == 0)
+                        err = ETIMEDOUT;
+                else if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                        err = errno;
+        }
+        if (err == 0)
+                return 0;
+        return errorf(reterr, -EINVAL, "Nothing answers at the endpoint '%s' (%s), so the certificate could "
+                      "never be verified there: start the service first, correct --endpoint, or add the binding "
+                      "anyway with --no-endpoint-check.", endpoint, strerror(err));
 }
 
 /* A program in the daemon's PATH, or in the sbin directories a stock install uses. */
@@ -200,6 +260,13 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
                 return errorf(reterr, -EINVAL,
                               "Endpoint '%s' is not HOST:PORT[/SNI] (a port from 1 to 65535, no spaces or quotes), "
                               "for example 127.0.0.1:443/www.example.com.", endpoint);
+        if (json_object_get(spec, "check_endpoint") && !json_is_boolean(json_object_get(spec, "check_endpoint")))
+                return errorf(reterr, -EINVAL, "Field 'check_endpoint' must be true or false.");
+        if (endpoint && !json_is_false(json_object_get(spec, "check_endpoint"))) {
+                k = endpoint_probe(endpoint, reterr);
+                if (k < 0)
+                        return k;
+        }
         if (json_object_get(spec, "mode") && !mode_s)
                 return errorf(reterr, -EINVAL, "Field 'mode' must be a string of octal digits, such as \"0640\".");
         if ((layout || owner || mode_s) && !streq(kind, "file"))
@@ -324,7 +391,7 @@ int manager_deploy(Manager *m, int64_t cert_id, char **reterr) {
         /* One deploy at a time per certificate: a second one would take the place of the first's
          * record of what to restore. */
         if (streq_ptr(r->stage_deploy, "running"))
-                return errorf(reterr, -EBUSY, "A deploy of this certificate is under way; wait for its result "
+                return errorf(reterr, -EALREADY, "A deploy of this certificate is under way; wait for its result "
                               "('certkeeper bindings -i %s'), then run deploy again if needed.", strna(r->nickname));
         k = manager_deploy_start(m, r, NULL);
         if (k == 0)

@@ -25,7 +25,7 @@ $NGX || fail "nginx did not start: $(tail -5 "$NP/logs/error.log")"
 wait_until 10 test -s "$NP/nginx.pid"
 [ "$(served "$PA" a.test)" = "$(sha a)" ] || fail "nginx does not serve a's certificate at start"
 
-# Refused with words: an unreadable configuration, a bad endpoint, an unknown kind, a
+# Refused with words: an unreadable configuration, a bad endpoint, one where nothing answers, an unknown kind, a
 # command binding without its command.
 out=$(ck bind -i a nginx --config "$T/nope.conf" --test-command true --reload-command true 2>&1) &&
         fail "a missing nginx configuration was accepted"
@@ -33,6 +33,13 @@ grep -q "cannot be read" <<<"$out" || fail "missing configuration: $out"
 out=$(ck bind -i a nginx --config "$NC" --endpoint 127.0.0.1 2>&1) && fail "an endpoint without a port was accepted"
 grep -q "HOST:PORT" <<<"$out" || fail "bad endpoint: $out"
 out=$(ck bind -i a nginx --config "$NC" --endpoint 127.0.0.1:99999 2>&1) && fail "port 99999 was accepted"
+dead=$(free_port)
+out=$(ck bind -i a nginx --config "$NC" --test-command true --reload-command true --endpoint "127.0.0.1:$dead" 2>&1) &&
+        fail "an endpoint where nothing answers was accepted"
+grep -q "Nothing answers at the endpoint" <<<"$out" || fail "dead endpoint: $out"
+out=$(ck bind -i a nginx --config "$NC" --test-command true --reload-command true --endpoint "127.0.0.1:$dead" \
+        --no-endpoint-check) || fail "--no-endpoint-check was refused"
+ck unbind -i a --binding "$(sed -n 's/^Binding \([0-9]*\) added.*/\1/p' <<<"$out")" >/dev/null || fail "unbind the dead endpoint"
 out=$(ck bind -i a tomcat 2>&1) && fail "an unknown kind was accepted"
 grep -q "unknown" <<<"$out" || fail "unknown kind: $out"
 out=$(ck bind -i a command 2>&1) && fail "a command binding without --command was accepted"
