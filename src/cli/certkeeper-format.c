@@ -6,25 +6,12 @@
 
 #include "certkeeper-format.h"
 #include "dynbuf.h"
+#include "json-get.h"
 #include "parse-util.h"
 #include "string-util.h"
 #include "time-util.h"
 
 #define FORMAT_MAX (16U * 1024U * 1024U)
-
-static const char *jstr(json_t *o, const char *key) {
-        return json_string_value(json_object_get(o, key));
-}
-
-static bool jbool(json_t *o, const char *key) {
-        return json_is_true(json_object_get(o, key));
-}
-
-static int64_t jint(json_t *o, const char *key) {
-        json_t *v = json_object_get(o, key);
-
-        return json_is_integer(v) ? (int64_t) json_integer_value(v) : 0;
-}
 
 static const char *yes_no(bool b) {
         return b ? "yes" : "no";

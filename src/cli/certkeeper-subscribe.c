@@ -8,6 +8,7 @@
 
 #include "certkeeper-common.h"
 #include "fs-util.h"
+#include "json-get.h"
 #include "string-util.h"
 
 enum {
@@ -20,10 +21,6 @@ enum {
 };
 
 #define SECRET_MAX 4096
-
-static const char *jstr(json_t *o, const char *k) {
-        return json_string_value(json_object_get(o, k));
-}
 
 /* The secret is the file's first line; it goes to the daemon, which keeps it in its database. */
 static int read_secret(const CliContext *c, const char *path, char **ret) {

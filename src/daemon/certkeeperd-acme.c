@@ -17,6 +17,7 @@
 #include "certkeeperd-dns01.h"
 #include "certkeeperd-manager-private.h"
 #include "fs-util.h"
+#include "json-get.h"
 #include "log.h"
 #include "string-util.h"
 
@@ -40,10 +41,6 @@ static const struct {
         { "https://acme-v02.api.letsencrypt.org/", "300/3h" },
         { "https://acme-staging-v02.api.letsencrypt.org/", "1500/3h" },
 };
-
-static const char *cfg_str(json_t *cfg, const char *key) {
-        return json_string_value(json_object_get(cfg, key));
-}
 
 static bool is_loopback_url(const char *url) {
         return startswith(url, "http://127.0.0.1:") || startswith(url, "http://127.0.0.1/") ||
@@ -78,7 +75,7 @@ static int config_check(json_t *cfg, char **reterr) {
                         return errorf(reterr, -EINVAL, "The ACME setting '%s' must be a string.", key);
         }
 
-        dir = cfg_str(cfg, "directory");
+        dir = jstr(cfg, "directory");
         if (isempty(dir))
                 return errorf(reterr, -EINVAL, "An ACME CA needs its directory URL: give --acme URL.");
         if (!startswith(dir, "https://") && !is_loopback_url(dir))
@@ -87,18 +84,18 @@ static int config_check(json_t *cfg, char **reterr) {
         if (!json_is_true(json_object_get(cfg, "agree_tos")))
                 return errorf(reterr, -EINVAL, "Using an ACME CA means accepting its terms of service. Read them (the "
                               "directory's meta.termsOfService), then add --agree-tos.");
-        if (!cfg_str(cfg, "eab_kid") != !cfg_str(cfg, "eab_hmac"))
+        if (!jstr(cfg, "eab_kid") != !jstr(cfg, "eab_hmac"))
                 return errorf(reterr, -EINVAL, "External account binding needs both --eab-kid and --eab-hmac.");
-        v = cfg_str(cfg, "eab_alg");
+        v = jstr(cfg, "eab_alg");
         if (v && !streq(v, "HS256") && !streq(v, "HS384") && !streq(v, "HS512"))
                 return errorf(reterr, -EINVAL, "The EAB algorithm '%s' is not HS256, HS384 or HS512.", v);
-        v = cfg_str(cfg, "eab_hmac");
+        v = jstr(cfg, "eab_hmac");
         if (v && !base64url_is_valid(v))
                 return errorf(reterr, -EINVAL, "The EAB HMAC key is not base64url text; paste it as the CA gave it.");
-        v = cfg_str(cfg, "account_key_type");
+        v = jstr(cfg, "account_key_type");
         if (v && !streq(v, "EC") && !streq(v, "RSA"))
                 return errorf(reterr, -EINVAL, "The account key type '%s' is not EC (ES256) or RSA (RS256).", v);
-        v = cfg_str(cfg, "order_rate");
+        v = jstr(cfg, "order_rate");
         if (v && !streq(v, "none")) {
                 unsigned limit;
                 int64_t window;
@@ -108,7 +105,7 @@ static int config_check(json_t *cfg, char **reterr) {
                                       "300/3h (1 to 100000 per 1s to 7d), or none.", v);
         }
 
-        ch = cfg_str(cfg, "challenge") ?: "http-01";
+        ch = jstr(cfg, "challenge") ?: "http-01";
         bool known = false;
         for (size_t i = 0; i < ELEMENTSOF(challenges); i++)
                 known = known || streq(ch, challenges[i]);
@@ -117,7 +114,7 @@ static int config_check(json_t *cfg, char **reterr) {
 
         for (size_t i = 0; i < 4; i++) {
                 static const char *const paths[] = { "webroot", "ca_bundle", "dns01_hook", "tsig_key" };
-                v = cfg_str(cfg, paths[i]);
+                v = jstr(cfg, paths[i]);
                 if (v && v[0] != '/')
                         return errorf(reterr, -EINVAL, "The ACME setting '%s' must be an absolute path, not '%s'.",
                                       paths[i], v);
@@ -125,23 +122,23 @@ static int config_check(json_t *cfg, char **reterr) {
         k = dns01_settings_check(cfg, reterr);
         if (k < 0)
                 return k;
-        v = cfg_str(cfg, "ca_bundle");
+        v = jstr(cfg, "ca_bundle");
         if (v && access(v, R_OK) < 0)
                 return errorf(reterr, -EINVAL, "The CA bundle '%s' cannot be read: %s.", v, strerror(errno));
-        v = cfg_str(cfg, "webroot");
+        v = jstr(cfg, "webroot");
         if (v) {
                 struct stat st;
                 if (stat(v, &st) < 0 || !S_ISDIR(st.st_mode))
                         return errorf(reterr, -EINVAL, "The webroot '%s' is not a directory.", v);
         }
-        v = cfg_str(cfg, "tls_alpn01_listen");
+        v = jstr(cfg, "tls_alpn01_listen");
         if (v) {
                 _cleanup_free_ char *why = NULL;
                 if (acme_listen_check(v, &why) < 0)
                         return errorf(reterr, -EINVAL, "Invalid --tls-alpn01-listen '%s': %s The CA connects to port "
                                       "443 of the names (default :443).", v, strna(why));
         }
-        v = cfg_str(cfg, "http01_listen");
+        v = jstr(cfg, "http01_listen");
         if (v)
                 return acme_listen_check(v, reterr);
         return 0;
@@ -198,7 +195,7 @@ int manager_ca_check_options(const CARecord *ca, const CertRecord *r, char **ret
 /* Starts the responder of a challenge type (http-01 or tls-alpn-01) on address, unless it runs. */
 /* The order limit of a CA: its order_rate, else the published one of a known directory. */
 static int order_limit(json_t *cfg, unsigned *ret_limit, int64_t *ret_window) {
-        const char *rate = cfg_str(cfg, "order_rate"), *dir = cfg_str(cfg, "directory");
+        const char *rate = jstr(cfg, "order_rate"), *dir = jstr(cfg, "directory");
 
         for (size_t i = 0; !rate && dir && i < ELEMENTSOF(published_limits); i++)
                 if (startswith(dir, published_limits[i].directory_prefix))
@@ -357,18 +354,18 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
         if (k < 0)
                 return k;
         cfg = json_object_get(job, "config");
-        challenge = cfg_str(cfg, "challenge") ?: "http-01";
+        challenge = jstr(cfg, "challenge") ?: "http-01";
 
         challenge_dir = strjoin(m->cfg.run_dir, "/acme-challenge");
         /* The tls-alpn-01 certificates come with their (throwaway) keys: a directory of its own, 0700. */
         alpn_dir = strjoin(m->cfg.run_dir, "/acme-tls-alpn");
         if (!challenge_dir || !alpn_dir)
                 return -ENOMEM;
-        if (streq(challenge, "http-01") && !cfg_str(cfg, "webroot")) {
+        if (streq(challenge, "http-01") && !jstr(cfg, "webroot")) {
                 k = fs_mkdir_p(challenge_dir, 0755);
                 if (k < 0)
                         return errorf(reterr, k, "Cannot create '%s': %s", challenge_dir, strerror(-k));
-                k = responder_ensure(m, false, cfg_str(cfg, "http01_listen") ?: DEFAULT_HTTP01_LISTEN, challenge_dir,
+                k = responder_ensure(m, false, jstr(cfg, "http01_listen") ?: DEFAULT_HTTP01_LISTEN, challenge_dir,
                                      reterr);
                 if (k < 0)
                         return k;
@@ -377,7 +374,7 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                 k = fs_mkdir_p(alpn_dir, 0700);
                 if (k < 0)
                         return errorf(reterr, k, "Cannot create '%s': %s", alpn_dir, strerror(-k));
-                k = responder_ensure(m, true, cfg_str(cfg, "tls_alpn01_listen") ?: DEFAULT_TLS_ALPN01_LISTEN, alpn_dir,
+                k = responder_ensure(m, true, jstr(cfg, "tls_alpn01_listen") ?: DEFAULT_TLS_ALPN01_LISTEN, alpn_dir,
                                      reterr);
                 if (k < 0)
                         return k;
@@ -388,7 +385,7 @@ int manager_acme_job(Manager *m, const CARecord *ca, const CertRecord *r, json_t
                           "alpn_dir", alpn_dir, "csr_pem", r->csr_pem, "order_url", r->ca_cookie, "cert_path",
                           r->sha256 ? r->cert_path : NULL, "dns", json_object_get(tmpl, "dns"), "ip",
                           json_object_get(tmpl, "ip"), "profile",
-                          json_string_value(json_object_get(tmpl, "profile")) ?: cfg_str(cfg, "profile"), "not_after",
+                          json_string_value(json_object_get(tmpl, "profile")) ?: jstr(cfg, "profile"), "not_after",
                           (json_int_t) (r->validity > 0 ? (int64_t) time(NULL) + r->validity : 0));
         if (!extra || json_object_update(job, extra) < 0)
                 return -ENOMEM;

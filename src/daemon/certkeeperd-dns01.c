@@ -5,32 +5,29 @@
 
 #include "acme-jws.h"
 #include "certkeeperd-dns01.h"
+#include "json-get.h"
 #include "parse-util.h"
 #include "pki-key.h"
 #include "string-util.h"
 
-static const char *cfg_str(json_t *cfg, const char *key) {
-        return json_string_value(json_object_get(cfg, key));
-}
-
 int dns01_settings(json_t *cfg, AcmeDns01Config *ret, char **reterr) {
         AcmeDns01Config c = {
-                .rfc2136_server = cfg_str(cfg, "dns01_rfc2136"),
-                .tsig_key_path = cfg_str(cfg, "tsig_key"),
-                .zone = cfg_str(cfg, "dns01_zone"),
-                .resolver = cfg_str(cfg, "dns01_resolver"),
+                .rfc2136_server = jstr(cfg, "dns01_rfc2136"),
+                .tsig_key_path = jstr(cfg, "tsig_key"),
+                .zone = jstr(cfg, "dns01_zone"),
+                .resolver = jstr(cfg, "dns01_resolver"),
                 .propagation_timeout_sec = -1,
         };
         const char *v;
         unsigned u;
 
-        v = cfg_str(cfg, "dns01_ns_port");
+        v = jstr(cfg, "dns01_ns_port");
         if (v) {
                 if (safe_atou(v, &u) < 0 || u == 0 || u > 65535)
                         return errorf(reterr, -EINVAL, "The dns-01 name server port '%s' is not a port number.", v);
                 c.ns_port = (uint16_t) u;
         }
-        v = cfg_str(cfg, "dns01_propagation_timeout");
+        v = jstr(cfg, "dns01_propagation_timeout");
         if (v) {
                 if (safe_atou(v, &u) < 0 || u > 3600)
                         return errorf(reterr, -EINVAL, "The dns-01 propagation timeout '%s' is not a number of seconds "
@@ -43,19 +40,19 @@ int dns01_settings(json_t *cfg, AcmeDns01Config *ret, char **reterr) {
 
 int dns01_settings_check(json_t *cfg, char **reterr) {
         AcmeDns01Config c;
-        bool dns01 = streq_ptr(cfg_str(cfg, "challenge"), "dns-01");
+        bool dns01 = streq_ptr(jstr(cfg, "challenge"), "dns-01");
         int r;
 
         /* Other challenges leave the dns-01 settings alone (kept for a switch back). */
         if (!dns01)
                 return 0;
-        if (!cfg_str(cfg, "dns01_hook") && !cfg_str(cfg, "dns01_rfc2136"))
+        if (!jstr(cfg, "dns01_hook") && !jstr(cfg, "dns01_rfc2136"))
                 return errorf(reterr, -EINVAL, "dns-01 needs --dns01-rfc2136 SERVER:PORT (with --tsig-key FILE) or "
                               "--dns01-hook CMD.");
-        if (cfg_str(cfg, "dns01_hook") && cfg_str(cfg, "dns01_rfc2136"))
+        if (jstr(cfg, "dns01_hook") && jstr(cfg, "dns01_rfc2136"))
                 return errorf(reterr, -EINVAL, "dns-01 is answered either by --dns01-hook or by --dns01-rfc2136, not "
                               "both.");
-        if ((cfg_str(cfg, "tsig_key") || cfg_str(cfg, "dns01_zone")) && !cfg_str(cfg, "dns01_rfc2136"))
+        if ((jstr(cfg, "tsig_key") || jstr(cfg, "dns01_zone")) && !jstr(cfg, "dns01_rfc2136"))
                 return errorf(reterr, -EINVAL, "--tsig-key and --dns01-zone go with --dns01-rfc2136 SERVER:PORT.");
         r = dns01_settings(cfg, &c, reterr);
         if (r < 0)

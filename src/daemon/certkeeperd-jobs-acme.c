@@ -49,10 +49,6 @@ void job_acme_cleanup(void) {
         }
 }
 
-static const char *cfg_str(json_t *cfg, const char *key) {
-        return json_string_value(json_object_get(cfg, key));
-}
-
 /* Forgets this worker's clients of a CA, after its account key or account changed. */
 static void client_drop(const char *ca) {
         for (size_t i = 0; i < CLIENTS_MAX; i++) {
@@ -90,15 +86,15 @@ static int client_get(json_t *job, AcmeClient **ret) {
                 }
 
         AcmeConfig c = {
-                .directory_url = cfg_str(cfg, "directory"),
-                .ca_bundle = cfg_str(cfg, "ca_bundle"),
+                .directory_url = jstr(cfg, "directory"),
+                .ca_bundle = jstr(cfg, "ca_bundle"),
                 .account_key_path = jstr(job, "account_key"),
-                .account_key_type = cfg_str(cfg, "account_key_type"),
-                .email = cfg_str(cfg, "email"),
+                .account_key_type = jstr(cfg, "account_key_type"),
+                .email = jstr(cfg, "email"),
                 .agree_tos = json_is_true(json_object_get(cfg, "agree_tos")),
-                .eab_kid = cfg_str(cfg, "eab_kid"),
-                .eab_hmac_key = cfg_str(cfg, "eab_hmac"),
-                .eab_alg = cfg_str(cfg, "eab_alg"),
+                .eab_kid = jstr(cfg, "eab_kid"),
+                .eab_hmac_key = jstr(cfg, "eab_hmac"),
+                .eab_alg = jstr(cfg, "eab_alg"),
                 .user_agent = jstr(job, "user_agent"),
                 .timeout_sec = MIN(jint(job, "timeout"), (int64_t) 60),
         };
@@ -328,23 +324,23 @@ int job_acme_order(json_t *job, json_t **ret) {
         if (r != 0)
                 return r < 0 ? r : 0;
 
-        r = acme_challenge_type_from_string(cfg_str(cfg, "challenge") ?: "http-01");
+        r = acme_challenge_type_from_string(jstr(cfg, "challenge") ?: "http-01");
         if (r < 0)
                 return reply_error(ret, "guidance", r, "the challenge type '%s' is not http-01, dns-01 or tls-alpn-01",
-                                   cfg_str(cfg, "challenge"));
+                                   jstr(cfg, "challenge"));
         ChallengeCtx x = {
                 .job = job,
                 .type = (AcmeChallengeType) r,
                 .dir = jstr(job, "challenge_dir"),
                 .alpn_dir = jstr(job, "alpn_dir"),
-                .hook = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") ? cfg_str(cfg, "dns01_hook") : NULL,
-                .rfc2136 = streq_ptr(cfg_str(cfg, "challenge"), "dns-01") && cfg_str(cfg, "dns01_rfc2136"),
+                .hook = streq_ptr(jstr(cfg, "challenge"), "dns-01") ? jstr(cfg, "dns01_hook") : NULL,
+                .rfc2136 = streq_ptr(jstr(cfg, "challenge"), "dns-01") && jstr(cfg, "dns01_rfc2136"),
                 .timeout = jint(job, "timeout"),
         };
         if (x.type == ACME_CHALLENGE_TLSALPN01 && !x.alpn_dir)
                 return reply_error(ret, "guidance", -EINVAL, "the daemon gave no directory for tls-alpn-01 answers");
-        if (x.type == ACME_CHALLENGE_HTTP01 && cfg_str(cfg, "webroot")) {
-                webroot_dir = strjoin(cfg_str(cfg, "webroot"), "/.well-known/acme-challenge");
+        if (x.type == ACME_CHALLENGE_HTTP01 && jstr(cfg, "webroot")) {
+                webroot_dir = strjoin(jstr(cfg, "webroot"), "/.well-known/acme-challenge");
                 if (!webroot_dir)
                         return -ENOMEM;
                 r = fs_mkdir_p(webroot_dir, 0755);
@@ -364,7 +360,7 @@ int job_acme_order(json_t *job, json_t **ret) {
                 .ip = ip,
                 .profile = jstr(job, "profile"),
                 .replaces = replaces,
-                .preferred_chain = cfg_str(cfg, "preferred_chain"),
+                .preferred_chain = jstr(cfg, "preferred_chain"),
                 .order_url = jstr(job, "order_url"),
                 .not_after = jint(job, "not_after"),
                 .poll_budget_ms = POLL_BUDGET_MS,

@@ -9,20 +9,9 @@
 #include <stdint.h>
 
 #include "fs-util.h"
+#include "json-get.h"
 #include "macro.h"
 #include "time-util.h"
-
-static inline const char *jstr(json_t *o, const char *k) {
-        return json_string_value(json_object_get(o, k));
-}
-
-static inline int64_t jint(json_t *o, const char *k) {
-        return json_integer_value(json_object_get(o, k));
-}
-
-static inline bool jbool(json_t *o, const char *k) {
-        return json_is_true(json_object_get(o, k));
-}
 
 static inline int64_t elapsed_ms(usec_t since) {
         return (int64_t) ((now_usec(CLOCK_MONOTONIC) - since) / USEC_PER_MSEC);
