@@ -38,7 +38,7 @@ int verb_export(CliContext *c, int argc, char *argv[]) {
                 {}
         };
         _cleanup_(api_response_done) ApiResponse a = {};
-        _cleanup_(erase_freep) char *password = NULL, *data_copy = NULL;
+        _cleanup_(erase_freep) char *password = NULL;
         _cleanup_free_ char *out = NULL, *path = NULL;
         _cleanup_free_ unsigned char *der = NULL;
         const char *id = NULL, *out_arg = NULL, *format = "pem", *password_file = NULL, *data;
