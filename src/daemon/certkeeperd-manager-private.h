@@ -137,6 +137,7 @@ struct Manager {
         FileWatch *watch;
         bool watch_dirty; /* requests were changed or removed: the set of files to watch */
         usec_t watch_synced_at;
+        usec_t watch_first_sync_at;
 
         int epoll_fd;
         int timer_fd;

@@ -25,17 +25,21 @@
 /* A full sync reads every request: not more often than this, so that many changes in a row (a bulk
  * import) cost one. */
 #define WATCH_SYNC_INTERVAL (30U * USEC_PER_SEC)
+/* watch_synced_at before the first sync, which comes this long after start-up. */
+#define WATCH_FIRST_SYNC USEC_INFINITY
+#define WATCH_FIRST_SYNC_DELAY (200U * USEC_PER_MSEC)
 
+/* A watched directory is known by its wd alone: inotify_add_watch() gives the same wd for every
+ * spelling of it, so its path is not kept (a store of 100,000 requests in as many directories). */
 typedef struct WatchDir {
         int wd;
-        char *path;
         bool used; /* in the set being built */
         bool gone; /* removed (IN_IGNORED): its wd is dead; dropped at the next sync */
 } WatchDir;
 
 typedef struct WatchFile {
         int wd;
-        char *name;
+        uint32_t name; /* offset of its NUL-terminated name in FileWatch.names */
         int64_t owner;
         unsigned flags;
         size_t next; /* the next file of its hash bucket, or NONE */
@@ -58,9 +62,11 @@ struct FileWatch {
         usec_t settle;
         WatchDir *dirs;
         size_t n_dirs, cap_dirs;
-        Slots dir_by_path, dir_by_wd;
+        Slots dir_by_wd;
         WatchFile *files;
         size_t n_files, cap_files;
+        char *names; /* the files' names, one after the other (not one allocation each) */
+        size_t n_names, cap_names;
         Slots file_heads;
         WatchDue *due;
         size_t n_due;
@@ -74,10 +80,6 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
         for (size_t i = 0; i < n; i++)
                 h = (h ^ b[i]) * 1099511628211ULL; /* FNV-1a */
         return h;
-}
-
-static uint64_t hash_path(const char *s) {
-        return hash_bytes(14695981039346656037ULL, s, strlen(s));
 }
 
 static uint64_t hash_wd(int wd) {
@@ -112,27 +114,13 @@ static void slots_insert(Slots *t, uint64_t h, size_t idx) {
         t->slot[i] = idx;
 }
 
-/* Both directory tables, at most half full. */
+/* The directory table, at most half full. */
 static int dirs_reindex(FileWatch *w) {
-        if (slots_reset(&w->dir_by_path, 2 * w->n_dirs + 1) < 0 || slots_reset(&w->dir_by_wd, 2 * w->n_dirs + 1) < 0)
+        if (slots_reset(&w->dir_by_wd, 2 * w->n_dirs + 1) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < w->n_dirs; i++) {
-                slots_insert(&w->dir_by_path, hash_path(w->dirs[i].path), i);
+        for (size_t i = 0; i < w->n_dirs; i++)
                 slots_insert(&w->dir_by_wd, hash_wd(w->dirs[i].wd), i);
-        }
         return 0;
-}
-
-static WatchDir *dir_find_path(FileWatch *w, const char *path) {
-        if (w->dir_by_path.size == 0)
-                return NULL;
-        for (size_t i = hash_path(path) & (w->dir_by_path.size - 1);; i = (i + 1) & (w->dir_by_path.size - 1)) {
-                size_t idx = w->dir_by_path.slot[i];
-                if (idx == NONE)
-                        return NULL;
-                if (!w->dirs[idx].gone && streq(w->dirs[idx].path, path))
-                        return &w->dirs[idx];
-        }
 }
 
 static WatchDir *dir_find_wd(FileWatch *w, int wd) {
@@ -147,8 +135,12 @@ static WatchDir *dir_find_wd(FileWatch *w, int wd) {
         }
 }
 
+static const char *file_name(const FileWatch *w, const WatchFile *f) {
+        return w->names + f->name;
+}
+
 static void file_link(FileWatch *w, size_t i) {
-        size_t b = hash_file(w->files[i].wd, w->files[i].name) & (w->file_heads.size - 1);
+        size_t b = hash_file(w->files[i].wd, file_name(w, &w->files[i])) & (w->file_heads.size - 1);
 
         w->files[i].next = w->file_heads.slot[b];
         w->file_heads.slot[b] = i;
@@ -196,21 +188,13 @@ int file_watch_new(usec_t settle, FileWatch **ret) {
         return 0;
 }
 
-static void files_free(WatchFile *f, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(f[i].name);
-}
-
 FileWatch *file_watch_free(FileWatch *w) {
         if (!w)
                 return NULL;
-        for (size_t i = 0; i < w->n_dirs; i++)
-                free(w->dirs[i].path);
         free(w->dirs);
-        free(w->dir_by_path.slot);
         free(w->dir_by_wd.slot);
-        files_free(w->files, w->n_files);
         free(w->files);
+        free(w->names);
         free(w->file_heads.slot);
         free(w->due);
         safe_close(w->fd);
@@ -223,8 +207,8 @@ int file_watch_fd(const FileWatch *w) {
 }
 
 void file_watch_begin(FileWatch *w) {
-        files_free(w->files, w->n_files);
         w->n_files = 0;
+        w->n_names = 0;
         w->add_error = 0;
         for (size_t i = 0; i < w->file_heads.size; i++)
                 w->file_heads.slot[i] = NONE;
@@ -233,49 +217,50 @@ void file_watch_begin(FileWatch *w) {
 }
 
 int file_watch_add(FileWatch *w, int64_t owner, unsigned flags, const char *path) {
-        _cleanup_free_ char *dir = NULL, *name = NULL;
-        const char *slash;
+        _cleanup_free_ char *dir = NULL;
+        const char *slash, *name;
+        size_t len;
         WatchDir *d;
 
         if (isempty(path) || path[0] != '/')
                 return -EINVAL;
         slash = strrchr(path, '/');
         dir = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
-        name = strdup(slash + 1);
-        if (!dir || !name)
+        name = slash + 1;
+        if (!dir)
                 return -ENOMEM;
-        if (isempty(name))
+        len = strlen(name) + 1;
+        if (len == 1 || w->n_names + len > UINT32_MAX)
                 return -EINVAL;
 
-        d = dir_find_path(w, dir);
+        /* Watched already: the same mask again, the same wd back (for every spelling of the directory). */
+        int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
+        if (wd < 0) {
+                w->add_error = -errno;
+                return 0;
+        }
+        d = dir_find_wd(w, wd);
         if (!d) {
-                int wd = inotify_add_watch(w->fd, dir, WATCH_MASK);
-
-                if (wd < 0) {
-                        w->add_error = -errno;
-                        return 0;
-                }
-                /* Two spellings of one directory share its wd. */
-                d = dir_find_wd(w, wd);
-                if (!d) {
-                        if (grow((void **) &w->dirs, &w->cap_dirs, w->n_dirs, sizeof(WatchDir)) < 0)
+                if (grow((void **) &w->dirs, &w->cap_dirs, w->n_dirs, sizeof(WatchDir)) < 0)
+                        return -ENOMEM;
+                w->dirs[w->n_dirs++] = (WatchDir) { .wd = wd };
+                d = &w->dirs[w->n_dirs - 1];
+                if (2 * w->n_dirs >= w->dir_by_wd.size) {
+                        if (dirs_reindex(w) < 0)
                                 return -ENOMEM;
-                        w->dirs[w->n_dirs++] = (WatchDir) { .wd = wd, .path = TAKE_PTR(dir) };
-                        d = &w->dirs[w->n_dirs - 1];
-                        if (2 * w->n_dirs >= w->dir_by_path.size) {
-                                if (dirs_reindex(w) < 0)
-                                        return -ENOMEM;
-                        } else {
-                                slots_insert(&w->dir_by_path, hash_path(d->path), w->n_dirs - 1);
-                                slots_insert(&w->dir_by_wd, hash_wd(d->wd), w->n_dirs - 1);
-                        }
-                }
+                } else
+                        slots_insert(&w->dir_by_wd, hash_wd(d->wd), w->n_dirs - 1);
         }
         d->used = true;
 
         if (grow((void **) &w->files, &w->cap_files, w->n_files, sizeof(WatchFile)) < 0)
                 return -ENOMEM;
-        w->files[w->n_files++] = (WatchFile) { .wd = d->wd, .name = TAKE_PTR(name), .owner = owner, .flags = flags };
+        if (grow((void **) &w->names, &w->cap_names, w->n_names + len - 1, 1) < 0)
+                return -ENOMEM;
+        memcpy(w->names + w->n_names, name, len);
+        w->files[w->n_files++] = (WatchFile) { .wd = d->wd, .name = (uint32_t) w->n_names, .owner = owner,
+                                               .flags = flags };
+        w->n_names += len;
         if (w->n_files >= w->file_heads.size)
                 return files_reindex(w);
         file_link(w, w->n_files - 1);
@@ -289,7 +274,6 @@ int file_watch_end(FileWatch *w) {
                 if (!w->dirs[i].used || w->dirs[i].gone) {
                         if (!w->dirs[i].gone)
                                 (void) inotify_rm_watch(w->fd, w->dirs[i].wd);
-                        free(w->dirs[i].path);
                         continue;
                 }
                 w->dirs[j++] = w->dirs[i];
@@ -375,7 +359,7 @@ int file_watch_process(FileWatch *w, usec_t now, bool (*busy)(int64_t owner, voi
                                 continue;
                         for (size_t i = w->file_heads.slot[hash_file(e->wd, e->name) & (w->file_heads.size - 1)];
                              i != NONE; i = w->files[i].next)
-                                if (w->files[i].wd == e->wd && streq(w->files[i].name, e->name) &&
+                                if (w->files[i].wd == e->wd && streq(file_name(w, &w->files[i]), e->name) &&
                                     due_file(w, &w->files[i], now, busy, userdata) < 0)
                                         return -ENOMEM;
                 }
@@ -430,24 +414,22 @@ enum {
         WATCH_OURS = FILE_WATCH_BUSY, /* a job of ours was writing the files meanwhile */
 };
 
-static int sync_one(const CertRecord *r, void *userdata) {
+static int sync_one(int64_t id, const char *cert_path, const char *key_path, void *userdata) {
         FileWatch *w = userdata;
         int k;
 
-        if (!r->track)
-                return 0;
-        k = r->cert_path ? file_watch_add(w, r->id, WATCH_CERT, r->cert_path) : 0;
-        if (k >= 0 && r->key_path)
-                k = file_watch_add(w, r->id, WATCH_KEY, r->key_path);
+        k = cert_path ? file_watch_add(w, id, WATCH_CERT, cert_path) : 0;
+        if (k >= 0 && key_path)
+                k = file_watch_add(w, id, WATCH_KEY, key_path);
         return k == -EINVAL ? 0 : k;
 }
 
 void manager_watch_cert(Manager *m, const CertRecord *r) {
         int k;
 
-        if (!m->watch)
+        if (!m->watch || !r->track)
                 return;
-        k = sync_one(r, m->watch);
+        k = sync_one(r->id, r->cert_path, r->key_path, m->watch);
         if (k < 0)
                 log_warning_errno(k, "Failed to watch the files of request '%s' for outside changes: %m",
                                   strna(r->nickname));
@@ -459,12 +441,13 @@ void manager_watch_sync(Manager *m) {
 
         if (!m->watch || !m->watch_dirty)
                 return;
-        if (m->watch_synced_at > 0 && now < m->watch_synced_at + WATCH_SYNC_INTERVAL)
+        if (m->watch_synced_at == WATCH_FIRST_SYNC ? now < m->watch_first_sync_at
+                                                   : now < m->watch_synced_at + WATCH_SYNC_INTERVAL)
                 return;
         m->watch_dirty = false;
         m->watch_synced_at = now;
         file_watch_begin(m->watch);
-        k = store_cert_foreach(m->store, NULL, sync_one, m->watch);
+        k = store_cert_foreach_tracked_paths(m->store, sync_one, m->watch);
         if (k < 0) {
                 log_warning_errno(k, "Failed to list the files to watch for outside changes: %m");
                 m->watch_dirty = true;
@@ -561,7 +544,16 @@ void manager_watch_run(Manager *m) {
 }
 
 usec_t manager_watch_timeout(Manager *m) {
-        return m->watch ? file_watch_timeout(m->watch, now_usec(CLOCK_MONOTONIC)) : USEC_INFINITY;
+        usec_t now = now_usec(CLOCK_MONOTONIC), t;
+
+        if (!m->watch)
+                return USEC_INFINITY;
+        t = file_watch_timeout(m->watch, now);
+        /* The first sync, once the daemon answers (later ones wait for a wake-up that is due anyway:
+         * an idle daemon does not wake up for them). */
+        if (m->watch_dirty && m->watch_synced_at == WATCH_FIRST_SYNC)
+                t = MIN(t, m->watch_first_sync_at > now ? m->watch_first_sync_at - now : 0);
+        return t;
 }
 
 int manager_watch_start(Manager *m) {
@@ -574,7 +566,10 @@ int manager_watch_start(Manager *m) {
                                   "watched: %m");
                 return 0;
         }
+        /* The first full sync (reading every request's paths, one inotify watch per directory) comes
+         * shortly after start-up, so that the daemon answers first. */
         m->watch_dirty = true;
-        manager_watch_sync(m);
+        m->watch_synced_at = WATCH_FIRST_SYNC;
+        m->watch_first_sync_at = now_usec(CLOCK_MONOTONIC) + WATCH_FIRST_SYNC_DELAY;
         return file_watch_fd(m->watch);
 }

@@ -333,6 +333,7 @@ typedef enum StoreStmtId {
         STMT_CERT_NICKNAME_BY_PATH,
         STMT_CERT_COUNT,
         STMT_CERT_SCHEDULE,
+        STMT_CERT_TRACKED_PATHS,
         STMT_CA_INSERT,
         STMT_CA_UPDATE,
         STMT_CA_DELETE,
@@ -387,6 +388,7 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_CERT_COUNT] = "SELECT count(*) FROM certs",
         [STMT_CERT_SCHEDULE] = "SELECT id, next_action_at FROM certs WHERE next_action_at > 0 "
                                "ORDER BY next_action_at",
+        [STMT_CERT_TRACKED_PATHS] = "SELECT id, cert_path, key_path FROM certs WHERE track <> 0",
         [STMT_CA_INSERT] = "INSERT INTO cas (" CA_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [STMT_CA_UPDATE] = "UPDATE cas SET type = ?2, helper = ?3, config_json = ?4, aka = ?5, "
                            "is_default = ?6, created_at = ?7, data_json = ?8 WHERE name = ?1",
@@ -2057,6 +2059,33 @@ int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void
                 if (r == 0)
                         break;
                 r = cb(sqlite3_column_int64(q.st, 0), sqlite3_column_int64(q.st, 1), userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int store_cert_foreach_tracked_paths(Store *s,
+                                     int (*cb)(int64_t id, const char *cert_path, const char *key_path, void *userdata),
+                                     void *userdata) {
+        _cleanup_stmt_ Stmt q = {};
+        int r;
+
+        if (!s || !cb)
+                return -EINVAL;
+
+        r = stmt_acquire(s, STMT_CERT_TRACKED_PATHS, &q);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                r = stmt_step(&q);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = cb(sqlite3_column_int64(q.st, 0), (const char *) sqlite3_column_text(q.st, 1),
+                       (const char *) sqlite3_column_text(q.st, 2), userdata);
                 if (r < 0)
                         return r;
         }

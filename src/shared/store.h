@@ -172,6 +172,11 @@ int store_cert_foreach(Store *s, const CertFilter *f, int (*cb)(const CertRecord
  * next_action_at order. Cheap: reads only the partial index on next_action_at. */
 int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void *userdata),
                                 void *userdata) _warn_unused_result_;
+/* The files of every tracked record: cb(id, cert_path, key_path), either path may be NULL. Reads
+ * three columns, not whole records (the file watch's sync over a large store). */
+int store_cert_foreach_tracked_paths(Store *s,
+                                     int (*cb)(int64_t id, const char *cert_path, const char *key_path, void *userdata),
+                                     void *userdata) _warn_unused_result_;
 
 /* CAs. */
 int store_ca_insert(Store *s, const CARecord *r, char **reterr) _warn_unused_result_; /* -EEXIST */
