@@ -15,6 +15,7 @@
 
 #include "certkeeperd-manager-private.h"
 #include "certkeeperd-watch.h"
+#include "fs-util.h"
 #include "log.h"
 #include "pki-cert.h"
 #include "string-util.h"
@@ -459,14 +460,21 @@ void manager_watch_sync(Manager *m) {
 
 /* Is the certificate file what the store knows? Only the thumbprint is compared here: a file that
  * is gone, unreadable or another certificate is for the read job to judge. */
-static bool cert_file_known(const CertRecord *r) {
+static bool cert_file_known(const char *cert_path, const char *sha256) {
         _cleanup_(X509_freep) X509 *x = NULL;
+        _cleanup_free_ char *pem = NULL;
+        size_t len = 0;
         char sha[65];
 
-        if (!r->cert_path || !r->sha256 || pki_cert_load(r->cert_path, &x) < 0 ||
-            pki_cert_thumbprint_sha256(x, sha) < 0)
+        if (!cert_path || !sha256)
                 return false;
-        return strcasecmp(sha, r->sha256) == 0;
+        /* Most often the file is the PEM certkeeper itself just wrote: its first block's bytes
+         * hashed, without decoding a certificate (this runs in the main loop after every save). */
+        if (fs_read_file(cert_path, 1024 * 1024, &pem, &len) >= 0 && pki_pem_first_cert_sha256(pem, len, sha) >= 0)
+                return strcasecmp(sha, sha256) == 0;
+        if (pki_cert_load(cert_path, &x) < 0 || pki_cert_thumbprint_sha256(x, sha) < 0)
+                return false;
+        return strcasecmp(sha, sha256) == 0;
 }
 
 /* A certificate whose files changed: unless a job of ours is writing them (looked at again once it
@@ -475,21 +483,30 @@ static bool cert_file_known(const CertRecord *r) {
  * way to a new certificate gets it anyway. */
 static int watch_recheck(Manager *m, const FileWatchDue *d, usec_t now_us, int64_t now) {
         _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        _cleanup_free_ char *sha256 = NULL, *cert_path = NULL;
+        CertState state;
         int k;
 
         if (manager_in_flight(m, d->owner))
                 return file_watch_delay(m->watch, d->owner, d->flags | WATCH_OURS, now_us);
+        /* Three columns first: after every save of ours this finds the file it knows. */
+        k = store_cert_file_facts(m->store, d->owner, &state, &sha256, &cert_path);
+        if (k == -ENOENT)
+                return 0;
+        if (k < 0)
+                return k;
+        if (IN_SET(state, CERT_CA_WORKING, CERT_CA_UNREACHABLE, CERT_NEED_TO_SUBMIT, CERT_NEED_TO_SAVE_CERT) ||
+            cert_state_is_transient(state))
+                return 0;
+        /* A known certificate and no key changed by someone else: nothing to look at. */
+        if (state != CERT_NEED_GUIDANCE && cert_file_known(cert_path, sha256) &&
+            (!(d->flags & WATCH_KEY) || (d->flags & WATCH_OURS)))
+                return 0;
         k = store_cert_get(m->store, d->owner, &r);
         if (k == -ENOENT)
                 return 0;
         if (k < 0)
                 return k;
-        if (IN_SET(r->state, CERT_CA_WORKING, CERT_CA_UNREACHABLE, CERT_NEED_TO_SUBMIT, CERT_NEED_TO_SAVE_CERT) ||
-            cert_state_is_transient(r->state))
-                return 0;
-        /* A known certificate and no key changed by someone else: nothing to look at. */
-        if (r->state != CERT_NEED_GUIDANCE && cert_file_known(r) && (!(d->flags & WATCH_KEY) || (d->flags & WATCH_OURS)))
-                return 0;
 
         log_debug("Files of request '%s' changed on disk; reading them again.", strna(r->nickname));
         r->state = CERT_NEWLY_ADDED;

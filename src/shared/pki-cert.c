@@ -776,3 +776,47 @@ int pki_cert_thumbprint_sha256(X509 *cert, char ret[static 65]) {
         hex_lower(md, mdlen, ret);
         return 0;
 }
+
+int pki_pem_first_cert_sha256(const char *pem, size_t len, char ret[static 65]) {
+        static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+        _cleanup_free_ unsigned char *b64 = NULL, *der = NULL;
+        unsigned char md[32];
+        const char *p, *q;
+        size_t n = 0, pad = 0;
+        int dlen;
+
+        if (!pem)
+                return -EINVAL;
+        p = memmem(pem, len, begin, sizeof(begin) - 1);
+        if (!p)
+                return -EBADMSG;
+        p += sizeof(begin) - 1;
+        q = memmem(p, len - (size_t) (p - pem), end, sizeof(end) - 1);
+        if (!q || q - p > 1024 * 1024)
+                return -EBADMSG;
+        b64 = malloc((size_t) (q - p) + 1);
+        der = malloc((size_t) (q - p) + 1);
+        if (!b64 || !der)
+                return -ENOMEM;
+        for (const char *c = p; c < q; c++) {
+                if (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n')
+                        continue;
+                if (*c == ':' || *c == '-') /* headers (Proc-Type, ...): not a plain certificate block */
+                        return -EBADMSG;
+                b64[n++] = (unsigned char) *c;
+        }
+        if (n == 0 || n % 4 != 0)
+                return -EBADMSG;
+        pad = (b64[n - 1] == '=') + (b64[n - 2] == '=');
+        dlen = EVP_DecodeBlock(der, b64, (int) n);
+        if (dlen < 0 || (size_t) dlen < pad) {
+                ERR_clear_error();
+                return -EBADMSG;
+        }
+        if (!EVP_Digest(der, (size_t) dlen - pad, md, NULL, pki_digest_sha256(), NULL)) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        hex_lower(md, sizeof(md), ret);
+        return 0;
+}

@@ -57,6 +57,10 @@ int pki_cert_to_pem(X509 *cert, char **ret, size_t *ret_len) _warn_unused_result
 int pki_chain_to_pem(STACK_OF(X509) *chain, char **ret, size_t *ret_len) _warn_unused_result_;
 
 int pki_cert_thumbprint_sha256(X509 *cert, char ret[static 65]);
+/* The SHA-256 of the DER inside the first CERTIFICATE block of PEM text, without parsing the
+ * certificate: a cheap "is this file still the certificate we know" (compare with a thumbprint
+ * from pki_cert_thumbprint_sha256()). -EBADMSG if there is no such block or it is not plain base64. */
+int pki_pem_first_cert_sha256(const char *pem, size_t len, char ret[static 65]);
 
 void pki_chain_free(STACK_OF(X509) *chain);
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);

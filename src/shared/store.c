@@ -334,6 +334,7 @@ typedef enum StoreStmtId {
         STMT_CERT_COUNT,
         STMT_CERT_SCHEDULE,
         STMT_CERT_TRACKED_PATHS,
+        STMT_CERT_FILE_FACTS,
         STMT_CA_INSERT,
         STMT_CA_UPDATE,
         STMT_CA_DELETE,
@@ -389,6 +390,7 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_CERT_SCHEDULE] = "SELECT id, next_action_at FROM certs WHERE next_action_at > 0 "
                                "ORDER BY next_action_at",
         [STMT_CERT_TRACKED_PATHS] = "SELECT id, cert_path, key_path FROM certs WHERE track <> 0",
+        [STMT_CERT_FILE_FACTS] = "SELECT state, sha256, cert_path FROM certs WHERE id = ?1",
         [STMT_CA_INSERT] = "INSERT INTO cas (" CA_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [STMT_CA_UPDATE] = "UPDATE cas SET type = ?2, helper = ?3, config_json = ?4, aka = ?5, "
                            "is_default = ?6, created_at = ?7, data_json = ?8 WHERE name = ?1",
@@ -2089,6 +2091,38 @@ int store_cert_foreach_tracked_paths(Store *s,
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+int store_cert_file_facts(Store *s, int64_t id, CertState *ret_state, char **ret_sha256, char **ret_cert_path) {
+        _cleanup_stmt_ Stmt q = {};
+        _cleanup_free_ char *sha = NULL, *path = NULL;
+        CertState state;
+        int r, rc;
+
+        if (!s || !ret_state || !ret_sha256 || !ret_cert_path)
+                return -EINVAL;
+        r = stmt_acquire(s, STMT_CERT_FILE_FACTS, &q);
+        if (r < 0)
+                return r;
+        rc = sqlite3_bind_int64(q.st, 1, id);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        r = stmt_step(&q);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        r = read_STATE(q.st, 0, &state);
+        if (r < 0)
+                return r;
+        if (sqlite3_column_text(q.st, 1) && !(sha = strdup((const char *) sqlite3_column_text(q.st, 1))))
+                return -ENOMEM;
+        if (sqlite3_column_text(q.st, 2) && !(path = strdup((const char *) sqlite3_column_text(q.st, 2))))
+                return -ENOMEM;
+        *ret_state = state;
+        *ret_sha256 = TAKE_PTR(sha);
+        *ret_cert_path = TAKE_PTR(path);
         return 0;
 }
 

@@ -172,6 +172,10 @@ int store_cert_foreach(Store *s, const CertFilter *f, int (*cb)(const CertRecord
  * next_action_at order. Cheap: reads only the partial index on next_action_at. */
 int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void *userdata),
                                 void *userdata) _warn_unused_result_;
+/* What the file watch needs of one record: its state, thumbprint and certificate path (either may
+ * be NULL). -ENOENT if there is no such record. */
+int store_cert_file_facts(Store *s, int64_t id, CertState *ret_state, char **ret_sha256, char **ret_cert_path)
+        _warn_unused_result_;
 /* The files of every tracked record: cb(id, cert_path, key_path), either path may be NULL. Reads
  * three columns, not whole records (the file watch's sync over a large store). */
 int store_cert_foreach_tracked_paths(Store *s,

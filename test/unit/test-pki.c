@@ -687,6 +687,45 @@ TEST(spkac_signed_by_its_key) {
         ASSERT_ERROR(pki_spkac_build(NULL, &(char *) { NULL }), EINVAL);
 }
 
+TEST(pem_first_cert_sha256_matches_the_thumbprint) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *k = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        _cleanup_free_ char *pem = NULL, *two = NULL, *crlf = NULL;
+        char fast[65], slow[65];
+        size_t len = 0;
+
+        ASSERT_OK(pki_key_generate(KEY_TYPE_EC, 256, &k));
+        x = X509_new();
+        ASSERT_TRUE(x && X509_set_pubkey(x, k) && X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+                    X509_gmtime_adj(X509_getm_notAfter(x), 3600) && X509_sign(x, k, EVP_sha256()));
+        ASSERT_OK(pki_cert_to_pem(x, &pem, &len));
+        ASSERT_OK(pki_cert_thumbprint_sha256(x, slow));
+        ASSERT_OK(pki_pem_first_cert_sha256(pem, len, fast));
+        ASSERT_STREQ(fast, slow);
+        /* The first of two blocks; CRLF line ends. */
+        two = strjoin("noise\n", pem, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        ASSERT_NOT_NULL(two);
+        ASSERT_OK(pki_pem_first_cert_sha256(two, strlen(two), fast));
+        ASSERT_STREQ(fast, slow);
+        crlf = malloc(2 * len + 1);
+        ASSERT_NOT_NULL(crlf);
+        size_t j = 0;
+        for (size_t i = 0; i < len; i++) {
+                if (pem[i] == '\n')
+                        crlf[j++] = '\r';
+                crlf[j++] = pem[i];
+        }
+        crlf[j] = '\0';
+        ASSERT_OK(pki_pem_first_cert_sha256(crlf, strlen(crlf), fast));
+        ASSERT_STREQ(fast, slow);
+        /* Not a certificate block, or not base64. */
+        ASSERT_ERROR(pki_pem_first_cert_sha256("hello", 5, fast), EBADMSG);
+        ASSERT_ERROR(pki_pem_first_cert_sha256("-----BEGIN CERTIFICATE-----\nA*B=\n-----END CERTIFICATE-----", 57, fast),
+                     EBADMSG);
+        ASSERT_ERROR(pki_pem_first_cert_sha256("-----BEGIN CERTIFICATE-----\nABC\n", 32, fast), EBADMSG);
+        ASSERT_ERROR(pki_pem_first_cert_sha256(pem, len / 2, fast), EBADMSG);
+}
+
 TEST(principal_from_either_form) {
         check_single_principal_form(true);
         check_single_principal_form(false);
