@@ -215,6 +215,8 @@ void manager_watch_sync(Manager *m);
 void manager_watch_cert(Manager *m, const CertRecord *r);
 /* Reads the notifications (the fd polled readable). */
 void manager_watch_read(Manager *m);
+/* A read job for request id was queued: changes seen so far are the job's to judge. */
+void manager_watch_reading(Manager *m, int64_t id);
 /* Starts a read of the files of the certificates whose changes have settled. */
 void manager_watch_run(Manager *m);
 usec_t manager_watch_timeout(Manager *m);

@@ -223,14 +223,17 @@ int manager_queue_helper_job(Manager *m, int64_t id, JobOp op, json_t *job) {
 
 int manager_queue_job(Manager *m, int64_t id, JobOp op, json_t *job) {
         Batch *b;
-        int slot = m->open_batch[op];
+        int slot = m->open_batch[op], k;
 
         if (op == JOB_READ) {
                 if (manager_workers_available(m) == 0) {
                         json_decref(job);
                         return -EBUSY;
                 }
-                return queue_push(m, id * _JOB_OP_MAX + op, job);
+                k = queue_push(m, id * _JOB_OP_MAX + op, job);
+                if (k >= 0)
+                        manager_watch_reading(m, id);
+                return k;
         }
 
         if (slot < 0) {

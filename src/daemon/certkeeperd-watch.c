@@ -306,6 +306,14 @@ int file_watch_delay(FileWatch *w, int64_t owner, unsigned flags, usec_t now) {
         return due_add(w, owner, flags, now + w->settle);
 }
 
+void file_watch_forget(FileWatch *w, int64_t owner) {
+        for (size_t i = 0; i < w->n_due; i++)
+                if (w->due[i].owner == owner) {
+                        w->due[i] = w->due[--w->n_due];
+                        return;
+                }
+}
+
 static int due_file(FileWatch *w, const WatchFile *f, usec_t now, bool (*busy)(int64_t owner, void *userdata),
                     void *userdata) {
         unsigned flags = f->flags;
@@ -517,6 +525,14 @@ static int watch_recheck(Manager *m, const FileWatchDue *d, usec_t now_us, int64
         if (k >= 0)
                 k = manager_schedule(m, d->owner, now);
         return k;
+}
+
+void manager_watch_reading(Manager *m, int64_t id) {
+        /* A change seen before the read job starts is what the job reads: not reported again once
+         * the job has judged it (a second NEED_GUIDANCE, a second event). Changes seen while the
+         * job runs are still looked at after it. */
+        if (m->watch)
+                file_watch_forget(m->watch, id);
 }
 
 static bool watch_busy(int64_t id, void *userdata) {

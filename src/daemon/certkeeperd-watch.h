@@ -51,6 +51,8 @@ int file_watch_take_due(FileWatch *w, usec_t now, FileWatchDue **ret, size_t *re
 /* Makes an owner due again after the settle delay, with more flags (for one whose files are being
  * written by a job of ours right now). */
 int file_watch_delay(FileWatch *w, int64_t owner, unsigned flags, usec_t now) _warn_unused_result_;
+/* Drops an owner's pending report, if any (its files are about to be read anyway). */
+void file_watch_forget(FileWatch *w, int64_t owner);
 /* Whether a watched directory went away (it is no longer watched) since the last call. */
 bool file_watch_take_lost(FileWatch *w);
 /* Time until file_watch_take_due() has something, USEC_INFINITY if nothing is pending. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The file watch of certkeeperd-watch.c (FileWatch): renames, writes in place, deletions and
- * directories that go away, matched by name; the settle delay; the busy flag. */
+ * directories that go away, matched by name; the settle delay; the busy flag; a report forgotten. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +121,14 @@ TEST(changes) {
         ASSERT_TRUE(file_watch_timeout(w, now_usec(CLOCK_MONOTONIC)) <= SETTLE);
         ASSERT_EQ(settle(w, &flags), 1U << 1);
         ASSERT_EQ(flags, 0x8);
+
+        /* Forgotten (a read job of ours starts): only the other owner is reported. */
+        write_file("a.pem", "four");
+        write_file("b.key", "key2");
+        ASSERT_OK(file_watch_process(w, now_usec(CLOCK_MONOTONIC), NULL, NULL));
+        file_watch_forget(w, 1);
+        file_watch_forget(w, 7); /* none pending: nothing */
+        ASSERT_EQ(settle(w, NULL), 1U << 2);
 
         /* A directory that goes away: its files are due, and it is reported lost. */
         write_file("sub/c.pem", "c");
