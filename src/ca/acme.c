@@ -1017,6 +1017,24 @@ static void cleanup_resumed_order(AcmeClient *c, const AcmeOrder *o, const AcmeC
         }
 }
 
+/* A DNS server (or the network) that did not answer, or a secondary still behind after the
+ * propagation wait, is tried again with the backoff; anything else (a key refused, a hook that
+ * failed, a file that cannot be written) needs the settings fixed. */
+static AcmeOutcome present_error_outcome(int r) {
+        switch (r) {
+        case -ETIMEDOUT:
+        case -ECONNREFUSED:
+        case -ECONNRESET:
+        case -EHOSTUNREACH:
+        case -ENETUNREACH:
+        case -ENETDOWN:
+        case -EAGAIN:
+                return ACME_UNREACHABLE;
+        default:
+                return ACME_CONFIG;
+        }
+}
+
 static int answer_authz(AcmeClient *c, const char *url, const AcmeChallengeHandler *handler, bool resumed,
                         PresentedSet *set, AcmeError *err) {
         _cleanup_(acme_authorization_done) AcmeAuthorization a = {};
@@ -1074,8 +1092,9 @@ static int answer_authz(AcmeClient *c, const char *url, const AcmeChallengeHandl
         /* Counted even when present() failed: cleanup() undoes whatever part was done. */
         set->n++;
         if (r < 0)
-                return acme_error_set(err, r, ACME_CONFIG, NULL, 0, "Could not put the %s answer for '%s' in place: %s",
-                                      type, a.identifier.value, words ? words : strerror(-r));
+                return acme_error_set(err, r, present_error_outcome(r), NULL, 0,
+                                      "Could not put the %s answer for '%s' in place: %s", type, a.identifier.value,
+                                      words ? words : strerror(-r));
 
         /* Tell the CA to validate, unless an earlier call did: a resumed order was handed back only
          * after all its challenges had been answered, and some CAs (Pebble) keep a challenge
