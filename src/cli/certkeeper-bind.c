@@ -266,6 +266,9 @@ int verb_deploy(CliContext *c, int argc, char *argv[]) {
         r = call_checked(c, "POST", path, NULL, &a);
         if (r != CLI_EXIT_OK)
                 return r;
-        printf("Deploy started.\n");
+        if (streq_ptr(json_string_value(json_object_get(a.body, "deploy")), "waiting"))
+                printf("Deploy queued: waiting for a free worker.\n");
+        else
+                printf("Deploy started.\n");
         return CLI_EXIT_OK;
 }

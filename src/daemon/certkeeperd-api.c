@@ -947,7 +947,7 @@ static enum MHD_Result handle_deploy(Api *a, struct MHD_Connection *c, const cha
         r = manager_deploy(a->manager, rec->id, &err);
         if (r < 0)
                 return reply_manager_error(c, r, err, false);
-        o = json_pack("{s:I, s:s}", "cert_id", (json_int_t) rec->id, "deploy", "running");
+        o = json_pack("{s:I, s:s}", "cert_id", (json_int_t) rec->id, "deploy", r > 0 ? "waiting" : "running");
         return o ? reply_json(c, MHD_HTTP_ACCEPTED, o) : MHD_NO;
 }
 

@@ -379,6 +379,7 @@ int manager_bindings_json(Manager *m, int64_t cert_id, json_t **ret) {
 
 int manager_deploy(Manager *m, int64_t cert_id, char **reterr) {
         _cleanup_(cert_record_freep) CertRecord *r = NULL;
+        bool waiting;
         int k;
 
         k = store_cert_get(m->store, cert_id, &r);
@@ -390,20 +391,20 @@ int manager_deploy(Manager *m, int64_t cert_id, char **reterr) {
                 return errorf(reterr, -ENODATA, "The request has no certificate yet: nothing to deploy.");
         /* One deploy at a time per certificate: a second one would take the place of the first's
          * record of what to restore. */
-        if (streq_ptr(r->stage_deploy, "running"))
+        if (streq_ptr(r->stage_deploy, "running") || streq_ptr(r->stage_deploy, "waiting"))
                 return errorf(reterr, -EALREADY, "A deploy of this certificate is under way; wait for its result "
                               "('certkeeper bindings -i %s'), then run deploy again if needed.", strna(r->nickname));
         k = manager_deploy_start(m, r, NULL);
         if (k == 0)
                 return errorf(reterr, -ENOENT, "The request has no bindings; add one with 'certkeeper bind'.");
-        if (k == -EBUSY)
-                return errorf(reterr, -EAGAIN, "No worker is free; try again in a moment.");
-        if (k < 0)
+        if (k < 0 && k != -EBUSY)
                 return k;
+        /* -EBUSY: no worker free, it waits for one. */
+        waiting = k == -EBUSY;
         free(r->stage_deploy);
-        r->stage_deploy = strdup("running");
+        r->stage_deploy = strdup(waiting ? "waiting" : "running");
         k = manager_tx_begin(m);
         if (k >= 0)
                 k = store_cert_update(m->store, r, NULL);
-        return k;
+        return k < 0 ? k : waiting;
 }

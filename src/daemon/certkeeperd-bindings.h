@@ -15,5 +15,6 @@ int manager_binding_remove(Manager *m, int64_t cert_id, int64_t id, char **reter
 /* cert_id 0: all bindings. */
 int manager_bindings_json(Manager *m, int64_t cert_id, json_t **ret);
 int binding_record_to_json(const BindingRecord *b, json_t **ret);
-/* Deploys the current certificate to its bindings again (no rollback: nothing was replaced). */
+/* Deploys the current certificate to its bindings again (no rollback: nothing was replaced).
+ * Returns 0 when it runs, 1 when it waits for a free worker. */
 int manager_deploy(Manager *m, int64_t cert_id, char **reterr);

@@ -88,6 +88,9 @@ struct Manager {
         QueuedJob *helper_queue;
         unsigned n_helper_queued;
         IdList helper_waiting;     /* certificates whose step found no free helper worker */
+        /* Deploys that found no free worker, oldest first ([{id, archived}]); their pending rows
+         * stay in the store, and they start as workers free up (manager_deploys_waiting_run()). */
+        json_t *deploy_waiting;
         char **ca_refreshing;      /* per helper worker slot: the CA whose data job it runs */
         unsigned n_ca_slots;
         char **ca_refresh_pending; /* CAs to refresh when a helper worker is free */
@@ -182,6 +185,8 @@ int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *
 int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived);
 /* At start-up: the deploys a crash interrupted (still in the store) are queued again. */
 void manager_deploys_resume(Manager *m);
+/* Starts the deploys that waited for a worker, while there are free ones. */
+void manager_deploys_waiting_run(Manager *m);
 
 /* certkeeperd-events.c */
 /* Raises a lifecycle event for r: a row of the events table in the current transaction, and one

@@ -287,6 +287,8 @@ int manager_history(Manager *m, int64_t cert_id, const char *stage, const char *
 
 static void on_job_done(void *userdata, int64_t cookie, json_t *reply, const char *failure) {
         cert_job_done(userdata, cookie, reply, failure);
+        /* A worker is free: deploys that waited for one go first. */
+        manager_deploys_waiting_run(userdata);
 }
 
 /* A helper worker is free: what waited for one goes first. */
@@ -836,6 +838,7 @@ Manager *manager_free(Manager *m) {
         free(m->ca_refreshing);
         strv_free(m->ca_refresh_pending);
         id_list_done(&m->helper_waiting);
+        json_decref(m->deploy_waiting);
         manager_acme_stop_responders(m);
         manager_acme_ops_free(m);
         manager_deliveries_free(m);

@@ -759,6 +759,8 @@ static int deploy_collect(const BindingRecord *b, void *userdata) {
         return 0;
 }
 
+static int deploy_wait(Manager *m, int64_t id, json_t *archived);
+
 int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived) {
         json_auto_t *job = record_paths_json(r), *bindings = json_array(), *pending = NULL;
         DeployCollect c = { .bindings = bindings };
@@ -800,9 +802,62 @@ int manager_deploy_start(Manager *m, const CertRecord *r, json_t *archived) {
         if (k < 0)
                 return k;
         k = manager_queue_job(m, r->id, JOB_DEPLOY, TAKE_PTR(job));
+        if (k == -EBUSY)
+                /* No worker free: it waits for one, its pending row kept (a restart runs it too). */
+                return deploy_wait(m, r->id, archived);
         if (k < 0 && (manager_tx_begin(m) < 0 || store_deploy_pending_clear(m->store, r->id) < 0))
                 log_warning("Failed to clear the pending deploy of '%s'.", strna(r->nickname));
         return k < 0 ? k : (int) n;
+}
+
+static bool deploy_is_waiting(Manager *m, int64_t id) {
+        json_t *o;
+        size_t i;
+
+        json_array_foreach(m->deploy_waiting, i, o)
+                if (json_integer_value(json_object_get(o, "id")) == id)
+                        return true;
+        return false;
+}
+
+static int deploy_wait(Manager *m, int64_t id, json_t *archived) {
+        if (!m->deploy_waiting) {
+                m->deploy_waiting = json_array();
+                if (!m->deploy_waiting)
+                        return -ENOMEM;
+        }
+        if (!deploy_is_waiting(m, id) &&
+            json_array_append_new(m->deploy_waiting, json_pack("{s:I, s:O?}", "id", (json_int_t) id, "archived",
+                                                               archived)) < 0)
+                return -ENOMEM;
+        return -EBUSY;
+}
+
+void manager_deploys_waiting_run(Manager *m) {
+        int64_t now = (int64_t) time(NULL);
+
+        while (json_array_size(m->deploy_waiting) > 0 && manager_workers_available(m) > 0) {
+                _cleanup_(cert_record_freep) CertRecord *r = NULL;
+                json_auto_t *o = json_incref(json_array_get(m->deploy_waiting, 0));
+                int64_t id = json_integer_value(json_object_get(o, "id"));
+                int k;
+
+                (void) json_array_remove(m->deploy_waiting, 0);
+                if (store_cert_get(m->store, id, &r) < 0)
+                        continue; /* removed meanwhile (its pending row with it) */
+                k = manager_deploy_start(m, r, json_object_get(o, "archived"));
+                if (k == -EBUSY)
+                        break; /* back in the list */
+                if (k > 0)
+                        (void) set_str(&r->stage_deploy, "running");
+                else {
+                        if (k == 0 && (manager_tx_begin(m) < 0 || store_deploy_pending_clear(m->store, id) < 0))
+                                log_warning("Failed to clear the pending deploy of '%s'.", strna(r->nickname));
+                        (void) set_strf(&r->stage_deploy, "failed: queue: %s",
+                                        k == 0 ? "the request has no bindings any more" : strerror(-k));
+                }
+                (void) save_record(m, r, now);
+        }
 }
 
 static int resume_collect(int64_t cert_id, const char *job, int64_t since, void *userdata) {
@@ -823,7 +878,10 @@ static void resume_one(Manager *m, int64_t cert_id, const char *job, int64_t sin
                    cert_label(r), since);
         /* The bindings as they are now (perhaps fixed meanwhile), the rollback of that save. */
         k = manager_deploy_start(m, r, json_object_get(pending, "archived"));
-        if (k <= 0) {
+        if (k == -EBUSY) {
+                (void) set_str(&r->stage_deploy, "waiting");
+                (void) save_record(m, r, (int64_t) time(NULL));
+        } else if (k <= 0) {
                 if (manager_tx_begin(m) < 0 || store_deploy_pending_clear(m->store, cert_id) < 0)
                         log_warning("Failed to clear the pending deploy of '%s'.", strna(r->nickname));
                 (void) set_strf(&r->stage_deploy, "failed: resume: %s",
@@ -854,14 +912,15 @@ static void deploy_after_save(Manager *m, CertRecord *r, json_t *archived, int64
 
         if (k == 0)
                 return;
-        if (k > 0) {
-                (void) set_str(&r->stage_deploy, "running");
+        if (k > 0 || k == -EBUSY) {
+                /* Running, or waiting for a free worker. */
+                (void) set_str(&r->stage_deploy, k > 0 ? "running" : "waiting");
                 return;
         }
-        (void) set_strf(&r->stage_deploy, "failed: queue: %s", k == -EBUSY ? "no worker was free" : strerror(-k));
+        (void) set_strf(&r->stage_deploy, "failed: queue: %s", strerror(-k));
         (void) manager_event(m, CERT_EVENT_REBIND_FAILED, r, NULL, NULL,
                              "Certificate in file \"%s\" was not rebound: %s; run 'certkeeper deploy -i %" PRIi64 "'.",
-                             cert_label(r), k == -EBUSY ? "no worker was free" : strerror(-k), r->id);
+                             cert_label(r), strerror(-k), r->id);
         (void) now;
 }
 

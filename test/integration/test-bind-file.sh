@@ -1,7 +1,8 @@
 #!/bin/bash
 # File bindings: the key and certificate written in each layout (cert, chain, fullchain, key,
-# combined, pkcs12) with their owner and mode, the replaced version kept as .prev, and a rollback that
-# writes the previous pair again when the binding's test fails. Owners need root.
+# combined, pkcs12) with their owner and mode, the replaced version kept as .prev, a rollback that
+# writes the previous pair again when the binding's test fails, and a deploy that waits for a free
+# worker. Owners need root.
 . "$(dirname "$0")/lib-bind.sh"
 
 if [ "$(id -u)" != 0 ]; then
@@ -117,5 +118,28 @@ check_files "$good"
 ck bindings -i a | grep -q "last deploy: failed: write: cannot write '$OUT/gone/x.pem'" ||
         fail "last deploy of the unwritable file: $(ck bindings -i a)"
 [ "$(wc -l <"$T/reloads")" = 2 ] || fail "the reload command ran after a failed write"
+
+# One worker: a deploy asked while it runs another one (its test takes 3 s) waits for it, then
+# runs; a second deploy of the waiting certificate is refused like one of a running deploy.
+stop_daemon
+sed -i 's/^workers = .*/workers = 1/' "$CONF"
+start_daemon
+for n in slow next; do
+        ck request -I $n -f "$T/certs/$n.pem" -k "$T/certs/$n.key" -N CN=$n.test -w >/dev/null || fail "request $n"
+done
+ck bind -i slow file --path "$OUT/slow.pem" --layout cert --test-command "sleep 3" >/dev/null || fail "bind slow"
+ck bind -i next file --path "$OUT/next.pem" --layout cert >/dev/null || fail "bind next"
+n_slow=$(count_events slow rebound)
+ck deploy -i slow >/dev/null || fail "deploy slow"
+sleep 1 # the batch window (500 ms) has closed: the worker runs slow's deploy
+out=$(ck deploy -i next 2>&1) || fail "deploy next while the worker is busy: $out"
+grep -q "waiting for a free worker" <<<"$out" || fail "deploy next did not wait for the worker: $out"
+[ "$(cert_field next stage_deploy)" = waiting ] || fail "next: deploy stage $(cert_field next stage_deploy)"
+out=$(ck deploy -i next 2>&1) && fail "a second deploy of a waiting certificate was accepted"
+grep -q "under way" <<<"$out" || fail "second deploy: $out"
+wait_until 30 has_event next rebound
+[ "$(count_events slow rebound)" -gt "$n_slow" ] || fail "slow's deploy did not finish"
+[ "$(file_sha "$OUT/next.pem")" = "$(sha next)" ] || fail "next: the bound file is not its certificate"
+[ "$(cert_field next stage_deploy)" = ok ] || fail "next: deploy stage $(cert_field next stage_deploy)"
 
 echo "PASS"

@@ -80,6 +80,10 @@ bool manager_has_capacity(Manager *m) {
         return fake.capacity;
 }
 
+unsigned manager_workers_available(Manager *m) {
+        return fake.capacity ? 1 : 0;
+}
+
 bool manager_in_flight(Manager *m, int64_t id) {
         for (unsigned i = 0; i < fake.n_jobs; i++)
                 if (fake.jobs[i].id == id)
