@@ -199,6 +199,27 @@ int fs_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         return 0;
 }
 
+int fs_read_password_file(const char *path, char **ret) {
+        char *p = NULL;
+        size_t len = 0, line;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = fs_read_file(path, FS_PASSWORD_FILE_MAX, &p, &len);
+        if (r < 0)
+                return r;
+        /* The rest of the file goes too: only the first line is the password. */
+        line = strcspn(p, "\r\n");
+        explicit_bzero(p + line, len - line);
+        if (line == 0) {
+                free(p);
+                return -ENODATA;
+        }
+        *ret = p;
+        return 0;
+}
+
 int fs_fsync_parent(const char *path) {
         _cleanup_free_ char *dir = NULL;
         int r;

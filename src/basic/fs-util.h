@@ -26,6 +26,13 @@ int fs_mkdir_p(const char *path, mode_t mode) _warn_unused_result_;
 /* Reads a whole file; fails with -EFBIG if it is larger than max bytes. The result is NUL-terminated. */
 int fs_read_file(const char *path, size_t max, char **ret, size_t *ret_len) _warn_unused_result_;
 
+/* The largest password file read by fs_read_password_file(). */
+#define FS_PASSWORD_FILE_MAX 4096U
+
+/* A password kept in a file: the first line (without its line end) of path, at most
+ * FS_PASSWORD_FILE_MAX bytes. -ENODATA if that line is empty. Free *ret with erase_freep(). */
+int fs_read_password_file(const char *path, char **ret) _warn_unused_result_;
+
 /* fsync()s the directory holding path. */
 int fs_fsync_parent(const char *path) _warn_unused_result_;
 

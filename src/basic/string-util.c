@@ -288,6 +288,13 @@ done:
         return 0;
 }
 
+void erase_freep(char **p) {
+        if (*p) {
+                explicit_bzero(*p, strlen(*p));
+                *p = mfree(*p);
+        }
+}
+
 char *strjoin_real(const char *first, ...) {
         va_list ap;
         size_t n = 0;

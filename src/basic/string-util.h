@@ -23,6 +23,9 @@ int strv_split(const char *s, const char *separators, char ***ret) _warn_unused_
  * into argv, without running a shell. -EINVAL on an unterminated quote or an empty command. */
 int strv_split_shell(const char *s, char ***ret) _warn_unused_result_;
 
+/* Erases a secret string (a password) before freeing it; for _cleanup_(erase_freep). */
+void erase_freep(char **p);
+
 char *strjoin_real(const char *first, ...) __attribute__((sentinel));
 #define strjoin(...) strjoin_real(__VA_ARGS__, NULL)
 

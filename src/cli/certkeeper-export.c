@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* export: the certificate (and chain, and key) of a request into a file, PEM or PKCS#12 (event 1007).
  * The daemon builds it; this process writes it, atomically, as the user who runs it. */
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -12,21 +13,12 @@
 #include "pki-export.h"
 #include "string-util.h"
 
-#define PASSWORD_FILE_MAX 4096U
-
 enum {
         ARG_OUT = _ARG_COMMON_MAX,
         ARG_FORMAT,
         ARG_PASSWORD_FILE,
         ARG_WITH_KEY,
 };
-
-static void erase_freep(char **p) {
-        if (*p) {
-                explicit_bzero(*p, strlen(*p));
-                free(*p);
-        }
-}
 
 int verb_export(CliContext *c, int argc, char *argv[]) {
         static const struct option options[] = {
@@ -97,12 +89,11 @@ int verb_export(CliContext *c, int argc, char *argv[]) {
         if (streq(format, "pkcs12") && !password_file)
                 return cli_fail(c, "A PKCS#12 file needs a password: give --password-file FILE (its first line).");
         if (password_file) {
-                r = fs_read_file(password_file, PASSWORD_FILE_MAX, &password, NULL);
+                r = fs_read_password_file(password_file, &password);
+                if (r == -ENODATA)
+                        return cli_fail(c, "The password file '%s' has an empty first line.", password_file);
                 if (r < 0)
                         return cli_fail(c, "Cannot read the password file '%s': %s.", password_file, strerror(-r));
-                password[strcspn(password, "\r\n")] = '\0';
-                if (isempty(password))
-                        return cli_fail(c, "The password file '%s' has an empty first line.", password_file);
         }
         r = cli_file_path(c, out_arg, &out);
         if (r < 0)

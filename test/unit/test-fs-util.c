@@ -106,6 +106,34 @@ TEST(read_file_nonregular) {
         ASSERT_TRUE(startswith(data, "Name:"));
 }
 
+TEST(read_password_file) {
+        _cleanup_free_ char *p = tmp_path("pw"), *missing = tmp_path("no-pw"), *big = NULL;
+        char *pw = NULL;
+
+        ASSERT_OK(fs_write_atomic(p, "s3cret pass\r\nsecond line\n", 25, NULL));
+        ASSERT_OK(fs_read_password_file(p, &pw));
+        ASSERT_STREQ(pw, "s3cret pass");
+        erase_freep(&pw);
+        ASSERT_NULL(pw);
+
+        ASSERT_OK(fs_write_atomic(p, "only", 4, NULL));
+        ASSERT_OK(fs_read_password_file(p, &pw));
+        ASSERT_STREQ(pw, "only");
+        erase_freep(&pw);
+
+        ASSERT_OK(fs_write_atomic(p, "\nsecond line\n", 13, NULL));
+        ASSERT_ERROR(fs_read_password_file(p, &pw), ENODATA);
+        ASSERT_OK(fs_write_atomic(p, "", 0, NULL));
+        ASSERT_ERROR(fs_read_password_file(p, &pw), ENODATA);
+        ASSERT_ERROR(fs_read_password_file(missing, &pw), ENOENT);
+        big = calloc(FS_PASSWORD_FILE_MAX + 1, 1);
+        ASSERT_NOT_NULL(big);
+        memset(big, 'a', FS_PASSWORD_FILE_MAX);
+        ASSERT_OK(fs_write_atomic(p, big, FS_PASSWORD_FILE_MAX + 1, NULL));
+        ASSERT_ERROR(fs_read_password_file(p, &pw), EFBIG);
+        ASSERT_NULL(pw);
+}
+
 TEST(write_atomic) {
         _cleanup_free_ char *p = tmp_path("atomic.pem"), *data = NULL;
         FileAttrs attrs = FILE_ATTRS(0640);
