@@ -302,6 +302,10 @@ static const char migration_6_deploys_sql[] =
         "  since INTEGER NOT NULL\n"
         ");\n";
 
+/* The password of a pkcs12 file binding: the path of a file whose first line it is (read at each
+ * deploy; the password itself is never stored). */
+static const char migration_7_password_file_sql[] = "ALTER TABLE bindings ADD COLUMN password_file TEXT;\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
         { 2, "CA data reported by helpers", migration_2_sql },
@@ -309,6 +313,7 @@ static const Migration migrations[] = {
         { 4, "event subscriptions", migration_4_sql },
         { 5, "bindings", migration_5_bindings_sql },
         { 6, "binding files and pending deploys", migration_6_deploys_sql },
+        { 7, "binding password files", migration_7_password_file_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
@@ -2550,6 +2555,7 @@ void binding_record_done(BindingRecord *r) {
         free(r->path);
         free(r->layout);
         free(r->owner);
+        free(r->password_file);
         *r = (BindingRecord) {};
 }
 
@@ -2569,7 +2575,8 @@ int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) {
         if (!r || r->cert_id <= 0 || !r->kind)
                 return -EINVAL;
         k = binding_exec(s, "INSERT INTO bindings (cert_id, kind, config, test_cmd, reload_cmd, endpoint, path, "
-                            "layout, owner, mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &st);
+                            "layout, owner, mode, password_file) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &st);
         if (k < 0)
                 return k;
         if ((rc = sqlite3_bind_int64(st, 1, r->cert_id)) != SQLITE_OK ||
@@ -2581,7 +2588,9 @@ int store_binding_add(Store *s, const BindingRecord *r, int64_t *ret_id) {
             (rc = bind_text_or_null(st, 7, r->path)) != SQLITE_OK ||
             (rc = bind_text_or_null(st, 8, r->layout)) != SQLITE_OK ||
             (rc = bind_text_or_null(st, 9, r->owner)) != SQLITE_OK ||
-            (rc = sqlite3_bind_int64(st, 10, r->mode)) != SQLITE_OK || (rc = sqlite3_step(st)) != SQLITE_DONE) {
+            (rc = sqlite3_bind_int64(st, 10, r->mode)) != SQLITE_OK ||
+            (rc = bind_text_or_null(st, 11, r->password_file)) != SQLITE_OK ||
+            (rc = sqlite3_step(st)) != SQLITE_DONE) {
                 sqlite3_finalize(st);
                 return sqlite_errno(rc) ?: -EIO;
         }
@@ -2630,7 +2639,7 @@ int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingReco
         int k, rc;
 
 #define BINDING_COLUMNS "id, cert_id, kind, config, test_cmd, reload_cmd, endpoint, last_result, last_at, path, " \
-                        "layout, owner, mode"
+                        "layout, owner, mode, password_file"
         k = binding_exec(s, cert_id > 0 ? "SELECT " BINDING_COLUMNS " FROM bindings WHERE cert_id = ?1 ORDER BY id"
                                         : "SELECT " BINDING_COLUMNS " FROM bindings ORDER BY cert_id, id", &st);
         if (k < 0)
@@ -2649,7 +2658,7 @@ int store_binding_foreach(Store *s, int64_t cert_id, int (*cb)(const BindingReco
                     (k = column_strdup(st, 4, &b.test_cmd)) < 0 || (k = column_strdup(st, 5, &b.reload_cmd)) < 0 ||
                     (k = column_strdup(st, 6, &b.endpoint)) < 0 || (k = column_strdup(st, 7, &b.last_result)) < 0 ||
                     (k = column_strdup(st, 9, &b.path)) < 0 || (k = column_strdup(st, 10, &b.layout)) < 0 ||
-                    (k = column_strdup(st, 11, &b.owner)) < 0)
+                    (k = column_strdup(st, 11, &b.owner)) < 0 || (k = column_strdup(st, 13, &b.password_file)) < 0)
                         break;
                 b.last_at = sqlite3_column_int64(st, 8);
                 b.mode = sqlite3_column_int64(st, 12);

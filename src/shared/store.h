@@ -245,9 +245,10 @@ typedef struct BindingRecord {
         char *last_result; /* "ok", "failed: STAGE: why", or NULL (never deployed) */
         int64_t last_at;
         char *path;        /* haproxy: the combined PEM; file: the file written */
-        char *layout;      /* file: cert, chain, fullchain, key, combined */
+        char *layout;      /* file: cert, chain, fullchain, key, combined, pkcs12 */
         char *owner;       /* file: USER[:GROUP] or NULL */
         int64_t mode;      /* file: 0 for the layout's default */
+        char *password_file; /* file, pkcs12: the file whose first line is the password, or NULL (none) */
 } BindingRecord;
 
 void binding_record_done(BindingRecord *r);

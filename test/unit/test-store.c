@@ -1008,7 +1008,8 @@ TEST(events_migration) {
                     "PRAGMA user_version = 2");
 
         s = open_new(p);
-        ASSERT_EQ(store_schema_version(s), 6); /* events (3), subscriptions (4), bindings (5), deploys (6) */
+        /* events (3), subscriptions (4), bindings (5), deploys (6), password files (7) */
+        ASSERT_EQ(store_schema_version(s), 7);
         ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, NULL));
         ASSERT_EQ(events_matching(s, NULL, &c), 1u);
 
@@ -1450,7 +1451,8 @@ static int binding_copy(const BindingRecord *r, void *userdata) {
         b->mode = r->mode;
         b->path = strdup(r->path);
         b->layout = strdup(r->layout);
-        b->owner = strdup(r->owner);
+        b->owner = r->owner ? strdup(r->owner) : NULL;
+        b->password_file = r->password_file ? strdup(r->password_file) : NULL;
         return 0;
 }
 
@@ -1463,8 +1465,11 @@ TEST(deploys_pending) {
         _cleanup_(cert_record_done) CertRecord a = {}, b = {};
         _cleanup_(binding_record_done) BindingRecord got = {};
         BindingRecord bind = { .kind = (char *) "file", .path = (char *) "/x.pem", .layout = (char *) "combined",
-                               .owner = (char *) "nobody", .mode = 0640 };
+                               .owner = (char *) "nobody", .mode = 0640 },
+                      p12 = { .kind = (char *) "file", .path = (char *) "/x.p12", .layout = (char *) "pkcs12",
+                              .password_file = (char *) "/etc/x.pass" };
         PendingSeen seen = {};
+        int64_t bind_id = 0;
 
         tmpdir_make(&t);
         p = tmp_file(&t, "a.db");
@@ -1488,12 +1493,54 @@ TEST(deploys_pending) {
         ASSERT_EQ(seen.n, 0u);
 
         bind.cert_id = a.id;
-        ASSERT_OK(store_binding_add(s, &bind, NULL));
+        ASSERT_OK(store_binding_add(s, &bind, &bind_id));
         ASSERT_OK(store_binding_foreach(s, a.id, binding_copy, &got));
         ASSERT_STREQ(got.path, "/x.pem");
         ASSERT_STREQ(got.layout, "combined");
         ASSERT_STREQ(got.owner, "nobody");
         ASSERT_EQ(got.mode, 0640);
+        ASSERT_NULL(got.password_file);
+
+        /* A pkcs12 binding's password file (migration 7): the path round-trips. */
+        binding_record_done(&got);
+        ASSERT_OK(store_binding_delete(s, a.id, bind_id));
+        p12.cert_id = a.id;
+        ASSERT_OK(store_binding_add(s, &p12, NULL));
+        ASSERT_OK(store_binding_foreach(s, a.id, binding_copy, &got));
+        ASSERT_STREQ(got.layout, "pkcs12");
+        ASSERT_STREQ(got.password_file, "/etc/x.pass");
+        ASSERT_NULL(got.owner);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
+/* A database of schema 6 gets the password_file column (migration 7); its bindings keep their
+ * files and have no password. */
+TEST(password_file_migration) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(cert_record_done) CertRecord a = {};
+        _cleanup_(binding_record_done) BindingRecord got = {};
+        BindingRecord bind = { .kind = (char *) "file", .path = (char *) "/x.p12", .layout = (char *) "pkcs12" };
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        fill_record(&a, 1);
+        ASSERT_OK(store_cert_insert(s, &a, NULL));
+        bind.cert_id = a.id;
+        ASSERT_OK(store_binding_add(s, &bind, NULL));
+        s = store_free(s);
+        exec_raw(p, "ALTER TABLE bindings DROP COLUMN password_file; PRAGMA user_version = 6");
+
+        s = open_new(p);
+        ASSERT_EQ(store_schema_version(s), 7);
+        ASSERT_OK(store_binding_foreach(s, a.id, binding_copy, &got));
+        ASSERT_STREQ(got.path, "/x.p12");
+        ASSERT_STREQ(got.layout, "pkcs12");
+        ASSERT_NULL(got.password_file);
 
         s = store_free(s);
         tmpdir_remove(&t);
