@@ -20,13 +20,14 @@ enum {
         ARG_LAYOUT,
         ARG_OWNER,
         ARG_MODE,
+        ARG_PASSWORD_FILE,
         ARG_BINDING,
         ARG_NO_ENDPOINT_CHECK,
 };
 
 /* The API's field of each option of bind, in the order of the enum. */
 static const char *const bind_fields[] = { "config", "test_command", "reload_command", "command", "endpoint",
-                                           "path", "layout", "owner", "mode" };
+                                           "path", "layout", "owner", "mode", "password_file" };
 
 static int call_checked(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *a) {
         if (cli_call(c, method, path, body, a) < 0)
@@ -75,6 +76,7 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                 { "layout", required_argument, NULL, ARG_LAYOUT },
                 { "owner", required_argument, NULL, ARG_OWNER },
                 { "mode", required_argument, NULL, ARG_MODE },
+                { "password-file", required_argument, NULL, ARG_PASSWORD_FILE },
                 { "no-endpoint-check", no_argument, NULL, ARG_NO_ENDPOINT_CHECK },
                 {}
         };
@@ -98,8 +100,8 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                                "       certkeeper bind -i ID command --command CMD [--test-command CMD]\n"
                                "                  [--endpoint HOST:PORT[/SNI]]\n"
                                "       certkeeper bind -i ID file --path FILE [--layout LAYOUT] [--owner USER[:GROUP]]\n"
-                               "                  [--mode MODE] [--test-command CMD] [--reload-command CMD]\n"
-                               "                  [--endpoint HOST:PORT[/SNI]]\n"
+                               "                  [--mode MODE] [--password-file FILE] [--test-command CMD]\n"
+                               "                  [--reload-command CMD] [--endpoint HOST:PORT[/SNI]]\n"
                                "On each replacement of the certificate, writes the binding's files, tests the\n"
                                "service's configuration, reloads it and checks over TLS that the endpoint serves\n"
                                "the new certificate; on a failure the previous certificate and key are put back.\n\n"
@@ -117,12 +119,15 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
                                "  --layout LAYOUT        file: cert, chain, fullchain (default), key, combined or\n"
                                "                         pkcs12\n"
                                "  --owner USER[:GROUP]   file: the owner of the file\n"
-                               "  --mode MODE            file: octal mode (default 0600 with the key, else 0644)\n");
+                               "  --mode MODE            file: octal mode (default 0600 with the key, else 0644)\n"
+                               "  --password-file FILE   file, pkcs12: the password is the first line of FILE\n"
+                               "                         (absolute), read at each deploy; without it, the\n"
+                               "                         PKCS#12 file has an empty password\n");
                         return CLI_EXIT_OK;
                 case 'i':
                         id = optarg;
                         break;
-                case ARG_CONFIG ... ARG_MODE:
+                case ARG_CONFIG ... ARG_PASSWORD_FILE:
                         json_object_set_new(body, bind_fields[opt - ARG_CONFIG], json_string(optarg));
                         break;
                 case ARG_NO_ENDPOINT_CHECK:
@@ -192,6 +197,8 @@ int verb_bindings(CliContext *c, int argc, char *argv[]) {
                                strempty(json_string_value(json_object_get(b, "owner"))),
                                json_string_value(json_object_get(b, "mode")) ? ", mode " : "",
                                strempty(json_string_value(json_object_get(b, "mode"))));
+                if (json_string_value(json_object_get(b, "password_file")))
+                        printf("\tpassword file: %s\n", json_string_value(json_object_get(b, "password_file")));
                 printf("\tlast deploy: %s at %s\n", json_string_value(json_object_get(b, "last_result")) ?: "none", when);
         }
         return CLI_EXIT_OK;

@@ -14,6 +14,7 @@
 
 #include "certkeeperd-bindings.h"
 #include "certkeeperd-manager-private.h"
+#include "fs-util.h"
 #include "parse-util.h"
 #include "string-util.h"
 
@@ -166,6 +167,24 @@ static int check_target_path(const char *what, const char *path, char **reterr) 
         return 0;
 }
 
+/* A pkcs12 binding's password file: absolute, readable by the daemon, with a password on its
+ * first line. It is read again at each deploy (a changed password is used then). */
+static int check_password_file(const char *path, char **reterr) {
+        _cleanup_(erase_freep) char *password = NULL;
+        int k;
+
+        if (path[0] != '/')
+                return errorf(reterr, -EINVAL, "The password file '%s' is not absolute; give a full path.", path);
+        k = fs_read_password_file(path, &password);
+        if (k == -ENODATA)
+                return errorf(reterr, -EINVAL, "The password file '%s' has an empty first line; write the password "
+                              "on its first line.", path);
+        if (k < 0)
+                return errorf(reterr, -EINVAL, "The password file '%s' cannot be read by the daemon: %s; create it, "
+                              "or let the daemon's user read it.", path, strerror(-k));
+        return 0;
+}
+
 /* nginx, apache, haproxy: the configuration checked, the default commands resolved. */
 static int service_fill(const ServiceKind *k, const char **config, const char **test_cmd, const char **reload_cmd,
                         char **ret_test, char **ret_reload, char **reterr) {
@@ -242,6 +261,7 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
         const char *layout = json_string_value(json_object_get(spec, "layout"));
         const char *owner = json_string_value(json_object_get(spec, "owner"));
         const char *mode_s = json_string_value(json_object_get(spec, "mode"));
+        const char *password_file = json_string_value(json_object_get(spec, "password_file"));
         _cleanup_free_ char *test_def = NULL, *reload_def = NULL, *path_def = NULL;
         const ServiceKind *sk = kind ? service_kind(kind) : NULL;
         BindingRecord b = { .cert_id = cert_id };
@@ -269,8 +289,12 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
         }
         if (json_object_get(spec, "mode") && !mode_s)
                 return errorf(reterr, -EINVAL, "Field 'mode' must be a string of octal digits, such as \"0640\".");
-        if ((layout || owner || mode_s) && !streq(kind, "file"))
-                return errorf(reterr, -EINVAL, "--layout, --owner and --mode are for file bindings only.");
+        if (json_object_get(spec, "password_file") && !password_file)
+                return errorf(reterr, -EINVAL, "Field 'password_file' must be a string: the absolute path of the "
+                              "file whose first line is the password.");
+        if ((layout || owner || mode_s || password_file) && !streq(kind, "file"))
+                return errorf(reterr, -EINVAL,
+                              "--layout, --owner, --mode and --password-file are for file bindings only.");
         if (path && !streq(kind, "file") && !streq(kind, "haproxy"))
                 return errorf(reterr, -EINVAL, "--path is for haproxy and file bindings only.");
 
@@ -295,6 +319,14 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
                         return errorf(reterr, -EINVAL, "Owner '%s' is not a known USER[:GROUP] on this system.", owner);
                 if (mode_s && (parse_mode(mode_s, &mode) < 0 || mode == 0))
                         return errorf(reterr, -EINVAL, "Mode '%s' is not an octal file mode such as 0640.", mode_s);
+                if (password_file && !streq(layout, "pkcs12"))
+                        return errorf(reterr, -EINVAL, "--password-file is for the pkcs12 layout only, and the layout "
+                                      "is '%s': give --layout pkcs12, or drop --password-file.", layout);
+                if (password_file) {
+                        k = check_password_file(password_file, reterr);
+                        if (k < 0)
+                                return k;
+                }
         } else {
                 if (command)
                         return errorf(reterr, -EINVAL, "A%s %s binding takes --test-command and --reload-command, "
@@ -324,6 +356,7 @@ int manager_binding_add(Manager *m, int64_t cert_id, json_t *spec, int64_t *ret_
         b.layout = (char *) (sk && sk->writes_pem ? "combined" : layout);
         b.owner = (char *) owner;
         b.mode = mode;
+        b.password_file = (char *) password_file;
         k = manager_tx_begin(m);
         if (k < 0)
                 return k;
@@ -347,11 +380,12 @@ int binding_record_to_json(const BindingRecord *b, json_t **ret) {
 
         if (b->mode > 0)
                 (void) snprintf(mode, sizeof(mode), "%04o", (unsigned) b->mode);
-        *ret = json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:s?, s:s?, s:s?}", "id",
+        *ret = json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:s?, s:s?, s:s?, s:s?}", "id",
                          (json_int_t) b->id, "cert_id", (json_int_t) b->cert_id, "kind", b->kind, "config", b->config,
                          "test_command", b->test_cmd, "reload_command", b->reload_cmd, "endpoint", b->endpoint,
                          "last_result", b->last_result, "last_at", (json_int_t) b->last_at, "path", b->path, "layout",
-                         b->layout, "owner", b->owner, "mode", b->mode > 0 ? mode : NULL);
+                         b->layout, "owner", b->owner, "mode", b->mode > 0 ? mode : NULL, "password_file",
+                         b->password_file);
         return *ret ? 0 : -ENOMEM;
 }
 

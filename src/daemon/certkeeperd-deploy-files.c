@@ -8,11 +8,11 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/pkcs12.h>
 
 #include "certkeeperd-jobs-private.h"
 #include "dynbuf.h"
 #include "pki-cert.h"
+#include "pki-export.h"
 #include "pki-key.h"
 #include "string-util.h"
 
@@ -47,7 +47,6 @@ static bool layout_has_key(const char *layout) {
         return streq_ptr(layout, "key") || streq_ptr(layout, "combined") || streq_ptr(layout, "pkcs12");
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 
 static void x509_stack_freep(STACK_OF(X509) **s) {
@@ -55,24 +54,47 @@ static void x509_stack_freep(STACK_OF(X509) **s) {
                 sk_X509_pop_free(*s, X509_free);
 }
 
-/* PKCS#12 with an empty password: the key, the certificate and the chain file's certificates. */
-static int render_pkcs12(json_t *job, DynBuf *b, char **reterr) {
+/* The binding's password: the first line of its password file, read now, so that a file changed
+ * since the binding was added is used. *ret stays NULL without a password file (the empty
+ * password). */
+static int pkcs12_password(json_t *binding, char **ret, char **reterr) {
+        const char *path = jstr(binding, "password_file");
+        int r;
+
+        if (!path)
+                return 0;
+        r = fs_read_password_file(path, ret);
+        if (r == -ENODATA)
+                return asprintf(reterr, "the password file '%s' has an empty first line: write the password on it",
+                                path) < 0 ? -ENOMEM : r;
+        if (r < 0)
+                return asprintf(reterr, "cannot read the password file '%s': %s", path, strerror(-r)) < 0 ? -ENOMEM
+                                                                                                            : r;
+        return 0;
+}
+
+/* PKCS#12: the key, the certificate and the chain file's certificates, protected by the binding's
+ * password (or the empty password). */
+static int render_pkcs12(json_t *job, json_t *binding, DynBuf *b, char **reterr) {
         const char *key_path = jstr(job, "key_path"), *cert_path = jstr(job, "cert_path");
         const char *chain_path = jstr(job, "chain_path");
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(X509_freep) X509 *cert = NULL;
         _cleanup_(x509_stack_freep) STACK_OF(X509) *chain = sk_X509_new_null();
-        _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
         _cleanup_free_ char *pem = NULL, *chain_pem = NULL;
+        _cleanup_(erase_freep) char *password = NULL;
         unsigned char *der = NULL;
-        size_t len = 0, clen = 0;
-        int r, n;
+        size_t len = 0, clen = 0, der_len = 0;
+        int r;
 
         if (!chain)
                 return -ENOMEM;
         if (isempty(key_path) || isempty(cert_path))
                 return asprintf(reterr, "the request has no key or certificate file to write from") < 0 ? -ENOMEM
                                                                                                           : -ENOENT;
+        r = pkcs12_password(binding, &password, reterr);
+        if (r < 0)
+                return r;
         r = pki_key_load(key_path, &key);
         if (r < 0)
                 return asprintf(reterr, "cannot read the key '%s': %s", key_path, strerror(-r)) < 0 ? -ENOMEM : r;
@@ -95,22 +117,21 @@ static int render_pkcs12(json_t *job, DynBuf *b, char **reterr) {
                         }
                 ERR_clear_error();
         }
-        p12 = PKCS12_create("", strempty(jstr(job, "nickname")), key, cert, chain, 0, 0, 0, 0, 0);
-        n = p12 ? i2d_PKCS12(p12, &der) : -1;
+        r = pki_export_pkcs12(cert, chain, key, password, strempty(jstr(job, "nickname")), &der, &der_len);
         ERR_clear_error();
-        if (n <= 0)
-                return asprintf(reterr, "cannot make the PKCS#12 file of '%s'", cert_path) < 0 ? -ENOMEM : -EIO;
-        r = dynbuf_append(b, der, (size_t) n);
-        OPENSSL_clear_free(der, (size_t) n);
+        if (r < 0)
+                return asprintf(reterr, "cannot make the PKCS#12 file of '%s'", cert_path) < 0 ? -ENOMEM : r;
+        r = dynbuf_append(b, der, der_len);
+        OPENSSL_clear_free(der, der_len);
         return r;
 }
 
-static int render(json_t *job, const char *layout, DynBuf *b, char **reterr) {
+static int render(json_t *job, json_t *binding, const char *layout, DynBuf *b, char **reterr) {
         const char *cert = jstr(job, "cert_path"), *key = jstr(job, "key_path"), *chain = jstr(job, "chain_path");
         int r = 0;
 
         if (streq(layout, "pkcs12"))
-                return render_pkcs12(job, b, reterr);
+                return render_pkcs12(job, binding, b, reterr);
         if (layout_has_key(layout))
                 r = append_pem(b, "key", key, false, reterr);
         if (r >= 0 && !streq(layout, "key") && !streq(layout, "chain"))
@@ -133,7 +154,7 @@ int deploy_file_write(json_t *job, json_t *binding, char **reterr) {
         r = attrs_from_job(binding, "owner", "mode", layout_has_key(layout) ? 0600 : 0644, &attrs, &err);
         if (r < 0)
                 return asprintf(reterr, "%s", strna(err)) < 0 ? -ENOMEM : r;
-        r = render(job, layout, &b, reterr);
+        r = render(job, binding, layout, &b, reterr);
         if (r < 0)
                 return r;
 

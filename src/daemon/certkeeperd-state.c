@@ -746,15 +746,17 @@ typedef struct DeployCollect {
         int err;
 } DeployCollect;
 
+/* A binding as the deploy job needs it. A pkcs12 binding's password file goes by its path: the
+ * worker reads the password from it when it writes the file. */
 static int deploy_collect(const BindingRecord *b, void *userdata) {
         DeployCollect *c = userdata;
 
         if (json_array_append_new(c->bindings,
-                                  json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}", "id",
+                                  json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?}", "id",
                                             (json_int_t) b->id, "kind", b->kind, "config", b->config, "test_cmd",
                                             b->test_cmd, "reload_cmd", b->reload_cmd, "endpoint", b->endpoint, "path",
                                             b->path, "layout", b->layout, "owner", b->owner, "mode",
-                                            (json_int_t) b->mode)) < 0)
+                                            (json_int_t) b->mode, "password_file", b->password_file)) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -54,11 +54,11 @@ int pki_export_pkcs12(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, const ch
         unsigned char *der = NULL;
         int n;
 
-        if (!cert || !ret || !ret_len || isempty(password))
+        if (!cert || !ret || !ret_len || (password && isempty(password)))
                 return -EINVAL;
         /* 0 for the algorithms, iterations and MAC: OpenSSL's defaults (AES-256-CBC, PBKDF2,
-         * SHA-256 MAC in OpenSSL 3). */
-        p12 = PKCS12_create(password, name, key, cert, chain, 0, 0, 0, 0, 0);
+         * SHA-256 MAC in OpenSSL 3). No password: the same, with the empty password. */
+        p12 = PKCS12_create(password ?: "", name, key, cert, chain, 0, 0, 0, 0, 0);
         if (!p12)
                 return -EIO;
         n = i2d_PKCS12(p12, &der);

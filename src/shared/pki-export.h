@@ -13,8 +13,9 @@
 /* PEM: the certificate, then the chain, then the key (PKCS#8) when key is not NULL. */
 int pki_export_pem(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, char **ret, size_t *ret_len)
         _warn_unused_result_;
-/* PKCS#12 (DER) protected by password (not empty); name is the friendly name (may be NULL).
- * -EINVAL for an empty password, -EIO when OpenSSL fails. */
+/* PKCS#12 (DER) protected by password; name is the friendly name (may be NULL). password NULL
+ * gives the empty password (a file protected only by its owner and mode); -EINVAL for a password
+ * that is "" (a caller's mistake), -EIO when OpenSSL fails. */
 int pki_export_pkcs12(X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, const char *password, const char *name,
                       unsigned char **ret, size_t *ret_len) _warn_unused_result_;
 /* Standard base64 with padding, as a NUL-terminated string. */

@@ -1,8 +1,8 @@
 #!/bin/bash
 # File bindings: the key and certificate written in each layout (cert, chain, fullchain, key,
 # combined, pkcs12) with their owner and mode, the replaced version kept as .prev, a rollback that
-# writes the previous pair again when the binding's test fails, and a deploy that waits for a free
-# worker. Owners need root.
+# writes the previous pair again when the binding's test fails, a pkcs12 file protected by the
+# password of a password file, and a deploy that waits for a free worker. Owners need root.
 . "$(dirname "$0")/lib-bind.sh"
 
 if [ "$(id -u)" != 0 ]; then
@@ -118,6 +118,77 @@ check_files "$good"
 ck bindings -i a | grep -q "last deploy: failed: write: cannot write '$OUT/gone/x.pem'" ||
         fail "last deploy of the unwritable file: $(ck bindings -i a)"
 [ "$(wc -l <"$T/reloads")" = 2 ] || fail "the reload command ran after a failed write"
+
+# A pkcs12 binding with a password file (the first line of it, read at each deploy).
+ck request -I p -f "$T/certs/p.pem" -k "$T/certs/p.key" -N CN=p.test -w >/dev/null || fail "request p"
+PW="$T/p12.pass"
+printf 'first s3cret\nnot the password\n' >"$PW"
+: >"$T/empty.pass"
+bind_p12() { ck bind -i p file --path "$OUT/p.p12" --layout pkcs12 --password-file "$@" 2>&1; }
+out=$(ck bind -i p file --path "$OUT/p.pem" --layout cert --password-file "$PW" 2>&1) &&
+        fail "a password file with the cert layout was accepted"
+grep -q "for the pkcs12 layout only, and the layout is 'cert': give --layout pkcs12" <<<"$out" ||
+        fail "password file, layout cert: $out"
+out=$(ck bind -i p command --command true --password-file "$PW" 2>&1) &&
+        fail "a password file on a command binding was accepted"
+grep -q -- "--password-file are for file bindings only" <<<"$out" || fail "password file, command: $out"
+out=$(bind_p12 p12.pass) && fail "a relative password file was accepted"
+grep -q "The password file 'p12.pass' is not absolute; give a full path" <<<"$out" || fail "relative: $out"
+out=$(bind_p12 "$T/no-such.pass") && fail "a missing password file was accepted"
+grep -q "The password file '$T/no-such.pass' cannot be read by the daemon: No such file" <<<"$out" ||
+        fail "missing password file: $out"
+out=$(bind_p12 "$T/empty.pass") && fail "an empty password file was accepted"
+grep -q "has an empty first line; write the password on its first line" <<<"$out" || fail "empty: $out"
+out=$(bind_p12 "$PW") || fail "bind p.p12: $out"
+ck bindings -i p | grep -q "password file: $PW" || fail "bindings -i p: $(ck bindings -i p)"
+ck bindings -i p --json | grep -q "\"password_file\": *\"$PW\"" || fail "bindings --json: $(ck bindings -i p --json)"
+
+# p12_check PASSWORD-FILE: the file opens with that password and holds p's certificate and key.
+p12_check() {
+        openssl pkcs12 -in "$OUT/p.p12" -passin "file:$1" -nodes -out "$T/p12-all.pem" 2>/dev/null ||
+                fail "p.p12 does not open with the password of $1"
+        [ "$(file_sha "$T/p12-all.pem")" = "$(sha p)" ] || fail "p.p12 does not hold p's certificate"
+        key_matches_cert "$T/p12-all.pem" "$T/certs/p.pem" || fail "the key of p.p12 does not match"
+}
+n=$(count_events p rebound)
+ck deploy -i p >/dev/null || fail "deploy p"
+more_p_rebound() { [ "$(count_events p rebound)" -gt "$n" ]; }
+wait_until 30 more_p_rebound
+p12_check "$PW"
+[ "$(stat -c %a "$OUT/p.p12")" = 600 ] || fail "p.p12 is $(stat -c %a "$OUT/p.p12"), not 600"
+for wrong in pass:wrong pass: "pass:not the password"; do
+        openssl pkcs12 -in "$OUT/p.p12" -passin "$wrong" -nodes >/dev/null 2>&1 && fail "p.p12 opens with $wrong"
+done
+# Modern encryption: PBES2 with AES-256-CBC, and a SHA-256 MAC.
+info=$(openssl pkcs12 -in "$OUT/p.p12" -passin "file:$PW" -info -noout 2>&1)
+grep -q "MAC: sha256" <<<"$info" && grep -q "PBES2, PBKDF2, AES-256-CBC" <<<"$info" ||
+        fail "p.p12 is not AES-256-CBC with a SHA-256 MAC: $info"
+# The password is in no record, log or job.
+! grep -rqa "first s3cret" "$STATE" "$LOG" || fail "the password was written in $STATE or $LOG"
+
+# A new password in the file is used by the next deploy.
+printf 'second s3cret\n' >"$PW"
+n=$(count_events p rebound)
+ck deploy -i p >/dev/null || fail "deploy p with a new password"
+wait_until 30 more_p_rebound
+p12_check "$PW"
+
+# The password file emptied: the write stage fails with words, p.p12 is left as it was.
+: >"$PW"
+printf 'second s3cret\n' >"$T/second.pass"
+n=$(count_events p rebind-failed)
+ck deploy -i p >/dev/null || fail "deploy p with an empty password file"
+more_p_failed() { [ "$(count_events p rebind-failed)" -gt "$n" ]; }
+wait_until 30 more_p_failed
+ck bindings -i p | grep -q "last deploy: failed: write: the password file '$PW' has an empty first line" ||
+        fail "last deploy with an empty password file: $(ck bindings -i p)"
+p12_check "$T/second.pass"
+rm -f "$PW"
+n=$(count_events p rebind-failed)
+ck deploy -i p >/dev/null || fail "deploy p without its password file"
+wait_until 30 more_p_failed
+ck bindings -i p | grep -q "last deploy: failed: write: cannot read the password file '$PW': No such file" ||
+        fail "last deploy without the password file: $(ck bindings -i p)"
 
 # One worker: a deploy asked while it runs another one (its test takes 3 s) waits for it, then
 # runs; a second deploy of the waiting certificate is refused like one of a running deploy.

@@ -13,12 +13,14 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "pki-cert.h"
 #include "pki-csr.h"
+#include "pki-export.h"
 #include "pki-key.h"
 #include "pki-sign.h"
 #include "string-util.h"
@@ -1035,6 +1037,108 @@ TEST(thumbprints) {
         ASSERT_OK(pki_cert_thumbprint_sha256(c.leaf, tp));
         ASSERT_STREQ(tp, hex);
         OPENSSL_free(der);
+}
+
+/* ---- PKCS#12 ---- */
+
+static int pbes2_cipher_nid(const X509_ALGOR *alg) {
+        const ASN1_OBJECT *obj;
+        const void *param;
+        int ptype;
+        PBE2PARAM *p;
+        int nid;
+
+        X509_ALGOR_get0(&obj, &ptype, &param, alg);
+        if (OBJ_obj2nid(obj) != NID_pbes2 || ptype != V_ASN1_SEQUENCE)
+                return NID_undef;
+        p = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+        if (!p)
+                return NID_undef;
+        nid = OBJ_obj2nid(p->encryption->algorithm);
+        PBE2PARAM_free(p);
+        return nid;
+}
+
+/* The file holds the certificate (encrypted) and the key (shrouded), both with PBES2 and
+ * AES-256-CBC, under a SHA-256 MAC: OpenSSL 3's defaults. */
+static void check_p12_algorithms(PKCS12 *p12, const char *password) {
+        const X509_ALGOR *macalg = NULL;
+        const ASN1_OBJECT *macobj;
+        STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
+        unsigned encrypted = 0, shrouded = 0;
+
+        PKCS12_get0_mac(NULL, &macalg, NULL, NULL, p12);
+        ASSERT_NOT_NULL(macalg);
+        X509_ALGOR_get0(&macobj, NULL, NULL, macalg);
+        ASSERT_EQ(OBJ_obj2nid(macobj), NID_sha256);
+        ASSERT_NOT_NULL(safes);
+        for (int i = 0; i < sk_PKCS7_num(safes); i++) {
+                PKCS7 *p7 = sk_PKCS7_value(safes, i);
+                STACK_OF(PKCS12_SAFEBAG) *bags;
+
+                if (OBJ_obj2nid(p7->type) == NID_pkcs7_encrypted) {
+                        ASSERT_EQ(pbes2_cipher_nid(p7->d.encrypted->enc_data->algorithm), NID_aes_256_cbc);
+                        encrypted++;
+                        continue;
+                }
+                bags = PKCS12_unpack_p7data(p7);
+                ASSERT_NOT_NULL(bags);
+                for (int j = 0; j < sk_PKCS12_SAFEBAG_num(bags); j++) {
+                        const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, j);
+                        const X509_ALGOR *alg;
+
+                        if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag)
+                                continue;
+                        X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, NULL);
+                        ASSERT_EQ(pbes2_cipher_nid(alg), NID_aes_256_cbc);
+                        shrouded++;
+                }
+                sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+        }
+        sk_PKCS7_pop_free(safes, PKCS7_free);
+        ASSERT_EQ(encrypted, 1u);
+        ASSERT_EQ(shrouded, 1u);
+        ASSERT_EQ(PKCS12_verify_mac(p12, password, -1), 1);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PKCS12 *, PKCS12_free);
+
+TEST(export_pkcs12) {
+        static const char *const passwords[] = { "s3cret pass", NULL };
+        _cleanup_(chain_done) Chain c = {};
+        _cleanup_(pki_chain_freep) STACK_OF(X509) *chain = sk_X509_new_null();
+        unsigned char *der = NULL;
+        size_t len = 0;
+
+        make_chain(&c);
+        ASSERT_NOT_NULL(chain);
+        ASSERT_TRUE(sk_X509_push(chain, X509_dup(c.root)) > 0);
+        ASSERT_ERROR(pki_export_pkcs12(c.leaf, chain, c.leaf_key, "", "x", &der, &len), EINVAL);
+        ASSERT_NULL(der);
+
+        for (size_t i = 0; i < ELEMENTSOF(passwords); i++) {
+                const char *pw = passwords[i] ?: "";
+                _cleanup_(PKCS12_freep) PKCS12 *p12 = NULL;
+                _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+                _cleanup_(X509_freep) X509 *cert = NULL;
+                _cleanup_(pki_chain_freep) STACK_OF(X509) *ca = NULL;
+                const unsigned char *q;
+
+                ASSERT_OK(pki_export_pkcs12(c.leaf, chain, c.leaf_key, passwords[i], "x", &der, &len));
+                q = der;
+                p12 = d2i_PKCS12(NULL, &q, (long) len);
+                OPENSSL_free(der);
+                der = NULL;
+                ASSERT_NOT_NULL(p12);
+                check_p12_algorithms(p12, pw);
+                ASSERT_EQ(PKCS12_verify_mac(p12, "wrong", -1), 0);
+                ERR_clear_error();
+                ASSERT_EQ(PKCS12_parse(p12, pw, &key, &cert, &ca), 1);
+                ASSERT_EQ(X509_cmp(cert, c.leaf), 0);
+                ASSERT_EQ(pki_cert_key_match(cert, key), 1);
+                ASSERT_EQ(sk_X509_num(ca), 1);
+                ASSERT_EQ(X509_cmp(sk_X509_value(ca, 0), c.root), 0);
+        }
 }
 
 TEST_MAIN();
