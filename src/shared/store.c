@@ -318,8 +318,9 @@ static const Migration migrations[] = {
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
 
-/* Tables copied by store_file_recover(), parents first (foreign keys). */
-static const char *const store_tables[] = { "certs", "cas", "history", "meta", "events", "subscriptions" };
+/* Tables copied by store_file_recover(): every table, parents first (foreign keys). */
+static const char *const store_tables[] = { "certs",  "cas",           "history",  "meta",
+                                            "events", "subscriptions", "bindings", "deploys_pending" };
 
 /* ------------------------------------------------------------------------------------------------
  * Prepared statements

@@ -1208,8 +1208,28 @@ static void populate(const char *path, unsigned count) {
                 h.cert_id = r.id;
                 ASSERT_OK(store_history_add(s, &h));
         }
+        {
+                /* A binding and a pending deploy of the first request: recovered with it. */
+                BindingRecord b = { .cert_id = 1, .kind = (char *) "file", .path = (char *) "/x.pem",
+                                    .layout = (char *) "combined", .password_file = NULL };
+                ASSERT_OK(store_binding_add(s, &b, NULL));
+                ASSERT_OK(store_deploy_pending_set(s, 1, "{\"sha256\":\"ab\"}", 7));
+        }
         ASSERT_OK(store_meta_set(s, "hello", "world"));
         ASSERT_OK(store_commit(s));
+}
+
+static int count_binding(const BindingRecord *r, void *userdata) {
+        ASSERT_STREQ(r->path, "/x.pem");
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+static int count_pending(int64_t cert_id, const char *job, int64_t since, void *userdata) {
+        ASSERT_EQ(cert_id, 1);
+        ASSERT_STREQ(job, "{\"sha256\":\"ab\"}");
+        (*(unsigned *) userdata)++;
+        return 0;
 }
 
 static int verify_cb(const CertRecord *got, void *userdata) {
@@ -1418,7 +1438,14 @@ TEST(recover) {
                 ASSERT_TRUE(hist >= certs - 50);
                 ASSERT_OK(store_meta_get(s, "hello", &v));
                 ASSERT_STREQ(v, "world");
-                ASSERT_EQ(rows, (unsigned) (certs + hist + 1));
+                {
+                        unsigned n_bindings = 0, n_pending = 0;
+                        ASSERT_OK(store_binding_foreach(s, 1, count_binding, &n_bindings));
+                        ASSERT_OK(store_deploy_pending_foreach(s, count_pending, &n_pending));
+                        ASSERT_EQ(n_bindings, 1u);
+                        ASSERT_EQ(n_pending, 1u);
+                }
+                ASSERT_EQ(rows, (unsigned) (certs + hist + 1 + 2));
         }
 
         /* Never over an existing file. */
