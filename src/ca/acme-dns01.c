@@ -92,8 +92,27 @@ static int zone_of(const AcmeDns01Config *c, const DnsServer *s, const char *txt
         return dns_find_zone(s, txt_name, deadline, ret, reterr);
 }
 
-int acme_dns01_update(const AcmeDns01Config *c, const char *identifier, const char *value, bool add, char **reterr) {
-        _cleanup_free_ char *txt_name = NULL, *zone = NULL;
+int acme_dns01_txt_target(const AcmeDns01Config *c, const char *identifier, char **ret, char **reterr) {
+        _cleanup_free_ char *txt_name = NULL;
+        DnsServer resolver;
+        int r;
+
+        r = acme_dns01_txt_name(identifier, &txt_name);
+        if (r < 0)
+                return r;
+        /* A hook without the propagation check: certkeeper asks no DNS server at all. */
+        if (!c->rfc2136_server && c->propagation_timeout_sec == 0) {
+                *ret = TAKE_PTR(txt_name);
+                return 0;
+        }
+        r = resolver_of(c, &resolver, reterr);
+        if (r < 0)
+                return r;
+        return dns_follow_cname(&resolver, txt_name, query_deadline(c, USEC_INFINITY), ret, reterr);
+}
+
+int acme_dns01_update(const AcmeDns01Config *c, const char *txt_name, const char *value, bool add, char **reterr) {
+        _cleanup_free_ char *zone = NULL;
         usec_t limit = USEC_INFINITY;
         DnsTsigKey key = {};
         DnsServer s;
@@ -102,9 +121,6 @@ int acme_dns01_update(const AcmeDns01Config *c, const char *identifier, const ch
         if (!c->rfc2136_server)
                 return -EINVAL;
         r = server_of(c->rfc2136_server, 53, "RFC 2136 server", &s, reterr);
-        if (r < 0)
-                return r;
-        r = acme_dns01_txt_name(identifier, &txt_name);
         if (r < 0)
                 return r;
         r = zone_of(c, &s, txt_name, query_deadline(c, limit), &zone, reterr);
@@ -132,8 +148,8 @@ static int wait_ms(unsigned ms) {
         return 0;
 }
 
-int acme_dns01_wait(const AcmeDns01Config *c, const char *identifier, const char *value, char **reterr) {
-        _cleanup_free_ char *txt_name = NULL, *zone = NULL, *lag_words = NULL;
+int acme_dns01_wait(const AcmeDns01Config *c, const char *txt_name, const char *value, char **reterr) {
+        _cleanup_free_ char *zone = NULL, *lag_words = NULL;
         _cleanup_free_ DnsServer *ns = NULL;
         _cleanup_strv_free_ char **ns_names = NULL;
         DnsServer resolver, primary, servers[DNS_ZONE_SERVERS_MAX + 1];
@@ -149,9 +165,6 @@ int acme_dns01_wait(const AcmeDns01Config *c, const char *identifier, const char
         if (timeout == 0)
                 return 0;
         deadline = now_usec(CLOCK_MONOTONIC) + (usec_t) timeout * USEC_PER_SEC;
-        r = acme_dns01_txt_name(identifier, &txt_name);
-        if (r < 0)
-                return r;
         r = resolver_of(c, &resolver, reterr);
         if (r < 0)
                 return r;

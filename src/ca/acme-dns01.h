@@ -4,9 +4,11 @@
 /* dns-01 without a hook, and the wait for the record to be visible, for the ACME client's
  * challenge handler (docs/ACME.md, "dns-01 over RFC 2136" and "DNS propagation").
  *
- *  - acme_dns01_update() puts or removes the TXT record _acme-challenge.<name> with an RFC 2136
- *    UPDATE to the configured server, signed with TSIG; the zone is the configured one or found by
- *    SOA queries to that server.
+ *  - acme_dns01_txt_target() says where the TXT record goes: _acme-challenge.<name>, or the end
+ *    of the CNAME chain the resolver answers for it (delegated validation).
+ *  - acme_dns01_update() puts or removes the TXT record there with an RFC 2136 UPDATE to the
+ *    configured server, signed with TSIG; the zone is the configured one or found by SOA queries
+ *    to that server.
  *  - acme_dns01_wait() asks each authoritative server of the zone (its NS records, resolved with
  *    the resolver, and the RFC 2136 server when there is one) for the TXT record, until every one
  *    answers with the value, or names the one that lags when the time is up.
@@ -39,12 +41,20 @@ int acme_dns01_config_check(const AcmeDns01Config *c, char **reterr) _warn_unuse
 /* "_acme-challenge.example.com." for "example.com" and "*.example.com". */
 int acme_dns01_txt_name(const char *identifier, char **ret) _warn_unused_result_;
 
-/* Adds (add) or deletes exactly the TXT record for identifier with value, over RFC 2136. */
-int acme_dns01_update(const AcmeDns01Config *c, const char *identifier, const char *value, bool add,
+/* The name of the TXT record for identifier: _acme-challenge.<name>, followed through the CNAME
+ * chain the resolver answers for it (at most DNS_CNAME_LINKS_MAX links), absolute. A hook without
+ * the propagation check (no RFC 2136 server, propagation_timeout_sec 0) asks nothing: the name
+ * itself. Errors as dns_follow_cname(), and -ENOENT when there is no resolver. */
+int acme_dns01_txt_target(const AcmeDns01Config *c, const char *identifier, char **ret,
+                          char **reterr) _warn_unused_result_;
+
+/* Adds (add) or deletes exactly the TXT record txt_name (from acme_dns01_txt_target()) with value,
+ * over RFC 2136. */
+int acme_dns01_update(const AcmeDns01Config *c, const char *txt_name, const char *value, bool add,
                       char **reterr) _warn_unused_result_;
 
-/* Waits until every authoritative server answers the TXT record for identifier with value.
+/* Waits until every authoritative server answers the TXT record txt_name with value.
  * -ETIMEDOUT with words naming the server that lags and what it answered. Returns at once when
  * propagation_timeout_sec is 0. */
-int acme_dns01_wait(const AcmeDns01Config *c, const char *identifier, const char *value,
+int acme_dns01_wait(const AcmeDns01Config *c, const char *txt_name, const char *value,
                     char **reterr) _warn_unused_result_;

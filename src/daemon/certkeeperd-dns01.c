@@ -69,7 +69,19 @@ static int job_settings(json_t *job, AcmeDns01Config *ret, char **reterr) {
         return r;
 }
 
-int dns01_present(json_t *job, const char *identifier, const char *value, char **reterr) {
+int dns01_txt_name(json_t *job, const char *identifier, bool hook, char **ret, char **reterr) {
+        AcmeDns01Config c;
+        int r;
+
+        r = job_settings(job, &c, reterr);
+        if (r < 0)
+                return r;
+        if (hook)
+                c.rfc2136_server = NULL;
+        return acme_dns01_txt_target(&c, identifier, ret, reterr);
+}
+
+int dns01_present(json_t *job, const char *txt_name, const char *value, char **reterr) {
         AcmeDns01Config c;
         int r;
 
@@ -77,14 +89,14 @@ int dns01_present(json_t *job, const char *identifier, const char *value, char *
         if (r < 0)
                 return r;
         if (c.rfc2136_server) {
-                r = acme_dns01_update(&c, identifier, value, true, reterr);
+                r = acme_dns01_update(&c, txt_name, value, true, reterr);
                 if (r < 0)
                         return r;
         }
-        return acme_dns01_wait(&c, identifier, value, reterr);
+        return acme_dns01_wait(&c, txt_name, value, reterr);
 }
 
-int dns01_wait(json_t *job, const char *identifier, const char *value, char **reterr) {
+int dns01_wait(json_t *job, const char *txt_name, const char *value, char **reterr) {
         AcmeDns01Config c;
         int r;
 
@@ -92,12 +104,12 @@ int dns01_wait(json_t *job, const char *identifier, const char *value, char **re
         if (r < 0)
                 return r;
         c.rfc2136_server = NULL;
-        return acme_dns01_wait(&c, identifier, value, reterr);
+        return acme_dns01_wait(&c, txt_name, value, reterr);
 }
 
 void dns01_cleanup(json_t *job, const char *identifier, const char *token) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
-        _cleanup_free_ char *thumb = NULL, *keyauth = NULL, *value = NULL, *err = NULL;
+        _cleanup_free_ char *thumb = NULL, *keyauth = NULL, *value = NULL, *txt_name = NULL, *err = NULL;
         AcmeDns01Config c;
 
         if (job_settings(job, &c, &err) < 0 || !c.rfc2136_server)
@@ -108,6 +120,8 @@ void dns01_cleanup(json_t *job, const char *identifier, const char *token) {
             acme_jws_thumbprint(key, &thumb) < 0 || acme_jws_key_authorization(token, thumb, &keyauth) < 0 ||
             acme_jws_dns01_value(keyauth, &value) < 0)
                 return;
-        if (acme_dns01_update(&c, identifier, value, false, &err) < 0)
+        if (acme_dns01_txt_target(&c, identifier, &txt_name, &err) < 0)
+                return;
+        if (acme_dns01_update(&c, txt_name, value, false, &err) < 0)
                 return;
 }

@@ -121,13 +121,23 @@ typedef struct ChallengeCtx {
         int64_t timeout;
 } ChallengeCtx;
 
-static int run_hook(ChallengeCtx *x, const char *method, const char *identifier, const char *token,
-                    const char *key_authorization, const char *txt, char **reterr) {
+/* txt_name: where the record goes (absolute; the end of the CNAME chain of _acme-challenge.<name>),
+ * passed without its final dot, as _acme-challenge.<name> is in CERTKEEPER_ACME_TXT_NAME_ORIGINAL. */
+static int run_hook(ChallengeCtx *x, const char *method, const char *identifier, const char *txt_name,
+                    const char *token, const char *key_authorization, const char *txt, char **reterr) {
         _cleanup_strv_free_ char **argv = NULL, **env = NULL, **extra = NULL;
         _cleanup_(spawn_result_done) SpawnResult res = {};
-        _cleanup_free_ char *what = NULL;
+        _cleanup_free_ char *what = NULL, *original = NULL, *target = strdup(txt_name);
         int r;
 
+        if (!target)
+                return -ENOMEM;
+        if (endswith(target, "."))
+                target[strlen(target) - 1] = '\0';
+        r = acme_dns01_txt_name(identifier, &original);
+        if (r < 0)
+                return r;
+        original[strlen(original) - 1] = '\0';
         r = strv_split_shell(x->hook, &argv);
         if (r < 0 || strv_length(argv) == 0)
                 return errorf(reterr, -EINVAL, "The dns-01 hook '%s' is not a usable command line.", x->hook);
@@ -139,16 +149,12 @@ static int run_hook(ChallengeCtx *x, const char *method, const char *identifier,
                 { "CERTKEEPER_ACME_IDENTIFIER", identifier },
                 { "CERTKEEPER_ACME_TOKEN", token },
                 { "CERTKEEPER_ACME_KEY_AUTHORIZATION", key_authorization },
-                { "CERTKEEPER_ACME_TXT_NAME", NULL },
+                { "CERTKEEPER_ACME_TXT_NAME", target },
+                { "CERTKEEPER_ACME_TXT_NAME_ORIGINAL", original },
                 { "CERTKEEPER_ACME_TXT_VALUE", txt },
         };
         for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
-                _cleanup_free_ char *e = NULL;
-                if (i == 4) {
-                        const char *name = startswith(identifier, "*.") ? identifier + 2 : identifier;
-                        e = strjoin(vars[i][0], "=_acme-challenge.", name);
-                } else
-                        e = strjoin(vars[i][0], "=", strempty(vars[i][1]));
+                _cleanup_free_ char *e = strjoin(vars[i][0], "=", strempty(vars[i][1]));
                 if (!e || strv_extend(&extra, e) < 0)
                         return -ENOMEM;
         }
@@ -216,12 +222,17 @@ static int present(void *userdata, const char *identifier, const char *token, co
         FileAttrs attrs = FILE_ATTRS(0644);
         int r;
 
-        if (x->hook) {
-                r = run_hook(x, "begin", identifier, token, key_authorization, dns_txt_value, reterr);
-                return r < 0 ? r : dns01_wait(x->job, identifier, dns_txt_value, reterr);
+        if (x->hook || x->rfc2136) {
+                _cleanup_free_ char *txt_name = NULL;
+
+                r = dns01_txt_name(x->job, identifier, x->hook, &txt_name, reterr);
+                if (r < 0)
+                        return r;
+                if (!x->hook)
+                        return dns01_present(x->job, txt_name, dns_txt_value, reterr);
+                r = run_hook(x, "begin", identifier, txt_name, token, key_authorization, dns_txt_value, reterr);
+                return r < 0 ? r : dns01_wait(x->job, txt_name, dns_txt_value, reterr);
         }
-        if (x->rfc2136)
-                return dns01_present(x->job, identifier, dns_txt_value, reterr);
         if (x->type == ACME_CHALLENGE_TLSALPN01)
                 return present_tls_alpn01(x, identifier, key_authorization, reterr);
         r = http01_path(x, token, &path);
@@ -238,7 +249,13 @@ static void cleanup(void *userdata, const char *identifier, const char *token) {
         _cleanup_free_ char *path = NULL, *err = NULL;
 
         if (x->hook) {
-                (void) run_hook(x, "done", identifier, token, "", "", &err);
+                _cleanup_free_ char *txt_name = NULL;
+
+                /* When the name cannot be found again now, done gets _acme-challenge.<name>. */
+                if (dns01_txt_name(x->job, identifier, true, &txt_name, &err) < 0 &&
+                    acme_dns01_txt_name(identifier, &txt_name) < 0)
+                        return;
+                (void) run_hook(x, "done", identifier, txt_name, token, "", "", &err);
                 return;
         }
         if (x->rfc2136) {

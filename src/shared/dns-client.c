@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dns-client.h"
+#include "dns-cname.h"
 #include "fs-util.h"
 #include "parse-util.h"
 #include "string-util.h"
@@ -315,6 +316,56 @@ int dns_query(const DnsServer *s, const char *name, uint16_t type, usec_t deadli
                 return errorf(reterr, -EBADMSG, "DNS server %s answered another question than %s", s->text, name);
         *ret = TAKE_PTR(m);
         return 0;
+}
+
+int dns_follow_cname(const DnsServer *s, const char *name, usec_t deadline, char **ret, char **reterr) {
+        _cleanup_(dns_cname_chain_done) DnsCnameChain chain = {};
+        int r;
+
+        r = dns_cname_chain_init(&chain, name);
+        if (r == -EINVAL)
+                return errorf(reterr, r, "'%.255s' is not a DNS name", name);
+        if (r < 0)
+                return r;
+        /* Each round adds a link or ends: at most DNS_CNAME_LINKS_MAX + 1 questions. */
+        for (;;) {
+                _cleanup_(dns_message_freep) DnsMessage *m = NULL;
+                const char *end = dns_cname_chain_end(&chain);
+
+                r = dns_query(s, end, DNS_TYPE_TXT, deadline, &m, reterr);
+                if (r < 0)
+                        return r;
+                if (m->rcode != DNS_RCODE_NOERROR && m->rcode != DNS_RCODE_NXDOMAIN)
+                        return errorf(reterr,
+                                      m->rcode == DNS_RCODE_SERVFAIL ? -EAGAIN
+                                      : m->rcode == DNS_RCODE_REFUSED ? -EPERM
+                                                                      : -EPROTO,
+                                      "DNS resolver %s answered %s to the TXT query for %s%s", s->text,
+                                      strna(dns_rcode_to_string(m->rcode)), end,
+                                      m->rcode == DNS_RCODE_REFUSED ? ": it does not resolve that name for us" : "");
+                r = dns_cname_chain_extend(&chain, m);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        _cleanup_free_ char *words = dns_cname_chain_to_string(&chain);
+                        char why[64];
+
+                        if (!words)
+                                return -ENOMEM;
+                        if (r == -EBADMSG)
+                                (void) snprintf(why, sizeof(why), "ends in a name no TXT record can be put at");
+                        else if (chain.n_names - 1 > DNS_CNAME_LINKS_MAX)
+                                (void) snprintf(why, sizeof(why), "is longer than %u links", DNS_CNAME_LINKS_MAX);
+                        else
+                                (void) snprintf(why, sizeof(why), "is a loop");
+                        return errorf(reterr, r, "The CNAME chain %s (as DNS resolver %s answers it) %s", words,
+                                      s->text, why);
+                }
+                if (r == 0)
+                        break;
+        }
+        *ret = strdup(dns_cname_chain_end(&chain));
+        return *ret ? 0 : -ENOMEM;
 }
 
 static bool name_in_zone(const char *name, const char *zone) {

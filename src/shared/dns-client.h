@@ -41,6 +41,16 @@ int dns_exchange(const DnsServer *s, const DnsPacket *request, usec_t deadline, 
 int dns_query(const DnsServer *s, const char *name, uint16_t type, usec_t deadline, DnsMessage **ret,
               char **reterr) _warn_unused_result_;
 
+/* Where the records of name are: asks s for name TXT and follows the CNAME chain in its answers
+ * (asking again for the end of the chain until an answer adds no link; dns-cname checks the
+ * links). *ret is the chain's end, absolute; name itself (made absolute) when it has no CNAME
+ * (NXDOMAIN, or NOERROR without one). Errors: the network's errno; -EAGAIN (SERVFAIL: the resolver
+ * may answer later), -EPERM (REFUSED), -EPROTO (another RCODE); -ELOOP (a loop, or a chain over
+ * DNS_CNAME_LINKS_MAX links) and -EBADMSG (a target that is not a DNS name), with the chain in the
+ * words. */
+int dns_follow_cname(const DnsServer *s, const char *name, usec_t deadline, char **ret,
+                     char **reterr) _warn_unused_result_;
+
 /* The zone that holds name: the owner of the SOA in the answer or the authority section of SOA
  * queries for name and then each of its parents, asked of s. */
 int dns_find_zone(const DnsServer *s, const char *name, usec_t deadline, char **ret_zone,

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Feeds arbitrary bytes, as a DNS server's answer, to the message parser, then reads every record
- * the way dns-01 does (TXT text, NS/SOA names, A/AAAA addresses) and checks a TSIG signature on it.
+ * the way dns-01 does (TXT text, NS/SOA names, A/AAAA addresses), follows its CNAME chain from the
+ * question's name and checks a TSIG signature on it.
  * Nothing may crash, leak or read out of bounds, and what is taken must be within its limits. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns-cname.h"
 #include "dns-message.h"
 #include "dns-tsig.h"
 #include "string-util.h"
@@ -16,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_(dns_message_freep) DnsMessage *m = NULL;
         static const uint8_t request_mac[32] = { 1, 2, 3 };
+        DnsCnameChain chain = {};
         DnsTsigKey key = {};
         int tsig_error = 0;
 
@@ -37,6 +40,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 if (dns_record_address(m, r, addr, sizeof(addr)) >= 0 && strlen(addr) >= sizeof(addr))
                         abort();
+        }
+        /* The CNAME chain from the question's name: bounded, and its end a usable name. */
+        if (m->has_question && dns_cname_chain_init(&chain, m->qname) >= 0) {
+                int r = dns_cname_chain_extend(&chain, m);
+                uint8_t wire[DNS_NAME_WIRE_MAX];
+                size_t len;
+
+                if (chain.n_names > DNS_CNAME_LINKS_MAX + 2 || (r >= 0 && (size_t) r != chain.n_names - 1) ||
+                    (r >= 0 && dns_name_to_wire(dns_cname_chain_end(&chain), wire, &len) < 0))
+                        abort();
+                free(dns_cname_chain_to_string(&chain));
+                dns_cname_chain_done(&chain);
         }
         if (dns_tsig_key_parse("hmac-sha256:ck-test:J/FVnoW46F0vOiAtusDECAZUhzB+NJGmQQoQqeBqbek=", &key, NULL) < 0)
                 abort();

@@ -5,8 +5,11 @@
 # too big for UDP (the TCP fallback), a key the server does not know (BADKEY words in the CA
 # error), an unsigned update knot refuses, a name in no zone of the server, no server at all, bad
 # key files refused by add-ca, and the propagation check after a hook (one that updates knot, and
-# one that does not: the lagging server named). Nothing leaves 127.0.0.1: the resolver and the name
-# servers' port are the knot server's.
+# one that does not: the lagging server named), and validation delegated with a CNAME
+# (_acme-challenge.cname.example.test -> cname.acme.test, another zone, whose key may update only
+# that zone) over RFC 2136 and through a hook, and a CNAME loop. Nothing leaves 127.0.0.1:
+# certkeeper's resolver and the name servers' port are the knot server's; Pebble resolves through
+# test/acme/cname-resolver.py, which chases the CNAMEs knot does not follow across zones.
 # shellcheck source=test/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=test/integration/lib-pebble.sh
@@ -19,12 +22,16 @@ fi
 pebble_require
 
 KNOT_PID=
+RESOLVER_PID=
 stop_knot() {
-        if [ -n "$KNOT_PID" ] && kill -0 "$KNOT_PID" 2>/dev/null; then
-                kill -TERM "$KNOT_PID" 2>/dev/null || true
-                wait "$KNOT_PID" 2>/dev/null || true
-        fi
-        KNOT_PID=
+        local p
+        for p in "$RESOLVER_PID" "$KNOT_PID"; do
+                if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+                        kill -TERM "$p" 2>/dev/null || true
+                        wait "$p" 2>/dev/null || true
+                fi
+        done
+        KNOT_PID= RESOLVER_PID=
 }
 trap 'rc=$?; stop_pebble; stop_knot; set +e; (exit $rc); cleanup' EXIT
 
@@ -32,6 +39,7 @@ K="$T/knot"
 mkdir -p "$K/zones" "$K/db" "$T/certs"
 KPORT=$(free_port)
 SECRET=$(openssl rand -base64 32)
+CNAME_SECRET=$(openssl rand -base64 32)
 cat >"$K/knot.conf" <<EOF
 server:
     rundir: "$K"
@@ -46,9 +54,16 @@ key:
   - id: certkeeper-test.
     algorithm: hmac-sha256
     secret: $SECRET
+  - id: certkeeper-cname.
+    algorithm: hmac-sha256
+    secret: $CNAME_SECRET
 acl:
   - id: update
     key: certkeeper-test.
+    action: update
+    update-type: TXT
+  - id: update-cname
+    key: certkeeper-cname.
     action: update
     update-type: TXT
 zone:
@@ -60,6 +75,11 @@ zone:
   - domain: locked.test
     storage: "$K/zones"
     file: locked.test.zone
+  - domain: acme.test
+    storage: "$K/zones"
+    file: acme.test.zone
+    acl: [update, update-cname]
+    zonefile-sync: -1
 EOF
 cat >"$K/zones/example.test.zone" <<EOF
 \$ORIGIN example.test.
@@ -69,6 +89,14 @@ cat >"$K/zones/example.test.zone" <<EOF
 ns1   A   127.0.0.1
 EOF
 sed 's/example\.test\./locked.test./' "$K/zones/example.test.zone" >"$K/zones/locked.test.zone"
+sed 's/example\.test\./acme.test./' "$K/zones/example.test.zone" >"$K/zones/acme.test.zone"
+# Validation delegated to acme.test, and a loop.
+cat >>"$K/zones/example.test.zone" <<EOF
+_acme-challenge.cname      CNAME cname.acme.test.
+_acme-challenge.hookcname  CNAME hookcname.acme.test.
+_acme-challenge.loop       CNAME loop2
+loop2                      CNAME _acme-challenge.loop
+EOF
 knotd -c "$K/knot.conf" >"$K/knotd.log" 2>&1 &
 KNOT_PID=$!
 wait_until 10 sh -c "kdig -p $KPORT @127.0.0.1 +short example.test SOA | grep -q hostmaster" ||
@@ -83,10 +111,15 @@ key "certkeeper-test" {
 EOF
 chmod 0600 "$T/tsig.key"
 echo "hmac-sha256:unknown-key:$(openssl rand -base64 32)" >"$T/unknown.key"
+echo "hmac-sha256:certkeeper-cname:$CNAME_SECRET" >"$T/cname.key"
+chmod 0600 "$T/cname.key"
 
 kdig_txt() { kdig -p "$KPORT" @127.0.0.1 +short "$1" TXT; }
 
-start_pebble PEBBLE_DNS="127.0.0.1:$KPORT" || fail "pebble did not start"
+python3 "$SOURCE_DIR/test/acme/cname-resolver.py" "$KPORT" "$T/resolver.port" &
+RESOLVER_PID=$!
+wait_until 10 test -s "$T/resolver.port" || fail "cname-resolver.py did not start"
+start_pebble PEBBLE_DNS="127.0.0.1:$(cat "$T/resolver.port")" || fail "pebble did not start"
 start_daemon
 
 DNSOPTS=(--challenge dns-01 --dns01-resolver "127.0.0.1:$KPORT" --dns01-ns-port "$KPORT")
@@ -178,21 +211,27 @@ wait_state nobody CA_UNREACHABLE 60
 [ "$(cert_field nobody next_action_at)" -gt "$(date +%s)" ] || fail "nobody: no backoff before the next try"
 ck list -l -i locked | grep -q "ca-error: .*answered \(NOTAUTH\|REFUSED\) to the update (add TXT _acme-challenge.www.locked.test.) of zone locked.test." ||
         fail "no words about the refused update: $(ck list -l -i locked)"
-ck list -l -i nozone | grep -q "ca-error: .*answered REFUSED to the SOA query for _acme-challenge.www.nowhere.test.: it serves no zone" ||
+ck list -l -i nozone | grep -q "ca-error: .*answered REFUSED to the TXT query for _acme-challenge.www.nowhere.test.: it does not resolve" ||
         fail "no words about the zone: $(ck list -l -i nozone)"
 ck list -l -i nobody | grep -q "ca-error: .*connection refused" || fail "no words about the server: $(ck list -l -i nobody)"
 
 echo "== the propagation check after a hook"
 cat >"$T/hook.sh" <<EOF
 #!/bin/sh
-# begin/done IDENTIFIER TOKEN KEYAUTH: the record in knot with knsupdate, or (NOOP) nowhere.
+# begin/done IDENTIFIER TOKEN KEYAUTH: the record in knot with knsupdate (in acme.test for a name
+# delegated there; done, which gets no value, deletes every TXT record at the name), or (NOOP)
+# nowhere.
 [ -n "\$NOOP" ] && exit 0
+rr="60 TXT \"\$CERTKEEPER_ACME_TXT_VALUE\""
 op=add
-[ "\$1" = done ] && op=delete
+[ "\$1" = done ] && op=delete rr=TXT
+echo "\$1 \$CERTKEEPER_ACME_TXT_NAME \$CERTKEEPER_ACME_TXT_NAME_ORIGINAL" >>"$T/hook-env.log"
+zone=example.test.
+case "\$CERTKEEPER_ACME_TXT_NAME" in *.acme.test) zone=acme.test. ;; esac
 knsupdate -y "hmac-sha256:certkeeper-test:$SECRET" <<EOT
 server 127.0.0.1 $KPORT
-zone example.test.
-update \$op \$CERTKEEPER_ACME_TXT_NAME. 60 TXT "\$CERTKEEPER_ACME_TXT_VALUE"
+zone \$zone
+update \$op \$CERTKEEPER_ACME_TXT_NAME. \$rr
 send
 EOT
 EOF
@@ -201,7 +240,18 @@ chmod 0755 "$T/hook.sh" "$T/noop-hook.sh"
 ck add-ca -c hook --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
         --dns01-hook "$T/hook.sh" >/dev/null || fail "add-ca hook failed"
 ck request -I hooked -c hook -f "$T/certs/hooked.pem" -k "$T/certs/hooked.key" -D hooked.example.test >/dev/null
+ck request -I hookcname -c hook -f "$T/certs/hookcname.pem" -k "$T/certs/hookcname.key" \
+        -D hookcname.example.test >/dev/null
 wait_state hooked MONITORING 60
+wait_state hookcname MONITORING 60
+grep -qx "begin _acme-challenge.hooked.example.test _acme-challenge.hooked.example.test" "$T/hook-env.log" ||
+        fail "the hook's names without a CNAME: $(cat "$T/hook-env.log")"
+for m in begin done; do
+        grep -qx "$m hookcname.acme.test _acme-challenge.hookcname.example.test" "$T/hook-env.log" ||
+                fail "the hook's $m did not get the CNAME's target: $(cat "$T/hook-env.log")"
+done
+[ -z "$(kdig_txt hookcname.acme.test)" ] && [ -z "$(kdig_txt _acme-challenge.hooked.example.test)" ] ||
+        fail "the hook's records left behind: $(kdig_txt hookcname.acme.test) $(kdig_txt _acme-challenge.hooked.example.test)"
 ck add-ca -c lag --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
         --dns01-hook "$T/noop-hook.sh" --dns01-propagation-timeout 2 >/dev/null || fail "add-ca lag failed"
 ck request -I lag -c lag -f "$T/certs/lag.pem" -k "$T/certs/lag.key" -D lag.example.test >/dev/null
@@ -210,6 +260,27 @@ wait_state lag CA_UNREACHABLE 60
 ck list -l -i lag | grep -q "ca-error: .*not on the authoritative server" || fail "no propagation words: $(ck list -l -i lag)"
 ck list -l -i lag | grep -q "127.0.0.1:$KPORT (ns1.example.test.)" || fail "the lagging server is not named: $(ck list -l -i lag)"
 [ ! -s "$T/certs/lag.pem" ] || fail "issued although the record was never visible"
+
+echo "== validation delegated with a CNAME to another zone, whose key may update only that zone"
+before=$(grep -c "\[acme.test.\] DDNS, processing 1 updates" "$K/knotd.log")
+ck add-ca -c cname --acme "$PEBBLE_DIR_URL" --agree-tos --ca-bundle "$PEBBLE_CA" "${DNSOPTS[@]}" \
+        --dns01-rfc2136 "127.0.0.1:$KPORT" --tsig-key "$T/cname.key" >/dev/null || fail "add-ca cname failed"
+ck request -I cname -c cname -f "$T/certs/cname.pem" -k "$T/certs/cname.key" -D cname.example.test >/dev/null ||
+        fail "request cname failed"
+ck request -I loop -c cname -f "$T/certs/loop.pem" -k "$T/certs/loop.key" -D loop.example.test >/dev/null
+wait_state cname MONITORING 60
+wait_state loop NEED_GUIDANCE 60
+openssl x509 -in "$T/certs/cname.pem" -noout -ext subjectAltName | grep -q "DNS:cname.example.test" ||
+        fail "no cname SAN"
+# The key may update only acme.test: issued means the record went there. Added, then deleted:
+wait_until 10 sh -c "[ \$(grep -c '\[acme.test.\] DDNS, processing 1 updates' $K/knotd.log) -ge $((before + 2)) ]" ||
+        fail "not an add and a delete in the delegated zone: $(grep DDNS "$K/knotd.log")"
+wait_until 10 sh -c "[ -z \"\$(kdig -p $KPORT @127.0.0.1 +short cname.acme.test TXT)\" ]" ||
+        fail "TXT record left behind in the delegated zone: $(kdig_txt cname.acme.test)"
+[ "$(kdig -p "$KPORT" @127.0.0.1 +short _acme-challenge.cname.example.test CNAME)" = cname.acme.test. ] ||
+        fail "the CNAME was touched"
+ck list -l -i loop | grep -q "ca-error: .*The CNAME chain _acme-challenge.loop.example.test. -> loop2.example.test. -> _acme-challenge.loop.example.test. (as DNS resolver 127.0.0.1:$KPORT answers it) is a loop" ||
+        fail "no words about the loop: $(ck list -l -i loop)"
 
 stop_knot
 echo ok
