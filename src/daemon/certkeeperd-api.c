@@ -231,11 +231,18 @@ static enum MHD_Result reply_method_not_allowed(struct MHD_Connection *c, const 
                                   MHD_HTTP_HEADER_ALLOW, allow);
 }
 
-/* Errors of cert_json_parse_body(). */
-static enum MHD_Result reply_body_error(struct MHD_Connection *c, int r, const char *words) {
+/* Parses a request body. Returns false with the answer in *ret_reply when it is no JSON object. */
+static bool body_parse(struct MHD_Connection *c, const char *body, size_t body_len, json_t **ret,
+                       enum MHD_Result *ret_reply) {
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = cert_json_parse_body(body, body_len, ret, &err);
         if (r == -EINVAL)
-                return reply_problem(c, MHD_HTTP_BAD_REQUEST, "malformed-json", words);
-        return reply_internal(c, r, words);
+                *ret_reply = reply_problem(c, MHD_HTTP_BAD_REQUEST, "malformed-json", err);
+        else if (r < 0)
+                *ret_reply = reply_internal(c, r, err);
+        return r >= 0;
 }
 
 /* Errors of the *_apply_json() functions. */
@@ -310,12 +317,17 @@ static enum MHD_Result query_check_one(void *userdata, enum MHD_ValueKind kind, 
         return MHD_NO;
 }
 
-/* Returns the first unknown query argument, or NULL. */
-static const char *query_unknown(struct MHD_Connection *c, const char *const *known) {
+/* Refuses query arguments other than those in known (NULL-terminated). Returns false with the
+ * answer in *ret_reply, which names the argument and ends with use, the arguments taken. */
+static bool query_known(struct MHD_Connection *c, const char *const *known, const char *use,
+                        enum MHD_Result *ret_reply) {
         QueryCheck q = { .known = known };
 
         (void) MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_check_one, &q);
-        return q.unknown;
+        if (q.unknown)
+                *ret_reply = reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
+                                            "Unknown query argument '%s'. %s", q.unknown, use);
+        return !q.unknown;
 }
 
 static const char *query_get(struct MHD_Connection *c, const char *key) {
@@ -323,18 +335,36 @@ static const char *query_get(struct MHD_Connection *c, const char *key) {
         return isempty(v) ? NULL : v;
 }
 
-static int query_limit(struct MHD_Connection *c, unsigned def, unsigned max, unsigned *ret) {
+/* The page size: def without a limit argument. Returns false with the answer in *ret_reply when
+ * it is not a number from 1 to max. */
+static bool query_limit(struct MHD_Connection *c, unsigned def, unsigned max, unsigned *ret,
+                        enum MHD_Result *ret_reply) {
         const char *v = query_get(c, "limit");
         unsigned u;
 
         if (!v) {
                 *ret = def;
-                return 0;
+                return true;
         }
-        if (safe_atou(v, &u) < 0 || u == 0 || u > max)
-                return -EINVAL;
+        if (safe_atou(v, &u) < 0 || u == 0 || u > max) {
+                *ret_reply = reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
+                                            "Query argument 'limit' is '%s'; give a number from 1 to %u.", v, max);
+                return false;
+        }
         *ret = u;
-        return 0;
+        return true;
+}
+
+static enum MHD_Result reply_items(struct MHD_Connection *c, json_t *items) {
+        json_auto_t *o = json_pack("{s:O}", "items", items);
+
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+}
+
+static enum MHD_Result reply_removed(struct MHD_Connection *c, const char *name) {
+        json_auto_t *o = json_pack("{s:o}", "removed", cert_json_text(name));
+
+        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
 }
 
 /* ---- system ---- */
@@ -417,21 +447,16 @@ static enum MHD_Result handle_cert_list(Api *a, struct MHD_Connection *c) {
         Store *s = manager_store(a->manager);
         CertFilter filter = {};
         ListContext ctx = { .out = &out };
-        const char *v, *bad;
+        enum MHD_Result m;
         int64_t total = 0;
+        const char *v;
         char *data;
         size_t len;
         int r;
 
-        bad = query_unknown(c, known);
-        if (bad)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
-                                      "Unknown query argument '%s'. Use limit, after, ca, state or tracking.", bad);
-
-        if (query_limit(c, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &ctx.limit) < 0)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
-                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
-                                      query_get(c, "limit"), LIST_LIMIT_MAX);
+        if (!query_known(c, known, "Use limit, after, ca, state or tracking.", &m) ||
+            !query_limit(c, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, &ctx.limit, &m))
+                return m;
 
         v = query_get(c, "after");
         if (v && (safe_atoi64(v, &filter.after_id) < 0 || filter.after_id < 0))
@@ -507,6 +532,20 @@ static int cert_lookup_id(Api *a, int64_t id, CertRecord **ret) {
         return manager_cert_lookup(a->manager, buf, ret);
 }
 
+/* Looks up a certificate by id or nickname. Returns false with the answer in *ret_reply when there
+ * is none or it cannot be read. */
+static bool cert_find(Api *a, struct MHD_Connection *c, const char *id, CertRecord **ret,
+                      enum MHD_Result *ret_reply) {
+        int r;
+
+        r = manager_cert_lookup(a->manager, id, ret);
+        if (r == -ENOENT)
+                *ret_reply = reply_cert_not_found(c, id);
+        else if (r < 0)
+                *ret_reply = reply_internal(c, r, NULL);
+        return r >= 0;
+}
+
 /* Replies with the current object of certificate id, or with rec if it cannot be read back. */
 static enum MHD_Result reply_cert(Api *a, struct MHD_Connection *c, unsigned status, int64_t id, const CertRecord *rec) {
         _cleanup_(cert_record_freep) CertRecord *cur = NULL;
@@ -529,11 +568,11 @@ static enum MHD_Result handle_cert_add(Api *a, struct MHD_Connection *c, const c
         _cleanup_(cert_record_done) CertRecord rec = {};
         _cleanup_free_ char *err = NULL;
         json_auto_t *j = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
 
         rec.state = CERT_NEWLY_ADDED;
         rec.autorenew = true;
@@ -557,13 +596,11 @@ static enum MHD_Result handle_cert_add(Api *a, struct MHD_Connection *c, const c
 static enum MHD_Result handle_cert_get(Api *a, struct MHD_Connection *c, const char *id) {
         _cleanup_(cert_record_freep) CertRecord *rec = NULL;
         json_auto_t *j = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
 
         r = cert_record_to_json(rec, &j);
         if (r < 0)
@@ -592,21 +629,15 @@ static enum MHD_Result cert_modify(Api *a, struct MHD_Connection *c, CertRecord 
 static enum MHD_Result handle_cert_patch(Api *a, struct MHD_Connection *c, const char *id, const char *body,
                                          size_t body_len) {
         _cleanup_(cert_record_freep) CertRecord *rec = NULL;
-        _cleanup_free_ char *err = NULL;
         json_auto_t *j = NULL;
         enum MHD_Result m;
         bool replied;
-        int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
 
         m = cert_modify(a, c, rec, j, &replied);
         if (replied)
@@ -618,21 +649,17 @@ static enum MHD_Result handle_cert_patch(Api *a, struct MHD_Connection *c, const
 static enum MHD_Result handle_cert_delete(Api *a, struct MHD_Connection *c, const char *id) {
         _cleanup_(cert_record_freep) CertRecord *rec = NULL;
         _cleanup_free_ char *err = NULL;
-        json_auto_t *j = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
 
         r = manager_cert_remove(a->manager, rec->id, &err);
         if (r < 0)
                 return reply_manager_error(c, r, err, false);
 
-        j = json_pack("{s:o}", "removed", cert_json_text(rec->nickname));
-        return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
+        return reply_removed(c, rec->nickname);
 }
 
 static enum MHD_Result handle_cert_action(Api *a, struct MHD_Connection *c, const char *id, ManagerAction action,
@@ -640,11 +667,11 @@ static enum MHD_Result handle_cert_action(Api *a, struct MHD_Connection *c, cons
         _cleanup_(cert_record_freep) CertRecord *rec = NULL;
         _cleanup_free_ char *err = NULL;
         json_auto_t *j = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
 
         if (action == MANAGER_ACTION_REKEY || action == MANAGER_ACTION_REFRESH) {
                 const char *key;
@@ -660,14 +687,10 @@ static enum MHD_Result handle_cert_action(Api *a, struct MHD_Connection *c, cons
                                                       : "rekey takes only key_type and key_bits; change other fields with PATCH first.");
         }
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
 
         if (json_object_size(j) > 0) {
-                enum MHD_Result m;
                 bool replied;
 
                 m = cert_modify(a, c, rec, j, &replied);
@@ -703,25 +726,17 @@ static int history_one(const HistoryRecord *h, void *userdata) {
 static enum MHD_Result handle_cert_history(Api *a, struct MHD_Connection *c, const char *id) {
         static const char *const known[] = { "limit", NULL };
         _cleanup_(cert_record_freep) CertRecord *rec = NULL;
-        json_auto_t *items = NULL, *o = NULL;
-        const char *bad;
+        json_auto_t *items = NULL;
+        enum MHD_Result m;
         unsigned limit;
         int r;
 
-        bad = query_unknown(c, known);
-        if (bad)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
-                                      "Unknown query argument '%s'. Only limit is taken here.", bad);
-        if (query_limit(c, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, &limit) < 0)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
-                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
-                                      query_get(c, "limit"), HISTORY_LIMIT_MAX);
+        if (!query_known(c, known, "Only limit is taken here.", &m) ||
+            !query_limit(c, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX, &limit, &m))
+                return m;
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
 
         items = json_array();
         if (!items)
@@ -730,8 +745,7 @@ static enum MHD_Result handle_cert_history(Api *a, struct MHD_Connection *c, con
         if (r < 0)
                 return reply_internal(c, r, "Failed to read the history");
 
-        o = json_pack("{s:O}", "items", items);
-        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        return reply_items(c, items);
 }
 
 /* ---- operations that wait for a CA ---- */
@@ -776,9 +790,8 @@ static enum MHD_Result handle_cert_export(Api *a, struct MHD_Connection *c, cons
         json_t *v;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
         if (body_unknown_field(c, j, known, "export takes format, with_key, password and path", &m))
                 return m;
         v = json_object_get(j, "format");
@@ -800,11 +813,8 @@ static enum MHD_Result handle_cert_export(Api *a, struct MHD_Connection *c, cons
                                      "Field 'path' (a string): the absolute path the file is written to, for the record.");
         e.path = json_string_value(v);
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
         r = manager_cert_export(a->manager, rec->id, &e, &o, &err);
         if (r < 0)
                 return reply_manager_error(c, r, err, false);
@@ -822,9 +832,8 @@ static enum MHD_Result handle_cert_revoke(Api *a, struct MHD_Connection *c, cons
         json_t *v;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
         if (body_unknown_field(c, j, known, "revoke takes only reason", &m))
                 return m;
         v = json_object_get(j, "reason");
@@ -838,11 +847,8 @@ static enum MHD_Result handle_cert_revoke(Api *a, struct MHD_Connection *c, cons
                 return reply_problem(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
                                      "Field 'reason' must be a CRLReason name such as \"keyCompromise\", or its number.");
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
 
         r = manager_cert_revoke(a->manager, rec->id, reason, ++a->last_ticket, &err);
         if (r < 0)
@@ -859,9 +865,8 @@ static enum MHD_Result handle_ca_account(Api *a, struct MHD_Connection *c, const
         json_t *action, *email;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
         if (body_unknown_field(c, j, known, "the account takes action and email", &m))
                 return m;
         action = json_object_get(j, "action");
@@ -892,14 +897,12 @@ static enum MHD_Result handle_bindings(Api *a, struct MHD_Connection *c, const c
         _cleanup_free_ char *err = NULL;
         json_auto_t *j = NULL, *o = NULL;
         int64_t cert_id = 0, b = 0;
+        enum MHD_Result m;
         int r;
 
         if (id) {
-                r = manager_cert_lookup(a->manager, id, &rec);
-                if (r == -ENOENT)
-                        return reply_cert_not_found(c, id);
-                if (r < 0)
-                        return reply_internal(c, r, NULL);
+                if (!cert_find(a, c, id, &rec, &m))
+                        return m;
                 cert_id = rec->id;
         }
         if (bid && (safe_atoi64(bid, &b) < 0 || b <= 0))
@@ -909,13 +912,11 @@ static enum MHD_Result handle_bindings(Api *a, struct MHD_Connection *c, const c
                 r = manager_bindings_json(a->manager, cert_id, &j);
                 if (r < 0)
                         return reply_internal(c, r, "Failed to read the bindings");
-                o = json_pack("{s:O}", "items", j);
-                return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+                return reply_items(c, j);
         }
         if (streq(method, MHD_HTTP_METHOD_POST) && id && !bid) {
-                r = cert_json_parse_body(body, body_len, &j, &err);
-                if (r < 0)
-                        return reply_body_error(c, r, err);
+                if (!body_parse(c, body, body_len, &j, &m))
+                        return m;
                 r = manager_binding_add(a->manager, cert_id, j, &b, &err);
                 if (r < 0)
                         return reply_manager_error(c, r, err, false);
@@ -937,13 +938,11 @@ static enum MHD_Result handle_deploy(Api *a, struct MHD_Connection *c, const cha
         _cleanup_(cert_record_freep) CertRecord *rec = NULL;
         _cleanup_free_ char *err = NULL;
         json_auto_t *o = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = manager_cert_lookup(a->manager, id, &rec);
-        if (r == -ENOENT)
-                return reply_cert_not_found(c, id);
-        if (r < 0)
-                return reply_internal(c, r, NULL);
+        if (!cert_find(a, c, id, &rec, &m))
+                return m;
         r = manager_deploy(a->manager, rec->id, &err);
         if (r < 0)
                 return reply_manager_error(c, r, err, false);
@@ -1034,17 +1033,11 @@ static enum MHD_Result handle_event_list(Api *a, struct MHD_Connection *c) {
         EventFilter f = {};
         json_auto_t *items = NULL, *o = NULL;
         enum MHD_Result m;
-        const char *bad;
         int r;
 
-        bad = query_unknown(c, known);
-        if (bad)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
-                                      "Unknown query argument '%s'. Use since, id, cert, after or limit.", bad);
-        if (query_limit(c, EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, &ctx.limit) < 0)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "invalid-field",
-                                      "Query argument 'limit' is '%s'; give a number from 1 to %u.",
-                                      query_get(c, "limit"), EVENTS_LIMIT_MAX);
+        if (!query_known(c, known, "Use since, id, cert, after or limit.", &m) ||
+            !query_limit(c, EVENTS_LIMIT_DEFAULT, EVENTS_LIMIT_MAX, &ctx.limit, &m))
+                return m;
         if (!event_filter_parse(a, c, &f, &m))
                 return m;
 
@@ -1069,13 +1062,11 @@ static enum MHD_Result handle_event_stream(Api *a, struct MHD_Connection *c) {
         static const char *const known[] = { "since", "id", "cert", "after", NULL };
         EventFilter f = {};
         enum MHD_Result m;
-        const char *bad, *last;
+        const char *last;
         int64_t cursor = -1;
 
-        bad = query_unknown(c, known);
-        if (bad)
-                return reply_problemf(c, MHD_HTTP_BAD_REQUEST, "unknown-field",
-                                      "Unknown query argument '%s'. Use since, id, cert or after.", bad);
+        if (!query_known(c, known, "Use since, id, cert or after.", &m))
+                return m;
         if (!event_filter_parse(a, c, &f, &m))
                 return m;
 
@@ -1097,6 +1088,12 @@ static enum MHD_Result handle_event_stream(Api *a, struct MHD_Connection *c) {
 }
 
 /* ---- subscriptions ---- */
+
+/* For the foreach callbacks that build the items of a list. */
+typedef struct ItemsContext {
+        Api *api;
+        json_t *items;
+} ItemsContext;
 
 static json_t *subscription_json(Api *a, const SubscriptionRecord *r) {
         _cleanup_strv_free_ char **ids = NULL;
@@ -1122,20 +1119,14 @@ static json_t *subscription_json(Api *a, const SubscriptionRecord *r) {
 }
 
 static int subscription_one(const SubscriptionRecord *r, void *userdata) {
-        struct {
-                Api *api;
-                json_t *items;
-        } *ctx = userdata;
+        ItemsContext *ctx = userdata;
 
         return json_array_append_new(ctx->items, subscription_json(ctx->api, r)) < 0 ? -ENOMEM : 0;
 }
 
 static enum MHD_Result handle_subscription_list(Api *a, struct MHD_Connection *c) {
-        json_auto_t *items = json_array(), *o = NULL;
-        struct {
-                Api *api;
-                json_t *items;
-        } ctx = { a, items };
+        json_auto_t *items = json_array();
+        ItemsContext ctx = { a, items };
         int r;
 
         if (!items)
@@ -1143,8 +1134,7 @@ static enum MHD_Result handle_subscription_list(Api *a, struct MHD_Connection *c
         r = store_subscription_foreach(manager_store(a->manager), subscription_one, &ctx);
         if (r < 0)
                 return reply_internal(c, r, "Failed to list the subscriptions");
-        o = json_pack("{s:O}", "items", items);
-        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        return reply_items(c, items);
 }
 
 /* The event filter: numbers or names, as a comma-separated list of numbers. */
@@ -1191,9 +1181,8 @@ static enum MHD_Result handle_subscription_add(Api *a, struct MHD_Connection *c,
         enum MHD_Result m;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
         if (body_unknown_field(c, j, known, "a subscription takes name, command or url, secret, events and cert", &m))
                 return m;
         command = json_string_value(json_object_get(j, "command"));
@@ -1215,11 +1204,8 @@ static enum MHD_Result handle_subscription_add(Api *a, struct MHD_Connection *c,
         if (cert) {
                 _cleanup_(cert_record_freep) CertRecord *cr = NULL;
 
-                r = manager_cert_lookup(a->manager, cert, &cr);
-                if (r == -ENOENT)
-                        return reply_cert_not_found(c, cert);
-                if (r < 0)
-                        return reply_internal(c, r, NULL);
+                if (!cert_find(a, c, cert, &cr, &m))
+                        return m;
                 rec.cert_id = cr->id;
         }
         rec.kind = strdup(command ? "command" : "webhook");
@@ -1244,23 +1230,18 @@ static enum MHD_Result handle_subscription_add(Api *a, struct MHD_Connection *c,
 
 static enum MHD_Result handle_subscription_delete(Api *a, struct MHD_Connection *c, const char *name) {
         _cleanup_free_ char *err = NULL;
-        json_auto_t *j = NULL;
         int r;
 
         r = manager_subscription_remove(a->manager, name, &err);
         if (r < 0)
                 return reply_manager_error(c, r, err, false);
-        j = json_pack("{s:o}", "removed", cert_json_text(name));
-        return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
+        return reply_removed(c, name);
 }
 
 /* ---- CAs ---- */
 
 static int ca_one(const CARecord *rec, void *userdata) {
-        struct {
-                Api *api;
-                json_t *items;
-        } *ctx = userdata;
+        ItemsContext *ctx = userdata;
         json_t *o;
         int r;
 
@@ -1273,11 +1254,8 @@ static int ca_one(const CARecord *rec, void *userdata) {
 }
 
 static enum MHD_Result handle_ca_list(Api *a, struct MHD_Connection *c) {
-        json_auto_t *items = json_array(), *o = NULL;
-        struct {
-                Api *api;
-                json_t *items;
-        } ctx = { a, items };
+        json_auto_t *items = json_array();
+        ItemsContext ctx = { a, items };
         int r;
 
         if (!items)
@@ -1286,8 +1264,7 @@ static enum MHD_Result handle_ca_list(Api *a, struct MHD_Connection *c) {
         if (r < 0)
                 return reply_internal(c, r, "Failed to list the CAs");
 
-        o = json_pack("{s:O}", "items", items);
-        return o ? reply_json(c, MHD_HTTP_OK, o) : MHD_NO;
+        return reply_items(c, items);
 }
 
 static enum MHD_Result reply_ca(Api *a, struct MHD_Connection *c, unsigned status, const char *name) {
@@ -1311,11 +1288,11 @@ static enum MHD_Result handle_ca_add(Api *a, struct MHD_Connection *c, const cha
         _cleanup_(ca_record_done) CARecord rec = {};
         _cleanup_free_ char *err = NULL;
         json_auto_t *j = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
 
         r = ca_record_apply_json(&rec, j, true, &err);
         if (r < 0)
@@ -1333,11 +1310,11 @@ static enum MHD_Result handle_ca_patch(Api *a, struct MHD_Connection *c, const c
         _cleanup_(ca_record_done) CARecord rec = {};
         _cleanup_free_ char *err = NULL;
         json_auto_t *j = NULL;
+        enum MHD_Result m;
         int r;
 
-        r = cert_json_parse_body(body, body_len, &j, &err);
-        if (r < 0)
-                return reply_body_error(c, r, err);
+        if (!body_parse(c, body, body_len, &j, &m))
+                return m;
 
         r = store_ca_get(manager_store(a->manager), name, &rec);
         if (r == -ENOENT)
@@ -1358,7 +1335,6 @@ static enum MHD_Result handle_ca_patch(Api *a, struct MHD_Connection *c, const c
 
 static enum MHD_Result handle_ca_delete(Api *a, struct MHD_Connection *c, const char *name) {
         _cleanup_free_ char *err = NULL;
-        json_auto_t *j = NULL;
         int r;
 
         r = manager_ca_remove(a->manager, name, &err);
@@ -1367,8 +1343,7 @@ static enum MHD_Result handle_ca_delete(Api *a, struct MHD_Connection *c, const 
         if (r < 0)
                 return reply_manager_error(c, r, err, true);
 
-        j = json_pack("{s:o}", "removed", cert_json_text(name));
-        return j ? reply_json(c, MHD_HTTP_OK, j) : MHD_NO;
+        return reply_removed(c, name);
 }
 
 static enum MHD_Result handle_ca_refresh(Api *a, struct MHD_Connection *c, const char *name) {
