@@ -992,89 +992,77 @@ static int field_subject(Apply *a, const char *field, json_t *v, char **reterr) 
 
 typedef int (*ItemCheck)(const char *field, size_t idx, const char *s, char **ret_canonical, char **reterr);
 
-static int item_dns(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
-        _cleanup_free_ char *q = NULL;
+/* The error of a list item that is not what field takes: what names the kind and says how to
+ * write one. */
+static int item_refuse(const char *field, size_t idx, const char *s, const char *what, char **reterr) {
+        _cleanup_free_ char *q = value_quote(s);
 
-        if (!dns_name_is_valid(s)) {
-                q = value_quote(s);
-                return errorf(reterr, -EINVAL,
-                            "Field '%s' item %zu '%s' is not a valid DNS name. Use letters, digits and hyphens in dot-separated labels (e.g. \"www.example.com\"), optionally starting with \"*.\", without a trailing dot.",
-                            field, idx, strna(q));
-        }
+        return errorf(reterr, -EINVAL, "Field '%s' item %zu '%s' is not %s", field, idx, strna(q), what);
+}
+
+static int item_copy(const char *s, char **ret) {
         *ret = strdup(s);
         return *ret ? 0 : -ENOMEM;
 }
 
+static int item_dns(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
+        if (!dns_name_is_valid(s))
+                return item_refuse(field, idx, s,
+                                   "a valid DNS name. Use letters, digits and hyphens in dot-separated labels (e.g. \"www.example.com\"), optionally starting with \"*.\", without a trailing dot.",
+                                   reterr);
+        return item_copy(s, ret);
+}
+
 static int item_ip(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
-        _cleanup_free_ char *q = NULL;
         int r;
 
         r = ip_address_normalize(s, ret);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0) {
-                q = value_quote(s);
-                return errorf(reterr, -EINVAL,
-                            "Field '%s' item %zu '%s' is not an IP address. Give an IPv4 (\"192.0.2.1\") or IPv6 (\"2001:db8::1\") address.",
-                            field, idx, strna(q));
-        }
+        if (r < 0)
+                return item_refuse(field, idx, s,
+                                   "an IP address. Give an IPv4 (\"192.0.2.1\") or IPv6 (\"2001:db8::1\") address.",
+                                   reterr);
         return 0;
 }
 
 static int item_email(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
-        _cleanup_free_ char *q = NULL;
-
-        if (!email_is_valid(s)) {
-                q = value_quote(s);
-                return errorf(reterr, -EINVAL,
-                            "Field '%s' item %zu '%s' is not an e-mail address. Give one like \"admin@example.com\".",
-                            field, idx, strna(q));
-        }
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
+        if (!email_is_valid(s))
+                return item_refuse(field, idx, s, "an e-mail address. Give one like \"admin@example.com\".",
+                                   reterr);
+        return item_copy(s, ret);
 }
 
 static int item_principal(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
-        _cleanup_free_ char *q = NULL;
-
-        if (strpbrk(s, " \t") || !strchr(s, '@') || s[0] == '@' || endswith(s, "@")) {
-                q = value_quote(s);
-                return errorf(reterr, -EINVAL,
-                            "Field '%s' item %zu '%s' is not a Kerberos principal. Give one like \"host/web.example.com@EXAMPLE.COM\".",
-                            field, idx, strna(q));
-        }
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
+        if (strpbrk(s, " \t") || !strchr(s, '@') || s[0] == '@' || endswith(s, "@"))
+                return item_refuse(field, idx, s,
+                                   "a Kerberos principal. Give one like \"host/web.example.com@EXAMPLE.COM\".",
+                                   reterr);
+        return item_copy(s, ret);
 }
 
 static int item_key_usage(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
-        _cleanup_free_ char *q = NULL;
         unsigned ku;
 
         ku = key_usage_from_string(s);
-        if (ku == 0) {
-                q = value_quote(s);
-                return errorf(reterr, -EINVAL,
-                            "Field '%s' item %zu '%s' is not a key usage. Use digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign, encipherOnly or decipherOnly.",
-                            field, idx, strna(q));
-        }
+        if (ku == 0)
+                return item_refuse(field, idx, s,
+                                   "a key usage. Use digitalSignature, nonRepudiation, keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign, encipherOnly or decipherOnly.",
+                                   reterr);
         *ret = key_usage_to_string(ku);
         return *ret ? 0 : -ENOMEM;
 }
 
 static int item_eku(const char *field, size_t idx, const char *s, char **ret, char **reterr) {
-        _cleanup_free_ char *q = NULL;
         int r;
 
         r = eku_normalize(s, ret);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0) {
-                q = value_quote(s);
-                return errorf(reterr, -EINVAL,
-                            "Field '%s' item %zu '%s' is not an extended key usage. Use a name such as id-kp-serverAuth or id-kp-clientAuth, or a dotted OID such as 1.3.6.1.5.5.7.3.1.",
-                            field, idx, strna(q));
-        }
+        if (r < 0)
+                return item_refuse(field, idx, s,
+                                   "an extended key usage. Use a name such as id-kp-serverAuth or id-kp-clientAuth, or a dotted OID such as 1.3.6.1.5.5.7.3.1.",
+                                   reterr);
         return 0;
 }
 
