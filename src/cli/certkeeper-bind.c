@@ -29,14 +29,6 @@ enum {
 static const char *const bind_fields[] = { "config", "test_command", "reload_command", "command", "endpoint",
                                            "path", "layout", "owner", "mode", "password_file" };
 
-static int call_checked(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *a) {
-        if (cli_call(c, method, path, body, a) < 0)
-                return CLI_EXIT_FAILURE;
-        if (a->status >= 400)
-                return cli_report_problem(c, a);
-        return CLI_EXIT_OK;
-}
-
 /* The options of the verbs that take only -i ID (and the common ones). Returns -1 to go on, or
  * the exit code (after --help or a bad option). */
 static int parse_id_only(CliContext *c, int argc, char *argv[], const char *usage, const char **ret_id) {
@@ -145,7 +137,7 @@ int verb_bind(CliContext *c, int argc, char *argv[]) {
 
         if (api_client_cert_path(id, "bindings", &path) < 0)
                 return cli_fail(c, "Out of memory.");
-        r = call_checked(c, "POST", path, body, &a);
+        r = cli_call_checked(c, "POST", path, body, &a);
         if (r != CLI_EXIT_OK)
                 return r;
         if (c->json)
@@ -170,7 +162,7 @@ int verb_bindings(CliContext *c, int argc, char *argv[]) {
                 return r;
         if (id ? api_client_cert_path(id, "bindings", &path) < 0 : !(path = strdup("/api/v1/bindings")))
                 return cli_fail(c, "Out of memory.");
-        r = call_checked(c, "GET", path, NULL, &a);
+        r = cli_call_checked(c, "GET", path, NULL, &a);
         if (r != CLI_EXIT_OK)
                 return r;
         items = json_object_get(a.body, "items");
@@ -246,7 +238,7 @@ int verb_unbind(CliContext *c, int argc, char *argv[]) {
                 return cli_fail(c, "Out of memory.");
         if (api_client_cert_path(id, suffix, &path) < 0)
                 return cli_fail(c, "Out of memory.");
-        r = call_checked(c, "DELETE", path, NULL, &a);
+        r = cli_call_checked(c, "DELETE", path, NULL, &a);
         if (r != CLI_EXIT_OK)
                 return r;
         printf("Removed.\n");
@@ -270,7 +262,7 @@ int verb_deploy(CliContext *c, int argc, char *argv[]) {
                 return cli_fail(c, "Give the request with -i ID.");
         if (api_client_cert_path(id, "deploy", &path) < 0)
                 return cli_fail(c, "Out of memory.");
-        r = call_checked(c, "POST", path, NULL, &a);
+        r = cli_call_checked(c, "POST", path, NULL, &a);
         if (r != CLI_EXIT_OK)
                 return r;
         if (streq_ptr(json_string_value(json_object_get(a.body, "deploy")), "waiting"))

@@ -289,7 +289,7 @@ int verb_refresh_ca(CliContext *c, int argc, char *argv[]) {
         bool all = false;
         json_t *v;
         size_t i;
-        int opt, r, ret = CLI_EXIT_OK;
+        int opt, ret = CLI_EXIT_OK;
 
         optind = 0;
         opterr = 0;
@@ -326,11 +326,8 @@ int verb_refresh_ca(CliContext *c, int argc, char *argv[]) {
         if (name)
                 return refresh_one(c, name);
 
-        r = cli_call(c, "GET", "/api/v1/cas", NULL, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "GET", "/api/v1/cas", NULL, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
         json_array_foreach(json_object_get(a.body, "items"), i, v) {
                 const char *n = json_string_value(json_object_get(v, "name"));
                 if (n && refresh_one(c, n) != CLI_EXIT_OK)

@@ -45,6 +45,24 @@ int cli_bad_option(const CliContext *c, int opt, char *const argv[]) {
         return CLI_EXIT_FAILURE;
 }
 
+int cli_parse_common_options(CliContext *c, int argc, char *argv[], const char *usage) {
+        static const struct option options[] = { CLI_COMMON_LONG_OPTIONS, {} };
+        int opt;
+
+        optind = 0;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
+                if (cli_common_option(c, opt, optarg))
+                        continue;
+                if (opt == 'h') {
+                        fputs(usage, stdout);
+                        return CLI_EXIT_OK;
+                }
+                return cli_bad_option(c, opt, argv);
+        }
+        return -1;
+}
+
 int cli_extra_args(const CliContext *c, int argc, char *const argv[]) {
         if (optind < argc)
                 return cli_fail(c, c->getcert ? "Error: unused extra arguments were supplied."
@@ -114,6 +132,14 @@ int cli_call(CliContext *c, const char *method, const char *path, json_t *body, 
         return call(c, method, path, body, false, ret);
 }
 
+int cli_call_checked(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *ret) {
+        if (cli_call(c, method, path, body, ret) < 0)
+                return CLI_EXIT_FAILURE;
+        if (ret->status >= 400)
+                return cli_report_problem(c, ret);
+        return CLI_EXIT_OK;
+}
+
 /* The first sentence of a text: up to the first '.' that ends a word outside double quotes. */
 static char *first_sentence(const char *s) {
         bool quoted = false;
@@ -160,14 +186,9 @@ int cli_file_path(const CliContext *c, const char *arg, char **ret) {
                 return -EINVAL;
         }
 
-        r = fs_path_absolute(arg, &p);
-        if (r < 0) {
-                (void) cli_fail(c, "Path \"%s\" is not absolute, and there was an error determining the name of "
-                                "the current directory.", arg);
+        r = cli_absolute_path(c, arg, &p);
+        if (r < 0)
                 return r;
-        }
-        if (!streq(p, arg))
-                cli_warn(c, "Path \"%s\" is not absolute, attempting to use \"%s\" instead.", arg, p);
 
         dir = strdup(p);
         if (!dir)

@@ -38,12 +38,24 @@ enum {
         { "run-dir", required_argument, NULL, ARG_RUN_DIR },                 \
         { "help", no_argument, NULL, 'h' }
 
+/* The long options of a request selector, read by cli_selector_option(). */
+#define CLI_SELECTOR_LONG_OPTIONS                                            \
+        { "id", required_argument, NULL, 'i' },                              \
+        { "dbdir", required_argument, NULL, 'd' },                           \
+        { "nickname", required_argument, NULL, 'n' },                        \
+        { "token", required_argument, NULL, 't' },                           \
+        { "certfile", required_argument, NULL, 'f' },                        \
+        { "keyfile", required_argument, NULL, 'k' }
+
 /* Handles a common option. Returns 1 if it was one of them, 0 if not. */
 int cli_common_option(CliContext *c, int opt, const char *arg);
 
 /* Reports a getopt failure ('?' or ':') in one line that names the option and says "see --help".
  * Returns CLI_EXIT_FAILURE. */
 int cli_bad_option(const CliContext *c, int opt, char *const argv[]);
+/* Parses the options of a verb that takes only the common ones and leaves optind at the first
+ * argument. Returns -1 to go on, or the exit code after --help (which prints usage) or a bad option. */
+int cli_parse_common_options(CliContext *c, int argc, char *argv[], const char *usage);
 /* Refuses extra positional arguments. Returns CLI_EXIT_FAILURE. */
 int cli_extra_args(const CliContext *c, int argc, char *const argv[]);
 
@@ -58,6 +70,10 @@ void cli_warn(const CliContext *c, const char *fmt, ...) _printf_(2, 3);
 int cli_call(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *ret);
 /* Prints the error of an answer with status >= 400 and returns CLI_EXIT_FAILURE. */
 int cli_report_problem(const CliContext *c, const ApiResponse *a);
+
+/* Calls the daemon and prints why when it cannot be reached or answers with status >= 400.
+ * Returns CLI_EXIT_OK for an answer below 400, CLI_EXIT_FAILURE otherwise. */
+int cli_call_checked(CliContext *c, const char *method, const char *path, json_t *body, ApiResponse *ret);
 
 /* Prints JSON on stdout, indented. Returns CLI_EXIT_OK or CLI_EXIT_FAILURE. */
 int cli_print_json(json_t *j);

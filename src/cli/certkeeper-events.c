@@ -90,11 +90,8 @@ static int follow(CliContext *c, const char *query, bool since) {
         if (asprintf(&check, "/api/v1/events?limit=1%s", query) < 0 ||
             asprintf(&path, "/api/v1/events/stream?%s", query[0] ? query + 1 : "") < 0)
                 return cli_fail(c, "Out of memory.");
-        r = cli_call(c, "GET", check, NULL, &first);
-        if (r < 0)
+        if (cli_call_checked(c, "GET", check, NULL, &first) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (first.status >= 400)
-                return cli_report_problem(c, &first);
         items = json_object_get(first.body, "items");
         /* No matching event yet: every one that comes counts, even before the stream is open. */
         if (!since)
@@ -141,7 +138,7 @@ int verb_events(CliContext *c, int argc, char *argv[]) {
         unsigned limit = 0, n = 0;
         bool follow_mode = false;
         int64_t after = 0;
-        int opt, r;
+        int opt;
 
         optind = 0;
         opterr = 0;
@@ -213,11 +210,8 @@ int verb_events(CliContext *c, int argc, char *argv[]) {
 
                 if (asprintf(&path, "/api/v1/events?limit=%u&after=%" PRIi64 "%s", page, after, strempty(q.data)) < 0)
                         return cli_fail(c, "Out of memory.");
-                r = cli_call(c, "GET", path, NULL, &a);
-                if (r < 0)
+                if (cli_call_checked(c, "GET", path, NULL, &a) != CLI_EXIT_OK)
                         return CLI_EXIT_FAILURE;
-                if (a.status >= 400)
-                        return cli_report_problem(c, &a);
                 items = json_object_get(a.body, "items");
                 if (!json_is_array(items))
                         return cli_fail(c, "The daemon's answer has no list of events.");

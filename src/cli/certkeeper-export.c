@@ -103,11 +103,8 @@ int verb_export(CliContext *c, int argc, char *argv[]) {
                          "path", out);
         if (!body || api_client_cert_path(id, "export", &path) < 0)
                 return cli_fail(c, "Out of memory.");
-        r = cli_call(c, "POST", path, body, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "POST", path, body, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
 
         data = json_string_value(json_object_get(a.body, "data"));
         if (!data)

@@ -391,7 +391,7 @@ int verb_list_cas(CliContext *c, int argc, char *argv[]) {
         json_t *items, *v;
         bool found = false;
         size_t i;
-        int opt, r;
+        int opt;
 
         optind = 0;
         opterr = 0;
@@ -420,11 +420,8 @@ int verb_list_cas(CliContext *c, int argc, char *argv[]) {
         if (cli_extra_args(c, argc, argv) != 0)
                 return CLI_EXIT_FAILURE;
 
-        r = cli_call(c, "GET", "/api/v1/cas", NULL, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "GET", "/api/v1/cas", NULL, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
         items = json_object_get(a.body, "items");
         if (!json_is_array(items))
                 return cli_fail(c, "The daemon's answer has no list of CAs.");

@@ -425,14 +425,9 @@ static int request_opts_to_json(const RequestOpts *o, bool with_key, bool with_p
 static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], RequestOpts *o) {
         static const struct option options[] = {
                 CLI_COMMON_LONG_OPTIONS,
-                { "dbdir", required_argument, NULL, 'd' },
-                { "nickname", required_argument, NULL, 'n' },
-                { "token", required_argument, NULL, 't' },
-                { "certfile", required_argument, NULL, 'f' },
-                { "keyfile", required_argument, NULL, 'k' },
+                CLI_SELECTOR_LONG_OPTIONS,
                 { "pinfile", required_argument, NULL, 'p' },
                 { "pin", required_argument, NULL, 'P' },
-                { "id", required_argument, NULL, 'i' },
                 { "new-id", required_argument, NULL, ARG_NEW_ID },
                 { "key-type", required_argument, NULL, 'G' },
                 { "key-size", required_argument, NULL, 'g' },
@@ -537,6 +532,23 @@ static int parse_args(CliContext *c, RequestVerb v, int argc, char *argv[], Requ
         return 1;
 }
 
+/* Checks the key and the CA options, then builds the body: with the key and the file paths only
+ * when full. Prints why and returns CLI_EXIT_FAILURE when one is not usable. */
+static int request_body(CliContext *c, RequestOpts *o, const char *current_type, bool full, json_t **ret) {
+        json_auto_t *body = NULL;
+
+        if (check_key(c, o, current_type) < 0)
+                return CLI_EXIT_FAILURE;
+        if (o->ca && cli_check_ca(c, o->ca) < 0)
+                return CLI_EXIT_FAILURE;
+
+        body = json_object();
+        if (!body || request_opts_to_json(o, full, full, body) < 0)
+                return cli_fail(c, "Out of memory.");
+        *ret = TAKE_PTR(body);
+        return CLI_EXIT_OK;
+}
+
 /* The directory of an (absolute) file must exist and be writable. */
 static int check_writable(const CliContext *c, const char *path) {
         _cleanup_free_ char *p = NULL;
@@ -592,20 +604,11 @@ int verb_request(CliContext *c, int argc, char *argv[]) {
          * leaves the choice to the daemon's key_type setting (EC P-256 by default). */
         if (c->getcert && !o.key_type)
                 o.key_type = "RSA";
-        if (check_key(c, &o, NULL) < 0)
-                return CLI_EXIT_FAILURE;
-        if (o.ca && cli_check_ca(c, o.ca) < 0)
+        if (request_body(c, &o, NULL, true, &body) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
 
-        body = json_object();
-        if (!body || request_opts_to_json(&o, true, true, body) < 0)
-                return cli_fail(c, "Out of memory.");
-
-        r = cli_call(c, "POST", "/api/v1/certificates", body, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "POST", "/api/v1/certificates", body, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
 
         r = print_result(c, a.body, "New signing request \"%s\" added.\n", obj_str(a.body, "nickname"));
         if (r != 0 || !o.wait)
@@ -639,14 +642,9 @@ int verb_start_tracking(CliContext *c, int argc, char *argv[]) {
         if (r < 0 && r != -ENOENT)
                 return CLI_EXIT_FAILURE;
 
-        if (check_key(c, &o, existing ? json_string_value(json_object_get(existing, "key_type")) : NULL) < 0)
+        if (request_body(c, &o, existing ? json_string_value(json_object_get(existing, "key_type")) : NULL, true,
+                         &body) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (o.ca && cli_check_ca(c, o.ca) < 0)
-                return CLI_EXIT_FAILURE;
-
-        body = json_object();
-        if (!body || request_opts_to_json(&o, true, true, body) < 0)
-                return cli_fail(c, "Out of memory.");
 
         if (existing) {
                 _cleanup_free_ char *path = NULL;
@@ -656,11 +654,8 @@ int verb_start_tracking(CliContext *c, int argc, char *argv[]) {
                                 (int64_t) json_integer_value(json_object_get(existing, "id")));
                 if (api_client_cert_path(id, NULL, &path) < 0)
                         return cli_fail(c, "Out of memory.");
-                r = cli_call(c, "PATCH", path, body, &a);
-                if (r < 0)
+                if (cli_call_checked(c, "PATCH", path, body, &a) != CLI_EXIT_OK)
                         return CLI_EXIT_FAILURE;
-                if (a.status >= 400)
-                        return cli_report_problem(c, &a);
                 r = print_result(c, a.body, "Request \"%s\" modified.\n", obj_str(a.body, "nickname"));
         } else {
                 if (!o.sel.certfile)
@@ -669,11 +664,8 @@ int verb_start_tracking(CliContext *c, int argc, char *argv[]) {
                                                         "start tracking a new certificate.");
                 if (!o.new_id && o.sel.id && json_object_set_new(body, "nickname", json_string(o.sel.id)) < 0)
                         return cli_fail(c, "Out of memory.");
-                r = cli_call(c, "POST", "/api/v1/certificates/track", body, &a);
-                if (r < 0)
+                if (cli_call_checked(c, "POST", "/api/v1/certificates/track", body, &a) != CLI_EXIT_OK)
                         return CLI_EXIT_FAILURE;
-                if (a.status >= 400)
-                        return cli_report_problem(c, &a);
                 r = print_result(c, a.body, "New tracking request \"%s\" added.\n", obj_str(a.body, "nickname"));
         }
         if (r != 0 || !o.wait)
@@ -700,16 +692,11 @@ static int resubmit_or_rekey(CliContext *c, RequestVerb v, int argc, char *argv[
         r = cli_selector_find(c, &o.sel, &existing);
         if (r < 0)
                 return CLI_EXIT_FAILURE;
-        if (check_key(c, &o, json_string_value(json_object_get(existing, "key_type"))) < 0)
-                return CLI_EXIT_FAILURE;
-        if (o.ca && cli_check_ca(c, o.ca) < 0)
+        if (request_body(c, &o, json_string_value(json_object_get(existing, "key_type")), false, &body) !=
+            CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
 
         (void) snprintf(id, sizeof(id), "%" PRIi64, (int64_t) json_integer_value(json_object_get(existing, "id")));
-
-        body = json_object();
-        if (!body || request_opts_to_json(&o, false, false, body) < 0)
-                return cli_fail(c, "Out of memory.");
 
         if (v == REQUEST_REKEY) {
                 /* rekey takes only the key; other changes go in first. */
@@ -719,11 +706,8 @@ static int resubmit_or_rekey(CliContext *c, RequestVerb v, int argc, char *argv[
 
                         if (api_client_cert_path(id, NULL, &ppath) < 0)
                                 return cli_fail(c, "Out of memory.");
-                        r = cli_call(c, "PATCH", ppath, body, &p);
-                        if (r < 0)
+                        if (cli_call_checked(c, "PATCH", ppath, body, &p) != CLI_EXIT_OK)
                                 return CLI_EXIT_FAILURE;
-                        if (p.status >= 400)
-                                return cli_report_problem(c, &p);
                 }
                 json_object_clear(body);
                 if (o.key_type && json_object_set_new(body, "key_type", json_string(o.key_type)) < 0)
@@ -734,11 +718,8 @@ static int resubmit_or_rekey(CliContext *c, RequestVerb v, int argc, char *argv[
 
         if (api_client_cert_path(id, v == REQUEST_REKEY ? "rekey" : "resubmit", &path) < 0)
                 return cli_fail(c, "Out of memory.");
-        r = cli_call(c, "POST", path, json_object_size(body) > 0 ? body : NULL, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "POST", path, json_object_size(body) > 0 ? body : NULL, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
 
         r = print_result(c, a.body, "Resubmitting \"%s\" to \"%s\".\n", obj_str(a.body, "nickname"),
                          obj_str(a.body, "ca"));

@@ -17,12 +17,7 @@ enum {
 int verb_status(CliContext *c, int argc, char *argv[]) {
         static const struct option options[] = {
                 CLI_COMMON_LONG_OPTIONS,
-                { "id", required_argument, NULL, 'i' },
-                { "dbdir", required_argument, NULL, 'd' },
-                { "nickname", required_argument, NULL, 'n' },
-                { "token", required_argument, NULL, 't' },
-                { "certfile", required_argument, NULL, 'f' },
-                { "keyfile", required_argument, NULL, 'k' },
+                CLI_SELECTOR_LONG_OPTIONS,
                 { "wait", no_argument, NULL, 'w' },
                 { "wait-timeout", required_argument, NULL, ARG_WAIT_TIMEOUT },
                 { "verbose", no_argument, NULL, 'v' },

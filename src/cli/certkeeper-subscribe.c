@@ -122,11 +122,8 @@ int verb_subscribe(CliContext *c, int argc, char *argv[]) {
             (json_array_size(events) > 0 && json_object_set(body, "events", events) < 0))
                 return cli_fail(c, "Out of memory.");
 
-        r = cli_call(c, "POST", "/api/v1/subscriptions", body, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "POST", "/api/v1/subscriptions", body, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
         if (c->json)
                 return cli_print_json(a.body);
         printf("Subscription '%s' added.\n", strna(jstr(a.body, "name")));
@@ -170,33 +167,22 @@ static void print_subscription(json_t *s) {
 }
 
 int verb_subscriptions(CliContext *c, int argc, char *argv[]) {
-        static const struct option options[] = { CLI_COMMON_LONG_OPTIONS, {} };
         _cleanup_(api_response_done) ApiResponse a = {};
         json_t *items, *s;
         size_t i;
-        int opt, r;
+        int r;
 
-        optind = 0;
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                if (cli_common_option(c, opt, optarg))
-                        continue;
-                if (opt == 'h') {
-                        printf("Usage: certkeeper subscriptions [--json]\n"
-                               "Lists the subscriptions to lifecycle events: each one's target, filters, cursor\n"
-                               "(the last event delivered), and the result of its last delivery.\n");
-                        return CLI_EXIT_OK;
-                }
-                return cli_bad_option(c, opt, argv);
-        }
+        r = cli_parse_common_options(c, argc, argv,
+                                     "Usage: certkeeper subscriptions [--json]\n"
+                                     "Lists the subscriptions to lifecycle events: each one's target, filters, cursor\n"
+                                     "(the last event delivered), and the result of its last delivery.\n");
+        if (r >= 0)
+                return r;
         if (cli_extra_args(c, argc, argv) != 0)
                 return CLI_EXIT_FAILURE;
 
-        r = cli_call(c, "GET", "/api/v1/subscriptions", NULL, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "GET", "/api/v1/subscriptions", NULL, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
         items = json_object_get(a.body, "items");
         if (!json_is_array(items))
                 return cli_fail(c, "The daemon's answer has no list of subscriptions.");
@@ -208,33 +194,22 @@ int verb_subscriptions(CliContext *c, int argc, char *argv[]) {
 }
 
 int verb_unsubscribe(CliContext *c, int argc, char *argv[]) {
-        static const struct option options[] = { CLI_COMMON_LONG_OPTIONS, {} };
         _cleanup_(api_response_done) ApiResponse a = {};
         _cleanup_free_ char *esc = NULL, *path = NULL;
-        int opt, r;
+        int r;
 
-        optind = 0;
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                if (cli_common_option(c, opt, optarg))
-                        continue;
-                if (opt == 'h') {
-                        printf("Usage: certkeeper unsubscribe NAME\n"
-                               "Removes a subscription to lifecycle events; a delivery under way finishes.\n");
-                        return CLI_EXIT_OK;
-                }
-                return cli_bad_option(c, opt, argv);
-        }
+        r = cli_parse_common_options(c, argc, argv,
+                                     "Usage: certkeeper unsubscribe NAME\n"
+                                     "Removes a subscription to lifecycle events; a delivery under way finishes.\n");
+        if (r >= 0)
+                return r;
         if (optind != argc - 1)
                 return cli_fail(c, "Give the name of one subscription (see certkeeper subscriptions).");
 
         if (api_client_escape(argv[optind], &esc) < 0 || asprintf(&path, "/api/v1/subscriptions/%s", esc) < 0)
                 return cli_fail(c, "Out of memory.");
-        r = cli_call(c, "DELETE", path, NULL, &a);
-        if (r < 0)
+        if (cli_call_checked(c, "DELETE", path, NULL, &a) != CLI_EXIT_OK)
                 return CLI_EXIT_FAILURE;
-        if (a.status >= 400)
-                return cli_report_problem(c, &a);
         if (c->json)
                 return cli_print_json(a.body);
         printf("Subscription '%s' removed.\n", argv[optind]);

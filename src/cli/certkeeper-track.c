@@ -11,12 +11,7 @@
 
 static const struct option selector_options[] = {
         CLI_COMMON_LONG_OPTIONS,
-        { "id", required_argument, NULL, 'i' },
-        { "dbdir", required_argument, NULL, 'd' },
-        { "nickname", required_argument, NULL, 'n' },
-        { "token", required_argument, NULL, 't' },
-        { "certfile", required_argument, NULL, 'f' },
-        { "keyfile", required_argument, NULL, 'k' },
+        CLI_SELECTOR_LONG_OPTIONS,
         { "all", no_argument, NULL, 'a' },
         { "verbose", no_argument, NULL, 'v' },
         {}

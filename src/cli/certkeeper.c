@@ -69,28 +69,17 @@ static void help(const CliContext *c) {
 }
 
 static int verb_version(CliContext *c, int argc, char *argv[]) {
-        static const struct option options[] = {
-                CLI_COMMON_LONG_OPTIONS,
-                {}
-        };
         _cleanup_(api_client_freep) ApiClient *api = NULL;
         _cleanup_(api_response_done) ApiResponse a = {};
         _cleanup_free_ char *err = NULL;
         const char *daemon = NULL;
-        int opt;
+        int r;
 
-        optind = 0;
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-                if (cli_common_option(c, opt, optarg))
-                        continue;
-                if (opt == 'h') {
-                        printf("Usage: certkeeper version [--json]\nPrints the client's version and, when it "
-                               "answers, the daemon's.\n");
-                        return CLI_EXIT_OK;
-                }
-                return cli_bad_option(c, opt, argv);
-        }
+        r = cli_parse_common_options(c, argc, argv,
+                                     "Usage: certkeeper version [--json]\nPrints the client's version and, when it "
+                                     "answers, the daemon's.\n");
+        if (r >= 0)
+                return r;
         if (cli_extra_args(c, argc, argv) != 0)
                 return CLI_EXIT_FAILURE;
 
