@@ -67,6 +67,13 @@ char *acme_printable(const char *s, size_t max) {
 
 /* ---- JSON helpers ---- */
 
+/* Returns r with the words "Malformed <what>." in *reterr, or bare when it is -ENOMEM. */
+static int malformed(int r, const char *what, char **reterr) {
+        if (r == -ENOMEM)
+                return r;
+        return errorf(reterr, r, "Malformed %s.", what);
+}
+
 static int load_json(const char *body, size_t len, json_t **ret, char **reterr) {
         json_error_t e;
         json_t *j;
@@ -518,10 +525,8 @@ int acme_parse_account(const char *body, size_t len, AcmeAccount *ret, char **re
                 r = get_string_array(j, "contact", false, false, &a.contact);
         if (r >= 0)
                 r = get_url(j, "orders", false, &a.orders);
-        if (r == -ENOMEM)
-                return r;
         if (r < 0)
-                return errorf(reterr, r, "Malformed account object.");
+                return malformed(r, "account object", reterr);
         *ret = a;
         a = (AcmeAccount) {};
         return 0;
@@ -567,10 +572,8 @@ int acme_parse_order(const char *body, size_t len, AcmeOrder *ret, char **reterr
                 r = get_string(j, "profile", 64, &o.profile);
         if (r >= 0)
                 r = get_problem(j, "error", &o.error);
-        if (r == -ENOMEM)
-                return r;
         if (r < 0)
-                return errorf(reterr, r, "Malformed order object.");
+                return malformed(r, "order object", reterr);
 
         ids = json_object_get(j, "identifiers");
         if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > ACME_LIST_MAX)
@@ -580,10 +583,8 @@ int acme_parse_order(const char *body, size_t len, AcmeOrder *ret, char **reterr
                 return -ENOMEM;
         json_array_foreach(ids, i, v) {
                 r = parse_identifier(v, &o.identifiers[o.n_identifiers]);
-                if (r == -ENOMEM)
-                        return r;
                 if (r < 0)
-                        return errorf(reterr, r, "Malformed order object: bad identifier.");
+                        return malformed(r, "order object: bad identifier", reterr);
                 o.n_identifiers++;
         }
 
@@ -638,10 +639,8 @@ int acme_parse_challenge(const char *body, size_t len, AcmeChallenge *ret, char 
         if (r < 0)
                 return r;
         r = challenge_from_json(j, ret);
-        if (r == -ENOMEM)
-                return r;
         if (r < 0)
-                return errorf(reterr, r, "Malformed challenge object.");
+                return malformed(r, "challenge object", reterr);
         return 0;
 }
 
@@ -671,10 +670,8 @@ int acme_parse_authorization(const char *body, size_t len, AcmeAuthorization *re
                 r = parse_identifier(json_object_get(j, "identifier"), &a.identifier);
         if (r >= 0)
                 r = get_time(j, "expires", &a.expires);
-        if (r == -ENOMEM)
-                return r;
         if (r < 0)
-                return errorf(reterr, r, "Malformed authorization object.");
+                return malformed(r, "authorization object", reterr);
         v = json_object_get(j, "wildcard");
         if (v && !json_is_boolean(v))
                 return errorf(reterr, -EBADMSG, "Malformed authorization object: bad 'wildcard'.");
@@ -690,10 +687,8 @@ int acme_parse_authorization(const char *body, size_t len, AcmeAuthorization *re
         }
         json_array_foreach(chs, i, v) {
                 r = challenge_from_json(v, &a.challenges[a.n_challenges]);
-                if (r == -ENOMEM)
-                        return r;
                 if (r < 0)
-                        return errorf(reterr, r, "Malformed challenge in authorization.");
+                        return malformed(r, "challenge in authorization", reterr);
                 a.n_challenges++;
         }
 
@@ -729,10 +724,8 @@ int acme_parse_renewal_info(const char *body, size_t len, AcmeRenewalInfo *ret, 
                 r = -EBADMSG;
         if (r >= 0)
                 r = get_url(j, "explanationURL", false, &ri.explanation_url);
-        if (r == -ENOMEM)
-                return r;
         if (r < 0)
-                return errorf(reterr, r, "Malformed renewalInfo: bad 'suggestedWindow'.");
+                return malformed(r, "renewalInfo: bad 'suggestedWindow'", reterr);
         *ret = ri;
         ri = (AcmeRenewalInfo) {};
         return 0;
