@@ -20,11 +20,23 @@
 #define DNS_NAME_MAX 253
 #define DNS_LABEL_MAX 63
 
+/* After strtoull() or strtoll() read s up to end: overflow is -ERANGE, trailing garbage -EINVAL. */
+static int strto_result(const char *end) {
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (errno != 0)
+                return -errno;
+        if (!end || *end != '\0')
+                return -EINVAL;
+        return 0;
+}
+
 /* All the whole-string integer parsers go through these two: no leading whitespace, no trailing
- * garbage, overflow reported as -ERANGE. */
-static int parse_u64_base(const char *s, unsigned base, uint64_t *ret) {
+ * garbage, overflow and values above max (or below min) reported as -ERANGE. */
+static int parse_u64_base(const char *s, unsigned base, uint64_t max, uint64_t *ret) {
         unsigned long long v;
         char *end = NULL;
+        int r;
 
         if (isempty(s))
                 return -EINVAL;
@@ -34,20 +46,20 @@ static int parse_u64_base(const char *s, unsigned base, uint64_t *ret) {
 
         errno = 0;
         v = strtoull(s, &end, (int) base);
-        if (errno == ERANGE)
+        r = strto_result(end);
+        if (r < 0)
+                return r;
+        if (v > max)
                 return -ERANGE;
-        if (errno != 0)
-                return -errno;
-        if (!end || *end != '\0')
-                return -EINVAL;
 
         *ret = (uint64_t) v;
         return 0;
 }
 
-static int parse_i64(const char *s, int64_t *ret) {
+static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret) {
         long long v;
         char *end = NULL;
+        int r;
 
         if (isempty(s))
                 return -EINVAL;
@@ -56,30 +68,21 @@ static int parse_i64(const char *s, int64_t *ret) {
 
         errno = 0;
         v = strtoll(s, &end, 10);
-        if (errno == ERANGE)
+        r = strto_result(end);
+        if (r < 0)
+                return r;
+        if (v < min || v > max)
                 return -ERANGE;
-        if (errno != 0)
-                return -errno;
-        if (!end || *end != '\0')
-                return -EINVAL;
 
         *ret = (int64_t) v;
         return 0;
 }
 
 int safe_atou64(const char *s, uint64_t *ret) {
-        uint64_t v = 0;
-        int r;
-
         if (!ret)
                 return -EINVAL;
 
-        r = parse_u64_base(s, 10, &v);
-        if (r < 0)
-                return r;
-
-        *ret = v;
-        return 0;
+        return parse_u64_base(s, 10, UINT64_MAX, ret);
 }
 
 int safe_atou(const char *s, unsigned *ret) {
@@ -89,29 +92,19 @@ int safe_atou(const char *s, unsigned *ret) {
         if (!ret)
                 return -EINVAL;
 
-        r = parse_u64_base(s, 10, &v);
+        r = parse_u64_base(s, 10, UINT_MAX, &v);
         if (r < 0)
                 return r;
-        if (v > UINT_MAX)
-                return -ERANGE;
 
         *ret = (unsigned) v;
         return 0;
 }
 
 int safe_atoi64(const char *s, int64_t *ret) {
-        int64_t v = 0;
-        int r;
-
         if (!ret)
                 return -EINVAL;
 
-        r = parse_i64(s, &v);
-        if (r < 0)
-                return r;
-
-        *ret = v;
-        return 0;
+        return parse_i64(s, INT64_MIN, INT64_MAX, ret);
 }
 
 int safe_atoi(const char *s, int *ret) {
@@ -121,11 +114,9 @@ int safe_atoi(const char *s, int *ret) {
         if (!ret)
                 return -EINVAL;
 
-        r = parse_i64(s, &v);
+        r = parse_i64(s, INT_MIN, INT_MAX, &v);
         if (r < 0)
                 return r;
-        if (v < INT_MIN || v > INT_MAX)
-                return -ERANGE;
 
         *ret = (int) v;
         return 0;
@@ -247,11 +238,9 @@ int parse_mode(const char *s, mode_t *ret) {
         if (!ret)
                 return -EINVAL;
 
-        r = parse_u64_base(s, 8, &v);
+        r = parse_u64_base(s, 8, 07777, &v);
         if (r < 0)
                 return r;
-        if (v > 07777)
-                return -ERANGE;
 
         *ret = (mode_t) v;
         return 0;
