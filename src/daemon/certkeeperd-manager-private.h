@@ -141,6 +141,13 @@ struct Manager {
         bool watch_dirty; /* requests were changed or removed: the set of files to watch */
         usec_t watch_synced_at;
         usec_t watch_first_sync_at;
+        /* The start-up check of the certificate files against the store (changes made while the
+         * daemon was stopped), a chunk per loop turn after the first sync. */
+        struct {
+                int64_t after; /* the last id looked at; -1 once done */
+                usec_t began;  /* CLOCK_MONOTONIC of the first chunk; 0 before */
+                unsigned n_read, n_changed;
+        } watch_scan;
 
         int epoll_fd;
         int timer_fd;
@@ -224,6 +231,9 @@ void manager_watch_read(Manager *m);
 void manager_watch_reading(Manager *m, int64_t id);
 /* Starts a read of the files of the certificates whose changes have settled. */
 void manager_watch_run(Manager *m);
+/* Once the first sync is done: compares the next chunk of certificate files with the thumbprints
+ * the store knows; those that differ are looked at as changes seen live. Until the pass is done. */
+void manager_watch_scan(Manager *m);
 usec_t manager_watch_timeout(Manager *m);
 
 /* certkeeperd-external.c */

@@ -495,6 +495,8 @@ int manager_run(Manager *m) {
                 int n, timeout = -1, r;
                 usec_t api_timeout;
 
+                /* The start-up check goes a chunk further, from the turn after the first sync. */
+                manager_watch_scan(m);
                 manager_watch_sync(m);
                 run_due(m);
                 maybe_backup(m);

@@ -29,6 +29,9 @@
 /* watch_synced_at before the first sync, which comes this long after start-up. */
 #define WATCH_FIRST_SYNC USEC_INFINITY
 #define WATCH_FIRST_SYNC_DELAY (200U * USEC_PER_MSEC)
+/* The start-up check reads this many requests' certificate files per loop turn (about 10 ms on
+ * two loaded cores; bench/RESULTS.md). */
+#define WATCH_SCAN_CHUNK 256U
 
 /* A watched directory is known by its wd alone: inotify_add_watch() gives the same wd for every
  * spelling of it, so its path is not kept (a store of 100,000 requests in as many directories). */
@@ -485,6 +488,13 @@ static bool cert_file_known(const char *cert_path, const char *sha256) {
         return strcasecmp(sha, sha256) == 0;
 }
 
+/* States in which a request is on its way to a new certificate (waiting for or talking to its CA,
+ * saving): its save writes the files anyway, so changes to them are left alone. */
+static bool watch_leaves_alone(CertState state) {
+        return IN_SET(state, CERT_CA_WORKING, CERT_CA_UNREACHABLE, CERT_NEED_TO_SUBMIT, CERT_NEED_TO_SAVE_CERT) ||
+               cert_state_is_transient(state);
+}
+
 /* A certificate whose files changed: unless a job of ours is writing them (looked at again once it
  * is done), and unless they are still what the store knows (our own save, or a key written by our
  * job), read them again as 'certkeeper refresh' does; the read job tells what changed. One on its
@@ -503,8 +513,7 @@ static int watch_recheck(Manager *m, const FileWatchDue *d, usec_t now_us, int64
                 return 0;
         if (k < 0)
                 return k;
-        if (IN_SET(state, CERT_CA_WORKING, CERT_CA_UNREACHABLE, CERT_NEED_TO_SUBMIT, CERT_NEED_TO_SAVE_CERT) ||
-            cert_state_is_transient(state))
+        if (watch_leaves_alone(state))
                 return 0;
         /* A known certificate and no key changed by someone else: nothing to look at. */
         if (state != CERT_NEED_GUIDANCE && cert_file_known(cert_path, sha256) &&
@@ -576,6 +585,60 @@ void manager_watch_run(Manager *m) {
         }
 }
 
+typedef struct WatchScan {
+        Manager *m;
+        usec_t now;
+        int64_t last;
+} WatchScan;
+
+static int scan_one(int64_t id, CertState state, const char *sha256, const char *cert_path, void *userdata) {
+        WatchScan *s = userdata;
+
+        s->last = id;
+        /* Left out: a request never issued (no thumbprint: a missing file is no change), one on its
+         * way to a new certificate, one that is read at start-up anyway (NEWLY_ADDED), and one
+         * waiting for a person, whose file is the reason (reported once; 'certkeeper refresh'
+         * reads it again). */
+        if (!sha256 || !cert_path || watch_leaves_alone(state) ||
+            IN_SET(state, CERT_NEWLY_ADDED, CERT_NEED_GUIDANCE))
+                return 0;
+        s->m->watch_scan.n_read++;
+        if (cert_file_known(cert_path, sha256))
+                return 0;
+        /* As if inotify had seen it change: watch_recheck() decides, as for a change seen live. */
+        s->m->watch_scan.n_changed++;
+        return file_watch_delay(s->m->watch, id, WATCH_CERT, s->now);
+}
+
+void manager_watch_scan(Manager *m) {
+        WatchScan s = { .m = m, .now = now_usec(CLOCK_MONOTONIC), .last = m->watch_scan.after };
+        int k;
+
+        /* After the first sync: a change made while the pass runs is seen by inotify. */
+        if (!m->watch || m->watch_scan.after < 0 || m->watch_synced_at == WATCH_FIRST_SYNC)
+                return;
+        if (m->watch_scan.began == 0)
+                m->watch_scan.began = s.now;
+        k = store_cert_foreach_tracked_facts(m->store, m->watch_scan.after, WATCH_SCAN_CHUNK, scan_one, &s);
+        if (k < 0) {
+                m->watch_scan.after = -1;
+                log_warning_errno(k,
+                                  "Failed to compare the certificate files with the store after request "
+                                  "%" PRIi64 ", changes made while the daemon was stopped are seen at the "
+                                  "next read: %m",
+                                  s.last);
+                return;
+        }
+        if ((unsigned) k == WATCH_SCAN_CHUNK) {
+                m->watch_scan.after = s.last;
+                return;
+        }
+        m->watch_scan.after = -1;
+        log_info("Compared %u certificate file(s) with the store at start-up in %" PRIu64 " ms: %u changed.",
+                 m->watch_scan.n_read, (now_usec(CLOCK_MONOTONIC) - m->watch_scan.began) / USEC_PER_MSEC,
+                 m->watch_scan.n_changed);
+}
+
 usec_t manager_watch_timeout(Manager *m) {
         usec_t now = now_usec(CLOCK_MONOTONIC), t;
 
@@ -586,6 +649,9 @@ usec_t manager_watch_timeout(Manager *m) {
          * an idle daemon does not wake up for them). */
         if (m->watch_dirty && m->watch_synced_at == WATCH_FIRST_SYNC)
                 t = MIN(t, m->watch_first_sync_at > now ? m->watch_first_sync_at - now : 0);
+        /* The start-up check, a chunk per turn until it is done. */
+        if (m->watch_scan.after >= 0 && m->watch_synced_at != WATCH_FIRST_SYNC)
+                t = 0;
         return t;
 }
 
@@ -604,5 +670,7 @@ int manager_watch_start(Manager *m) {
         m->watch_dirty = true;
         m->watch_synced_at = WATCH_FIRST_SYNC;
         m->watch_first_sync_at = now_usec(CLOCK_MONOTONIC) + WATCH_FIRST_SYNC_DELAY;
+        /* Then the check of every certificate file against the store, a chunk at a time. */
+        m->watch_scan.after = 0;
         return file_watch_fd(m->watch);
 }

@@ -341,6 +341,7 @@ typedef enum StoreStmtId {
         STMT_CERT_SCHEDULE,
         STMT_CERT_TRACKED_PATHS,
         STMT_CERT_FILE_FACTS,
+        STMT_CERT_TRACKED_FACTS,
         STMT_CA_INSERT,
         STMT_CA_UPDATE,
         STMT_CA_DELETE,
@@ -397,6 +398,8 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
                                "ORDER BY next_action_at",
         [STMT_CERT_TRACKED_PATHS] = "SELECT id, cert_path, key_path FROM certs WHERE track <> 0",
         [STMT_CERT_FILE_FACTS] = "SELECT state, sha256, cert_path FROM certs WHERE id = ?1",
+        [STMT_CERT_TRACKED_FACTS] = "SELECT id, state, sha256, cert_path FROM certs "
+                                    "WHERE track <> 0 AND id > ?1 ORDER BY id LIMIT ?2",
         [STMT_CA_INSERT] = "INSERT INTO cas (" CA_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [STMT_CA_UPDATE] = "UPDATE cas SET type = ?2, helper = ?3, config_json = ?4, aka = ?5, "
                            "is_default = ?6, created_at = ?7, data_json = ?8 WHERE name = ?1",
@@ -2130,6 +2133,43 @@ int store_cert_file_facts(Store *s, int64_t id, CertState *ret_state, char **ret
         *ret_sha256 = TAKE_PTR(sha);
         *ret_cert_path = TAKE_PTR(path);
         return 0;
+}
+
+int store_cert_foreach_tracked_facts(Store *s, int64_t after_id, unsigned limit,
+                                     int (*cb)(int64_t id, CertState state, const char *sha256,
+                                               const char *cert_path, void *userdata),
+                                     void *userdata) {
+        _cleanup_stmt_ Stmt q = {};
+        int r, rc, n = 0;
+
+        if (!s || !cb || limit == 0 || limit > INT_MAX)
+                return -EINVAL;
+        r = stmt_acquire(s, STMT_CERT_TRACKED_FACTS, &q);
+        if (r < 0)
+                return r;
+        rc = sqlite3_bind_int64(q.st, 1, after_id);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_bind_int64(q.st, 2, limit);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        for (;;) {
+                CertState state;
+
+                r = stmt_step(&q);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                r = read_STATE(q.st, 1, &state);
+                if (r < 0)
+                        return r;
+                r = cb(sqlite3_column_int64(q.st, 0), state, (const char *) sqlite3_column_text(q.st, 2),
+                       (const char *) sqlite3_column_text(q.st, 3), userdata);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        return n;
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -181,6 +181,13 @@ int store_cert_file_facts(Store *s, int64_t id, CertState *ret_state, char **ret
 int store_cert_foreach_tracked_paths(Store *s,
                                      int (*cb)(int64_t id, const char *cert_path, const char *key_path, void *userdata),
                                      void *userdata) _warn_unused_result_;
+/* At most limit tracked records with an id above after_id, in id order: cb(id, state, sha256,
+ * cert_path), either string may be NULL. Reads four columns (the file watch's start-up check of a
+ * large store, a chunk at a time). Returns the number of records passed to cb. */
+int store_cert_foreach_tracked_facts(Store *s, int64_t after_id, unsigned limit,
+                                     int (*cb)(int64_t id, CertState state, const char *sha256,
+                                               const char *cert_path, void *userdata),
+                                     void *userdata) _warn_unused_result_;
 
 /* CAs. */
 int store_ca_insert(Store *s, const CARecord *r, char **reterr) _warn_unused_result_; /* -EEXIST */

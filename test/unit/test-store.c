@@ -659,6 +659,99 @@ TEST(schedule) {
         tmpdir_remove(&t);
 }
 
+/* What store_cert_foreach_tracked_facts() passed, one chunk. */
+typedef struct Facts {
+        unsigned n;
+        int64_t ids[8];
+        int64_t last_id;
+        bool ordered;
+        bool wrong; /* a column not what was stored */
+} Facts;
+
+static int facts_cb(int64_t id, CertState state, const char *sha256, const char *cert_path, void *userdata) {
+        Facts *x = userdata;
+        char buf[80];
+        unsigned i = (unsigned) (id - 1); /* inserted in order: id i + 1 is record i */
+
+        ASSERT_TRUE(x->n < ELEMENTSOF(x->ids));
+        if (id <= x->last_id)
+                x->ordered = false;
+        x->last_id = id;
+        x->ids[x->n++] = id;
+        (void) snprintf(buf, sizeof(buf), "/etc/pki/cert-%06u.pem", i);
+        if (!cert_path || strcmp(cert_path, buf) != 0 ||
+            state != (i % 2 == 0 ? CERT_MONITORING : CERT_NEED_CSR))
+                x->wrong = true;
+        (void) snprintf(buf, sizeof(buf), "%064u", i);
+        if (i % 3 == 0 ? sha256 != NULL : !sha256 || strcmp(sha256, buf) != 0)
+                x->wrong = true;
+        return 0;
+}
+
+static int facts_stop_cb(int64_t id, CertState state, const char *sha256, const char *cert_path,
+                         void *userdata) {
+        return -ECANCELED;
+}
+
+TEST(tracked_facts) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        int64_t want[] = { 1, 2, 3, 5, 6, 7, 9, 10 }; /* every fourth (ids 4, 8) untracked */
+        unsigned seen = 0;
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        for (unsigned i = 0; i < 10; i++) {
+                _cleanup_(cert_record_done) CertRecord r = {};
+                char buf[65];
+
+                make_simple(&r, i);
+                r.state = i % 2 == 0 ? CERT_MONITORING : CERT_NEED_CSR;
+                r.track = i % 4 != 3;
+                (void) snprintf(buf, sizeof(buf), "%064u", i);
+                if (i % 3 != 0)
+                        ASSERT_OK(cert_record_set(&r.sha256, buf));
+                ASSERT_OK(store_cert_insert(s, &r, NULL));
+                ASSERT_EQ(r.id, (int64_t) i + 1);
+        }
+
+        /* Chunks of three, each from the last id of the one before, until a short one. */
+        for (int64_t after = 0;;) {
+                Facts x = { .ordered = true, .last_id = after };
+                int n = store_cert_foreach_tracked_facts(s, after, 3, facts_cb, &x);
+
+                ASSERT_OK(n);
+                ASSERT_EQ((unsigned) n, x.n);
+                ASSERT_TRUE(x.ordered);
+                ASSERT_FALSE(x.wrong);
+                for (unsigned i = 0; i < x.n; i++)
+                        ASSERT_EQ(x.ids[i], want[seen++]);
+                if (n < 3)
+                        break;
+                after = x.last_id;
+        }
+        ASSERT_EQ(seen, ELEMENTSOF(want));
+
+        /* From the middle, past the end, and a callback that stops. */
+        {
+                Facts x = { .ordered = true, .last_id = 6 };
+                ASSERT_EQ(store_cert_foreach_tracked_facts(s, 6, 100, facts_cb, &x), 3);
+                ASSERT_EQ(x.ids[0], 7);
+        }
+        {
+                Facts x = { .ordered = true, .last_id = 10 };
+                ASSERT_EQ(store_cert_foreach_tracked_facts(s, 10, 100, facts_cb, &x), 0);
+                ASSERT_EQ(x.n, 0u);
+        }
+        ASSERT_EQ(store_cert_foreach_tracked_facts(s, 0, 5, facts_stop_cb, NULL), -ECANCELED);
+        ASSERT_EQ(store_cert_foreach_tracked_facts(s, 0, 0, facts_cb, NULL), -EINVAL);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
 TEST(transactions) {
         TmpDir t;
         _cleanup_free_ char *p = NULL;
