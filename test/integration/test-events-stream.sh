@@ -158,7 +158,9 @@ start=$(date +%s%N)
 for _ in $(seq 10); do ck list >/dev/null || fail "list with 60 followers"; done
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "10 lists with 60+ followers: ${ms} ms"
-[ "$ms" -lt 5000 ] || fail "10 lists took ${ms} ms with 60 followers"
+# Not a speed test: a loop held by its followers would not answer at all (the bound is far above
+# the ~100 ms this takes, so that a loaded machine does not fail it).
+[ "$ms" -lt 30000 ] || fail "10 lists took ${ms} ms with 60 followers: the followers hold up the daemon"
 [ "$(api GET /api/v1/system/health | tail -n1)" = 200 ] || fail "health with 60 followers"
 ck resubmit -i db >/dev/null || fail "resubmit db"
 for i in $(seq 60); do

