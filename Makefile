@@ -17,8 +17,9 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# The whole suite: unit and integration tests on the normal build, the same again on an
-# ASan+UBSan build, and the fuzzers (short runs plus their corpora). Last line: "N passed, N failed".
+# The whole suite: unit and integration tests on the normal build, the unit tests and corpora under
+# valgrind, the same again on an ASan+UBSan build, and the fuzzers (short runs plus their corpora).
+# Each section's title says when it started. Last line: "N passed, N failed".
 check: deps
 	@scripts/run-tests
 
