@@ -9,63 +9,62 @@
 #include "config.h"
 #include "prom-text.h"
 
-/* One pass over the requests fills the per-request families, each in its own buffer (a family's
- * samples must not be interleaved with another's), and counts the states. */
+/* The per-request families are written straight into the body, one pass over the store each (a
+ * family's samples must not be interleaved with another's): a pass over six columns costs less than
+ * holding a family aside, which would double the memory of a large scrape. The first pass counts the
+ * states too. */
+typedef enum Pass {
+        PASS_NOT_AFTER,
+        PASS_RENEW_AT,
+        PASS_STUCK,
+} Pass;
+
 typedef struct Gather {
-        DynBuf not_after;
-        DynBuf renew_at;
-        DynBuf stuck;
+        DynBuf *out;
+        Pass pass;
+        const char *name; /* the family of this pass */
         uint64_t states[_CERT_STATE_MAX];
         uint64_t stuck_total;
 } Gather;
 
-static void gather_done(Gather *g) {
-        dynbuf_done(&g->not_after);
-        dynbuf_done(&g->renew_at);
-        dynbuf_done(&g->stuck);
-}
-
 static int gather_one(const CertSummary *c, void *userdata) {
         Gather *g = userdata;
+        int64_t value;
         char id[24];
-        int r;
+
+        if (g->pass == PASS_NOT_AFTER) {
+                if (c->state >= 0 && c->state < _CERT_STATE_MAX)
+                        g->states[c->state]++;
+                g->stuck_total += cert_state_is_stuck(c->state);
+        }
 
         (void) snprintf(id, sizeof(id), "%" PRId64, c->id);
-        if (c->state >= 0 && c->state < _CERT_STATE_MAX)
-                g->states[c->state]++;
-        if (c->not_after > 0) {
-                r = prom_text_sample(&g->not_after, "certkeeper_certificate_not_after_seconds",
-                                     (const char *const[]) { "id", id, "nickname", c->nickname, "ca", c->ca, NULL },
-                                     c->not_after);
-                if (r < 0)
-                        return r;
+        if (g->pass == PASS_STUCK) {
+                if (!cert_state_is_stuck(c->state))
+                        return 0;
+                return prom_text_sample(g->out, g->name,
+                                        (const char *const[]) { "id", id, "nickname", c->nickname, "ca", c->ca,
+                                                                "state", cert_state_to_string(c->state), NULL },
+                                        1);
         }
-        if (c->renew_at > 0) {
-                r = prom_text_sample(&g->renew_at, "certkeeper_certificate_renew_at_seconds",
-                                     (const char *const[]) { "id", id, "nickname", c->nickname, "ca", c->ca, NULL },
-                                     c->renew_at);
-                if (r < 0)
-                        return r;
-        }
-        if (cert_state_is_stuck(c->state)) {
-                g->stuck_total++;
-                r = prom_text_sample(&g->stuck, "certkeeper_certificate_stuck",
-                                     (const char *const[]) { "id", id, "nickname", c->nickname, "ca", c->ca,
-                                                             "state", cert_state_to_string(c->state), NULL },
-                                     1);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+
+        value = g->pass == PASS_NOT_AFTER ? c->not_after : c->renew_at;
+        if (value <= 0) /* no certificate, or no renewal time drawn */
+                return 0;
+        return prom_text_sample(g->out, g->name,
+                                (const char *const[]) { "id", id, "nickname", c->nickname, "ca", c->ca, NULL }, value);
 }
 
-static int family_from(DynBuf *out, const char *name, const char *type, const char *help, const DynBuf *samples) {
+/* HELP and TYPE, then one pass over the store for the samples. */
+static int family_pass(Store *s, Gather *g, Pass pass, const char *name, const char *help) {
         int r;
 
-        r = prom_text_family(out, name, type, help);
+        r = prom_text_family(g->out, name, "gauge", help);
         if (r < 0)
                 return r;
-        return dynbuf_append(out, samples->data, samples->len);
+        g->pass = pass;
+        g->name = name;
+        return store_cert_foreach_summary(s, gather_one, g);
 }
 
 static int event_count_one(int64_t event_id, int64_t count, void *userdata) {
@@ -100,28 +99,29 @@ static int render_daemon(const MetricsDaemon *d, DynBuf *out) {
                    d->start_time);
         if (r < 0)
                 return r;
-        r = single(out, "certkeeper_workers", "Helper workers running.", NULL, d->workers);
+        r = single(out, "certkeeper_workers", "Worker processes running.", NULL, d->workers);
         if (r < 0)
                 return r;
-        return single(out, "certkeeper_workers_busy", "Helper workers busy with a job.", NULL, d->workers_busy);
+        return single(out, "certkeeper_workers_busy", "Worker processes busy with a job.", NULL, d->workers_busy);
 }
 
 int metrics_render(Store *s, const MetricsDaemon *d, DynBuf *out) {
-        _cleanup_(gather_done) Gather g = {
-                .not_after = DYNBUF_INIT(out->cap),
-                .renew_at = DYNBUF_INIT(out->cap),
-                .stuck = DYNBUF_INIT(out->cap),
-        };
+        Gather g = { .out = out };
         int r;
 
         if (!s || !d || !out)
                 return -EINVAL;
 
-        r = store_cert_foreach_summary(s, gather_one, &g);
+        r = render_daemon(d, out);
         if (r < 0)
                 return r;
 
-        r = render_daemon(d, out);
+        r = family_pass(s, &g, PASS_NOT_AFTER, "certkeeper_certificate_not_after_seconds",
+                        "When the request's certificate expires, in unix seconds.");
+        if (r < 0)
+                return r;
+        r = family_pass(s, &g, PASS_RENEW_AT, "certkeeper_certificate_renew_at_seconds",
+                        "When the request's certificate is to be renewed, in unix seconds.");
         if (r < 0)
                 return r;
 
@@ -141,16 +141,8 @@ int metrics_render(Store *s, const MetricsDaemon *d, DynBuf *out) {
                    NULL, (int64_t) g.stuck_total);
         if (r < 0)
                 return r;
-        r = family_from(out, "certkeeper_certificate_stuck", "gauge",
-                        "1 for each stuck request, labelled with its state; absent otherwise.", &g.stuck);
-        if (r < 0)
-                return r;
-        r = family_from(out, "certkeeper_certificate_not_after_seconds", "gauge",
-                        "When the request's certificate expires, in unix seconds.", &g.not_after);
-        if (r < 0)
-                return r;
-        r = family_from(out, "certkeeper_certificate_renew_at_seconds", "gauge",
-                        "When the request's certificate is to be renewed, in unix seconds.", &g.renew_at);
+        r = family_pass(s, &g, PASS_STUCK, "certkeeper_certificate_stuck",
+                        "1 for each stuck request, labelled with its state; absent otherwise.");
         if (r < 0)
                 return r;
 
