@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 100,000 tracked certificates: start-up time, the start-up check of their files, memory,
-# `certkeeper list --json`, idle wake-ups.
+# `certkeeper list --json`, one `curl` of /metrics, idle wake-ups.
 #
 #   bench/large-store.sh BUILD_DIR [TOTAL] [IDLE_SECONDS]
 #
@@ -105,6 +105,16 @@ echo "(c) certkeeper list --json prints $n items"
 hyperfine --warmup 0 --runs 3 --export-json "$T/list.json" "$CERTKEEPER_BIN --run-dir $RUN list --json > /dev/null" | sed 's/^/    /'
 list_mean=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.3f s mean, %.3f s max" % (r["mean"], max(r["times"])))' "$T/list.json")
 /usr/bin/time -f "    /usr/bin/time: %e s, client max RSS %M kB" "$CERTKEEPER_BIN" list --json >/dev/null
+
+# (c2) one scrape of /metrics: every request's expiry, renewal time and state, from six columns.
+curl -s --unix-socket "$RUN/api.sock" -o "$T/metrics" http://localhost/metrics
+n=$(grep -c '^certkeeper_certificate_not_after_seconds{' "$T/metrics" || true)
+[ "$n" = "$TOTAL" ] || { echo "FAIL: /metrics has $n expiry samples, expected $TOTAL" >&2; exit 1; }
+metrics_bytes=$(stat -c %s "$T/metrics")
+hyperfine --warmup 1 --runs 5 --export-json "$T/metrics.json" \
+        "curl -s --unix-socket $RUN/api.sock -o /dev/null http://localhost/metrics" | sed 's/^/    /'
+metrics_mean=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.3f s mean, %.3f s max" % (r["mean"], max(r["times"])))' "$T/metrics.json")
+echo "(c2) curl /metrics: $metrics_mean; body $metrics_bytes bytes, $(wc -l <"$T/metrics") lines"
 echo "(b) memory after the lists: $(mem)"
 rss=$(status_field "$DAEMON_PID" VmRSS); hwm=$(status_field "$DAEMON_PID" VmHWM)
 
@@ -126,7 +136,7 @@ main_wake=${wake%% *}
 stop_daemon
 
 echo
-echo "RESULT large-store ($TOTAL certificates): start-until-ready ${ready_ms} ms (target <= 1000); start-up file check ${scan_ms} ms; main RSS ${rss} kB, HWM ${hwm} kB (target <= 65536 kB); list --json ${list_mean} (target <= 2 s); wake-ups in ${IDLE} s: main ${main_wake}, all [$wake] (target 0)"
+echo "RESULT large-store ($TOTAL certificates): start-until-ready ${ready_ms} ms (target <= 1000); start-up file check ${scan_ms} ms; main RSS ${rss} kB, HWM ${hwm} kB (target <= 65536 kB); list --json ${list_mean} (target <= 2 s); /metrics ${metrics_mean}, ${metrics_bytes} bytes; wake-ups in ${IDLE} s: main ${main_wake}, all [$wake] (target 0)"
 python3 - "$ready_ms" "$hwm" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["mean"])' "$T/list.json")" "$wake" <<'PY'
 import sys
 ready, hwm, lst, wake = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4].split()

@@ -24,11 +24,13 @@
 #include "certkeeperd-api-stream.h"
 #include "certkeeperd-api.h"
 #include "certkeeperd-bindings.h"
+#include "certkeeperd-metrics.h"
 #include "config.h"
 #include "dynbuf.h"
 #include "fs-util.h"
 #include "log.h"
 #include "parse-util.h"
+#include "prom-text.h"
 #include "string-util.h"
 
 #ifndef SO_PEERGROUPS
@@ -72,6 +74,7 @@ struct Api {
         char *token;
         size_t max_body;
         pid_t pid; /* the creator: only it removes the socket */
+        int64_t started_at; /* unix seconds: certkeeper_start_time_seconds */
 };
 
 /* Credentials of a Unix socket peer, looked up once per connection. */
@@ -399,6 +402,27 @@ static enum MHD_Result handle_health(Api *a, struct MHD_Connection *c) {
                       "busy_workers", (json_int_t) manager_workers_busy(a->manager),
                       "next_action_at", (json_int_t) manager_next_action_at(a->manager));
         return v ? reply_json(c, MHD_HTTP_OK, v) : MHD_NO;
+}
+
+static enum MHD_Result handle_metrics(Api *a, struct MHD_Connection *c) {
+        _cleanup_(dynbuf_done) DynBuf out = DYNBUF_INIT(RESPONSE_MAX);
+        MetricsDaemon d = {
+                .workers = manager_workers_total(a->manager),
+                .workers_busy = manager_workers_busy(a->manager),
+                .start_time = a->started_at,
+        };
+        size_t len;
+        char *data;
+        int r;
+
+        r = metrics_render(manager_store(a->manager), &d, &out);
+        if (r < 0)
+                return reply_problemf(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                      "Could not read the metrics from the database: %s.", strerror(-r));
+        data = dynbuf_steal(&out, &len);
+        if (!data)
+                return MHD_NO;
+        return reply_raw(c, MHD_HTTP_OK, data, len, PROM_TEXT_CONTENT_TYPE, NULL, NULL);
 }
 
 /* ---- certificates ---- */
@@ -1385,6 +1409,14 @@ static enum MHD_Result api_route(Api *a, struct MHD_Connection *c, const char *u
                 return handle_appversion(a, c);
         }
 
+        /* Where Prometheus looks by default, and beside the other routes. */
+        if ((n == 1 && streq(seg[0], "metrics")) ||
+            (n == 3 && streq(seg[0], "api") && streq(seg[1], "v1") && streq(seg[2], "metrics"))) {
+                if (!method_is(method, MHD_HTTP_METHOD_GET))
+                        return reply_method_not_allowed(c, method, url, "GET");
+                return handle_metrics(a, c);
+        }
+
         if (n < 3 || !streq(seg[0], "api") || !streq(seg[1], "v1"))
                 goto not_found;
 
@@ -2150,6 +2182,7 @@ int api_new(Manager *m, const ApiConfig *cfg, Api **ret, char **reterr) {
                 return -ENOMEM;
         a->manager = m;
         a->pid = getpid();
+        a->started_at = (int64_t) time(NULL);
         a->max_body = cfg->max_body > 0 ? cfg->max_body : API_MAX_BODY_DEFAULT;
         a->unix_listener = (ApiListener) { .api = a, .is_unix = true };
         a->tcp_listener = (ApiListener) { .api = a, .is_unix = false };

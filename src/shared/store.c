@@ -306,6 +306,16 @@ static const char migration_6_deploys_sql[] =
  * deploy; the password itself is never stored). */
 static const char migration_7_password_file_sql[] = "ALTER TABLE bindings ADD COLUMN password_file TEXT;\n";
 
+/* How many events of each kind were ever raised (the /metrics counters): events are pruned by age,
+ * these counts are not. Kept by store_event_add() in the same transaction as the event; a database
+ * made before this migration starts from the events it still kept. */
+static const char migration_8_event_counts_sql[] =
+        "CREATE TABLE event_counts (\n"
+        "  event_id INTEGER PRIMARY KEY,\n"
+        "  count INTEGER NOT NULL DEFAULT 0\n"
+        ");\n"
+        "INSERT INTO event_counts (event_id, count) SELECT event_id, count(*) FROM events GROUP BY event_id;\n";
+
 static const Migration migrations[] = {
         { 1, "initial schema", migration_1_sql },
         { 2, "CA data reported by helpers", migration_2_sql },
@@ -314,13 +324,15 @@ static const Migration migrations[] = {
         { 5, "bindings", migration_5_bindings_sql },
         { 6, "binding files and pending deploys", migration_6_deploys_sql },
         { 7, "binding password files", migration_7_password_file_sql },
+        { 8, "event counts", migration_8_event_counts_sql },
 };
 
 #define STORE_SCHEMA_LATEST ((int) ELEMENTSOF(migrations))
 
 /* Tables copied by store_file_recover(): every table, parents first (foreign keys). */
 static const char *const store_tables[] = { "certs",  "cas",           "history",  "meta",
-                                            "events", "subscriptions", "bindings", "deploys_pending" };
+                                            "events", "subscriptions", "bindings", "deploys_pending",
+                                            "event_counts" };
 
 /* ------------------------------------------------------------------------------------------------
  * Prepared statements
@@ -342,6 +354,7 @@ typedef enum StoreStmtId {
         STMT_CERT_TRACKED_PATHS,
         STMT_CERT_FILE_FACTS,
         STMT_CERT_TRACKED_FACTS,
+        STMT_CERT_SUMMARY,
         STMT_CA_INSERT,
         STMT_CA_UPDATE,
         STMT_CA_DELETE,
@@ -362,6 +375,8 @@ typedef enum StoreStmtId {
         STMT_EVENT_ADD,
         STMT_EVENT_PRUNE,
         STMT_EVENT_LAST,
+        STMT_EVENT_COUNT_ADD,
+        STMT_EVENT_COUNTS,
         STMT_SUB_INSERT,
         STMT_SUB_DELETE,
         STMT_SUB_GET,
@@ -400,6 +415,7 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_CERT_FILE_FACTS] = "SELECT state, sha256, cert_path FROM certs WHERE id = ?1",
         [STMT_CERT_TRACKED_FACTS] = "SELECT id, state, sha256, cert_path FROM certs "
                                     "WHERE track <> 0 AND id > ?1 ORDER BY id LIMIT ?2",
+        [STMT_CERT_SUMMARY] = "SELECT id, nickname, ca, state, not_after, renew_at FROM certs ORDER BY id",
         [STMT_CA_INSERT] = "INSERT INTO cas (" CA_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         [STMT_CA_UPDATE] = "UPDATE cas SET type = ?2, helper = ?3, config_json = ?4, aka = ?5, "
                            "is_default = ?6, created_at = ?7, data_json = ?8 WHERE name = ?1",
@@ -431,6 +447,9 @@ static const char *const stmt_sql_table[_STMT_FIXED_MAX] = {
         [STMT_EVENT_PRUNE] = "DELETE FROM events WHERE at < ?1 AND id <= "
                              "COALESCE((SELECT MIN(cursor) FROM subscriptions), 9223372036854775807)",
         [STMT_EVENT_LAST] = "SELECT COALESCE(MAX(id), 0) FROM events",
+        [STMT_EVENT_COUNT_ADD] = "INSERT INTO event_counts (event_id, count) VALUES (?1, 1) "
+                                 "ON CONFLICT (event_id) DO UPDATE SET count = count + 1",
+        [STMT_EVENT_COUNTS] = "SELECT event_id, count FROM event_counts ORDER BY event_id",
         [STMT_SUB_INSERT] = "INSERT INTO subscriptions (" SUB_COLUMNS ") VALUES "
                             "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         [STMT_SUB_DELETE] = "DELETE FROM subscriptions WHERE name = ?1",
@@ -2052,14 +2071,16 @@ int store_cert_foreach(Store *s, const CertFilter *f, int (*cb)(const CertRecord
         return 0;
 }
 
-int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void *userdata), void *userdata) {
+/* Calls cb with the two integer columns of each row of a statement without parameters. */
+static int foreach_int_pair(Store *s, StoreStmtId id, int (*cb)(int64_t a, int64_t b, void *userdata),
+                            void *userdata) {
         _cleanup_stmt_ Stmt q = {};
         int r;
 
         if (!s || !cb)
                 return -EINVAL;
 
-        r = stmt_acquire(s, STMT_CERT_SCHEDULE, &q);
+        r = stmt_acquire(s, id, &q);
         if (r < 0)
                 return r;
 
@@ -2074,6 +2095,10 @@ int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void
                         return r;
         }
         return 0;
+}
+
+int store_cert_foreach_schedule(Store *s, int (*cb)(int64_t id, int64_t at, void *userdata), void *userdata) {
+        return foreach_int_pair(s, STMT_CERT_SCHEDULE, cb, userdata);
 }
 
 int store_cert_foreach_tracked_paths(Store *s,
@@ -2170,6 +2195,40 @@ int store_cert_foreach_tracked_facts(Store *s, int64_t after_id, unsigned limit,
                 n++;
         }
         return n;
+}
+
+int store_cert_foreach_summary(Store *s, int (*cb)(const CertSummary *c, void *userdata), void *userdata) {
+        _cleanup_stmt_ Stmt q = {};
+        int r;
+
+        if (!s || !cb)
+                return -EINVAL;
+        r = stmt_acquire(s, STMT_CERT_SUMMARY, &q);
+        if (r < 0)
+                return r;
+        for (;;) {
+                CertSummary c;
+
+                r = stmt_step(&q);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                c = (CertSummary) {
+                        .id = sqlite3_column_int64(q.st, 0),
+                        .nickname = (const char *) sqlite3_column_text(q.st, 1),
+                        .ca = (const char *) sqlite3_column_text(q.st, 2),
+                        .not_after = sqlite3_column_int64(q.st, 4),
+                        .renew_at = sqlite3_column_int64(q.st, 5),
+                };
+                r = read_STATE(q.st, 3, &c.state);
+                if (r < 0)
+                        return r;
+                r = cb(&c, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -2460,7 +2519,8 @@ int store_meta_set(Store *s, const char *key, const char *value) {
  * ---------------------------------------------------------------------------------------------- */
 
 int store_event_add(Store *s, const EventRecord *r, int64_t *ret_id) {
-        _cleanup_stmt_ Stmt q = {};
+        _cleanup_stmt_ Stmt q = {}, c = {};
+        int64_t id;
         int k, rc;
 
         if (!s || !r || r->event_id <= 0)
@@ -2478,9 +2538,26 @@ int store_event_add(Store *s, const EventRecord *r, int64_t *ret_id) {
         k = stmt_run(&q);
         if (k < 0)
                 return k;
+        id = sqlite3_last_insert_rowid(s->db);
+
+        /* Without a transaction of the caller's, the count is a second commit: a crash between the
+         * two loses one count, never an event. The daemon always adds events in its transaction. */
+        k = stmt_acquire(s, STMT_EVENT_COUNT_ADD, &c);
+        if (k < 0)
+                return k;
+        rc = sqlite3_bind_int(c.st, 1, r->event_id);
+        if (rc != SQLITE_OK)
+                return sqlite_errno(rc) ?: -EIO;
+        k = stmt_run(&c);
+        if (k < 0)
+                return k;
         if (ret_id)
-                *ret_id = sqlite3_last_insert_rowid(s->db);
+                *ret_id = id;
         return 0;
+}
+
+int store_event_counts_foreach(Store *s, int (*cb)(int64_t event_id, int64_t count, void *userdata), void *userdata) {
+        return foreach_int_pair(s, STMT_EVENT_COUNTS, cb, userdata);
 }
 
 static int event_read_row(sqlite3_stmt *st, EventRecord *ret) {

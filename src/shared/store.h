@@ -189,6 +189,21 @@ int store_cert_foreach_tracked_facts(Store *s, int64_t after_id, unsigned limit,
                                                const char *cert_path, void *userdata),
                                      void *userdata) _warn_unused_result_;
 
+/* What /metrics shows of a record. The strings (either may be NULL) are valid during the call only. */
+typedef struct CertSummary {
+        int64_t id;
+        const char *nickname;
+        const char *ca;
+        CertState state;
+        int64_t not_after;     /* 0: no certificate */
+        int64_t renew_at;      /* 0: not drawn */
+} CertSummary;
+
+/* Every record in id order, reading six columns instead of whole records (/metrics over a large
+ * store). A negative return from cb stops the iteration and is returned. */
+int store_cert_foreach_summary(Store *s, int (*cb)(const CertSummary *c, void *userdata), void *userdata)
+        _warn_unused_result_;
+
 /* CAs. */
 int store_ca_insert(Store *s, const CARecord *r, char **reterr) _warn_unused_result_; /* -EEXIST */
 int store_ca_update(Store *s, const CARecord *r) _warn_unused_result_;
@@ -237,6 +252,9 @@ int store_event_add(Store *s, const EventRecord *r, int64_t *ret_id) _warn_unuse
  * during the call; a negative return from cb stops the iteration and is returned. */
 int store_event_foreach(Store *s, const EventFilter *f, int (*cb)(const EventRecord *r, void *userdata),
                         void *userdata) _warn_unused_result_;
+/* How many events of each id were ever added (pruning does not lower them), in event id order. */
+int store_event_counts_foreach(Store *s, int (*cb)(int64_t event_id, int64_t count, void *userdata), void *userdata)
+        _warn_unused_result_;
 /* Removes the events older than before (at < before). ret_deleted (optional) gets how many. */
 int store_event_prune(Store *s, int64_t before, int64_t *ret_deleted) _warn_unused_result_;
 

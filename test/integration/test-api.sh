@@ -4,6 +4,7 @@
 # state from a GET or from a refused request, and a daemon that keeps serving afterwards.
 . "$(dirname "$0")/lib.sh"
 
+t0=$(date +%s)
 start_daemon
 mkdir -p "$T/certs"
 
@@ -143,7 +144,8 @@ curl_sock -X POST /api/system/appversion | check_problem 405 method-not-allowed
 
 # --- GETs change nothing. -----------------------------------------------------------------------
 for p in /api/v1/certificates /api/v1/certificates/web /api/v1/certificates/1 /api/v1/certificates/web/history \
-         /api/v1/cas /api/v1/cas/local /api/v1/system/health /api/v1/system/version /api/system/appversion; do
+         /api/v1/cas /api/v1/cas/local /api/v1/system/health /api/v1/system/version /api/system/appversion \
+         /metrics /api/v1/metrics; do
         out=$(api GET "$p")
         [ "$(tail -n1 <<<"$out")" = 200 ] || fail "GET $p: $out"
 done
@@ -156,5 +158,87 @@ diff -u "$T/before.json" "$T/after.json" >&2 || fail "state changed after bad re
 [ ! -e "$T/evil.pem" ] && [ ! -e "$T/evil.key" ] || fail "a refused request wrote files"
 ck request -I after -f "$T/certs/after.pem" -k "$T/certs/after.key" -N CN=after.test -w >/dev/null ||
         fail "a request after the bad ones did not reach MONITORING"
+
+# --- /metrics: Prometheus text format. --------------------------------------------------------
+# A stuck request whose nickname has a quote and a backslash (the label escapes; nicknames have no
+# control characters, so the newline escape is the unit test's).
+out=$(api POST /api/v1/certificates/track '{"nickname": "st\"uck\\1", "cert_path": "'"$T"'/certs/none.pem"}')
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "track without files: $out"
+stuck_id=$(head -n -1 <<<"$out" | json_get "d['id']")
+stuck_ca=$(head -n -1 <<<"$out" | json_get "d['ca']")
+wait_state "$stuck_id" NEED_GUIDANCE 30
+
+curl_sock /metrics | tr -d '\r' >"$T/metrics.http"
+sed '1,/^$/d' "$T/metrics.http" >"$T/metrics"
+head -n1 "$T/metrics.http" | grep -q ' 200' || fail "GET /metrics: $(head -n1 "$T/metrics.http")"
+grep -qix 'content-type: text/plain; version=0.0.4; charset=utf-8' "$T/metrics.http" ||
+        fail "/metrics content type: $(grep -i '^content-type' "$T/metrics.http")"
+
+# metric NAME{LABELS}: the value of the one sample with exactly that name and those labels.
+metric() {
+        K=$1 awk 'BEGIN { k = ENVIRON["K"] } substr($0, 1, length(k) + 1) == k " " { print $NF; n++ }
+                  END { exit n != 1 }' "$T/metrics" ||
+                fail "/metrics has not exactly one sample '$1': $(grep -F "${1%%\{*}" "$T/metrics")"
+}
+
+# Every line parses: HELP/TYPE comments, or NAME{LABELS} VALUE; each family's TYPE comes first.
+if command -v promtool >/dev/null; then
+        promtool check metrics <"$T/metrics" || fail "promtool rejects /metrics"
+fi
+bad=$(grep -Ev '^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* ' "$T/metrics" |
+        grep -Ev '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? [0-9eE+.-]+$' || true)
+[ -z "$bad" ] || fail "/metrics lines that do not parse: $bad"
+awk '/^# TYPE / { typed[$3] = 1; next } /^#/ { next }
+     { n = $1; sub(/\{.*/, "", n); if (!(n in typed)) { print "untyped " n; exit 1 }
+       if (n != last && (n in seen)) { print "interleaved " n; exit 1 } seen[n] = 1; last = n }' "$T/metrics" ||
+        fail "/metrics families are not grouped after their TYPE line"
+
+# Expiry and renewal of web: its certificate's notAfter, and the API's renew_at.
+web_id=$(cert_field web id)
+web_ca=$(cert_field web ca)
+not_after=$(date -d "$(openssl x509 -enddate -noout -in "$T/certs/web.pem" | cut -d= -f2)" +%s)
+[ "$(metric "certkeeper_certificate_not_after_seconds{id=\"$web_id\",nickname=\"web\",ca=\"$web_ca\"}")" = "$not_after" ] ||
+        fail "web's not_after metric is not the certificate's notAfter $not_after"
+[ "$(metric "certkeeper_certificate_renew_at_seconds{id=\"$web_id\",nickname=\"web\",ca=\"$web_ca\"}")" = \
+  "$(cert_field web renew_at)" ] || fail "web's renew_at metric is not the API's renew_at"
+! grep -q "^certkeeper_certificate_not_after_seconds{id=\"$stuck_id\"" "$T/metrics" ||
+        fail "a request without a certificate has a not_after sample"
+
+# Per-state counts, from the list, for every state.
+list=$(api GET /api/v1/certificates | head -n -1)
+for st in MONITORING NEED_GUIDANCE CA_REJECTED NEED_TO_SUBMIT; do
+        want=$(json_get "sum(1 for c in d['items'] if c['state'] == '$st')" <<<"$list")
+        [ "$(metric "certkeeper_certificates{state=\"$st\"}")" = "$want" ] || fail "certificates{state=$st} is not $want"
+done
+[ "$(grep -c '^certkeeper_certificates{state=' "$T/metrics")" = 16 ] || fail "not one count per state"
+[ "$(metric certkeeper_certificates_stuck)" = "$(json_get "sum(1 for c in d['items'] if c['stuck'])" <<<"$list")" ] ||
+        fail "certificates_stuck is not the number of stuck requests"
+[ "$(metric "certkeeper_certificate_stuck{id=\"$stuck_id\",nickname=\"st\\\"uck\\\\1\",ca=\"$stuck_ca\",state=\"NEED_GUIDANCE\"}")" = 1 ] ||
+        fail "the stuck request's sample is missing or its nickname is not escaped"
+[ "$(grep -c '^certkeeper_certificate_stuck{' "$T/metrics")" = 1 ] || fail "a request that is not stuck has a stuck sample"
+
+# Events: the counts of what the events list holds (nothing was pruned yet).
+installed=$(api GET '/api/v1/events?id=installed&limit=10000' | head -n -1 | json_get "len(d['items'])")
+[ "$installed" -ge 1 ] || fail "no installed event to count"
+[ "$(metric 'certkeeper_events_total{event_id="1006",event="installed"}')" = "$installed" ] ||
+        fail "events_total for installed is not $installed"
+
+# The daemon.
+[ "$(metric "certkeeper_build_info{version=\"$(json_get "d['version']" <"$RUN/api.json")\"}")" = 1 ] || fail "build_info"
+health=$(api GET /api/v1/system/health | head -n -1)
+[ "$(metric certkeeper_workers)" = "$(json_get "d['workers']" <<<"$health")" ] || fail "workers is not health's"
+start=$(metric certkeeper_start_time_seconds)
+[ "$start" -ge "$t0" ] && [ "$start" -le "$(stat -c %Y "$RUN/api.json")" ] ||
+        fail "start time $start is not when the daemon started"
+
+# The same under /api/v1, the same access rules, and no other method.
+api GET /api/v1/metrics | grep -qF "certkeeper_certificate_not_after_seconds{id=\"$web_id\"" || fail "/api/v1/metrics"
+curl -s -i "http://$tcp/metrics" | check_problem 401 unauthorized
+curl -s -H "Authorization: Bearer $token" "http://$tcp/metrics" | grep -q '^certkeeper_certificates_stuck 1$' ||
+        fail "/metrics over TCP with the token"
+if [ "$(id -u)" = 0 ]; then
+        as_nobody curl -s -i --unix-socket "$RUN/api.sock" http://localhost/metrics | check_problem 403 forbidden
+fi
+curl_sock -X POST /metrics | check_problem 405 method-not-allowed POST
 
 echo "ok"

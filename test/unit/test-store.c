@@ -752,6 +752,59 @@ TEST(tracked_facts) {
         tmpdir_remove(&t);
 }
 
+typedef struct Summaries {
+        unsigned n;
+        int64_t last_id;
+        int64_t not_after_sum;
+        unsigned monitoring;
+        bool wrong;
+} Summaries;
+
+static int summary_cb(const CertSummary *c, void *userdata) {
+        Summaries *x = userdata;
+
+        if (c->id <= x->last_id || !c->nickname || !streq(c->ca, "local") || c->renew_at != c->id * 10)
+                x->wrong = true;
+        x->last_id = c->id;
+        x->not_after_sum += c->not_after;
+        x->monitoring += c->state == CERT_MONITORING;
+        x->n++;
+        return 0;
+}
+
+/* The six columns of /metrics, in id order, for every record (tracked or not). */
+TEST(cert_summary) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        Summaries x = {};
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        for (unsigned i = 0; i < 10; i++) {
+                _cleanup_(cert_record_done) CertRecord r = {};
+
+                make_simple(&r, i);
+                ASSERT_OK(cert_record_set(&r.ca, "local"));
+                r.state = i % 2 == 0 ? CERT_MONITORING : CERT_NEED_GUIDANCE;
+                r.track = i % 4 != 3;
+                r.not_after = i < 4 ? 0 : 1000 + i;
+                r.renew_at = (int64_t) (i + 1) * 10;
+                ASSERT_OK(store_cert_insert(s, &r, NULL));
+        }
+
+        ASSERT_OK(store_cert_foreach_summary(s, summary_cb, &x));
+        ASSERT_FALSE(x.wrong);
+        ASSERT_EQ(x.n, 10u);
+        ASSERT_EQ(x.monitoring, 5u);
+        ASSERT_EQ(x.not_after_sum, (int64_t) (1004 + 1005 + 1006 + 1007 + 1008 + 1009));
+        ASSERT_EQ(store_cert_foreach_summary(s, NULL, NULL), -EINVAL);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
 TEST(transactions) {
         TmpDir t;
         _cleanup_free_ char *p = NULL;
@@ -985,6 +1038,21 @@ static int collect_event(const EventRecord *r, void *userdata) {
         return 0;
 }
 
+typedef struct EventCounts {
+        unsigned n;
+        int ids[16];
+        int64_t counts[16];
+} EventCounts;
+
+static int count_cb(int64_t event_id, int64_t count, void *userdata) {
+        EventCounts *k = userdata;
+
+        ASSERT_TRUE(k->n < ELEMENTSOF(k->ids));
+        k->ids[k->n] = (int) event_id;
+        k->counts[k->n++] = count;
+        return 0;
+}
+
 static unsigned events_matching(Store *s, const EventFilter *f, EventCollect *c) {
         *c = (EventCollect) {};
         ASSERT_OK(store_event_foreach(s, f, collect_event, c));
@@ -1082,6 +1150,20 @@ TEST(events) {
         ASSERT_OK(store_cert_delete(s, a.id));
         ASSERT_EQ(events_matching(s, &(EventFilter) { .cert_id = a.id }, &c), 1u);
 
+        /* The counts per event id ignore pruning: 10 of each of 1001-1003, two 1004. */
+        {
+                EventCounts k = {};
+
+                ASSERT_OK(store_event_counts_foreach(s, count_cb, &k));
+                ASSERT_EQ(k.n, 4u);
+                for (unsigned i = 0; i < 3; i++) {
+                        ASSERT_EQ(k.ids[i], 1001 + (int) i);
+                        ASSERT_EQ(k.counts[i], 10);
+                }
+                ASSERT_EQ(k.ids[3], 1004);
+                ASSERT_EQ(k.counts[3], 2);
+        }
+
         s = store_free(s);
         tmpdir_remove(&t);
 }
@@ -1097,14 +1179,42 @@ TEST(events_migration) {
         p = tmp_file(&t, "a.db");
         s = open_new(p);
         s = store_free(s);
-        exec_raw(p, "DROP TABLE deploys_pending; DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; "
+        exec_raw(p, "DROP TABLE event_counts; DROP TABLE deploys_pending; DROP TABLE bindings; DROP TABLE subscriptions; DROP TABLE events; "
                     "PRAGMA user_version = 2");
 
         s = open_new(p);
-        /* events (3), subscriptions (4), bindings (5), deploys (6), password files (7) */
-        ASSERT_EQ(store_schema_version(s), 7);
+        /* events (3), subscriptions (4), bindings (5), deploys (6), password files (7), event counts (8) */
+        ASSERT_EQ(store_schema_version(s), 8);
         ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = 1006, .cert_id = 1 }, NULL));
         ASSERT_EQ(events_matching(s, NULL, &c), 1u);
+
+        s = store_free(s);
+        tmpdir_remove(&t);
+}
+
+/* A database of schema 7 gets its counts from the events it kept. */
+TEST(event_counts_migration) {
+        TmpDir t;
+        _cleanup_free_ char *p = NULL;
+        _cleanup_(store_freep) Store *s = NULL;
+        EventCounts k = {};
+
+        tmpdir_make(&t);
+        p = tmp_file(&t, "a.db");
+        s = open_new(p);
+        for (int i = 0; i < 5; i++)
+                ASSERT_OK(store_event_add(s, &(EventRecord) { .at = 5, .event_id = i < 3 ? 1102 : 1006 }, NULL));
+        s = store_free(s);
+        exec_raw(p, "DROP TABLE event_counts; PRAGMA user_version = 7");
+
+        s = open_new(p);
+        ASSERT_EQ(store_schema_version(s), 8);
+        ASSERT_OK(store_event_counts_foreach(s, count_cb, &k));
+        ASSERT_EQ(k.n, 2u);
+        ASSERT_EQ(k.ids[0], 1006);
+        ASSERT_EQ(k.counts[0], 2);
+        ASSERT_EQ(k.ids[1], 1102);
+        ASSERT_EQ(k.counts[1], 3);
 
         s = store_free(s);
         tmpdir_remove(&t);
@@ -1653,10 +1763,10 @@ TEST(password_file_migration) {
         bind.cert_id = a.id;
         ASSERT_OK(store_binding_add(s, &bind, NULL));
         s = store_free(s);
-        exec_raw(p, "ALTER TABLE bindings DROP COLUMN password_file; PRAGMA user_version = 6");
+        exec_raw(p, "ALTER TABLE bindings DROP COLUMN password_file; DROP TABLE event_counts; PRAGMA user_version = 6");
 
         s = open_new(p);
-        ASSERT_EQ(store_schema_version(s), 7);
+        ASSERT_EQ(store_schema_version(s), 8);
         ASSERT_OK(store_binding_foreach(s, a.id, binding_copy, &got));
         ASSERT_STREQ(got.path, "/x.p12");
         ASSERT_STREQ(got.layout, "pkcs12");
