@@ -11,44 +11,20 @@
 source "$(dirname "$0")/lib/common.sh"
 N=${2:-50}
 if [ -n "${BATCH_WINDOW_MS:-}" ]; then printf '[bindings]\nbatch_window_ms = %s\n' "$BATCH_WINDOW_MS" >>"$CONF"; fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+. "$BENCH_LIB/../../test/integration/lib-nginx.sh"
 [ -x "$NGINX" ] || { echo "nginx is not installed" >&2; exit 1; }
 
 echo "== rebind latency: $N renewals of one certificate served by nginx on 127.0.0.1 (batch window: ${BATCH_WINDOW_MS:-default})"
 machine_info
-NP="$T/nginx"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$NP/logs" "$T/certs"
-cat >"$NP/nginx.conf" <<CONF
-daemon on;
-pid $NP/nginx.pid;
-error_log $NP/logs/error.log;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-        access_log off;
-        client_body_temp_path $NP/client_body;
-        proxy_temp_path $NP/proxy;
-        fastcgi_temp_path $NP/fastcgi;
-        uwsgi_temp_path $NP/uwsgi;
-        scgi_temp_path $NP/scgi;
-        server {
-                listen 127.0.0.1:$PORT ssl;
-                server_name a.test;
-                ssl_certificate $T/certs/a.pem;
-                ssl_certificate_key $T/certs/a.key;
-                return 200 "a\n";
-        }
-}
-CONF
-NGX="$NGINX -p $NP/ -c $NP/nginx.conf -e $NP/logs/error.log"
+nginx_conf "a:$PORT"
 stop_nginx() { [ -s "$NP/nginx.pid" ] && kill -QUIT "$(cat "$NP/nginx.pid")" 2>/dev/null || true; }
 trap 'stop_nginx; bench_cleanup' EXIT
 
 start_daemon
 "$CERTKEEPER_BIN" request -I a -f "$T/certs/a.pem" -k "$T/certs/a.key" -N CN=a.test -D a.test -G EC -g 256 -w >/dev/null
 $NGX
-"$CERTKEEPER_BIN" bind -i a nginx --config "$NP/nginx.conf" --test-command "$NGX -t -q" \
+"$CERTKEEPER_BIN" bind -i a nginx --config "$NC" --test-command "$NGX -t -q" \
         --reload-command "$NGX -s reload" --endpoint "127.0.0.1:$PORT/a.test" >/dev/null
 
 out=$(python3 "$BENCH_LIB/rebind-loop.py" "$RUN/api.sock" a "$N")

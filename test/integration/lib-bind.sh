@@ -37,43 +37,8 @@ stop_pidfile() {
 
 # A private nginx in $NP (the test directory), serving a.test on $PA with $T/certs/a.{pem,key} and
 # b.test on $PB with b's pair. $NGX runs it; $NC is its configuration.
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-NP="$T/nginx"
-NC="$NP/nginx.conf"
-NGX="$NGINX -p $NP/ -c $NC -e $NP/logs/error.log"
-
-nginx_write_conf() {
-        mkdir -p "$NP/logs" "$T/certs"
-        cat >"$NC" <<CONF
-daemon on;
-pid $NP/nginx.pid;
-error_log $NP/logs/error.log;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-        access_log off;
-        client_body_temp_path $NP/client_body;
-        proxy_temp_path $NP/proxy;
-        fastcgi_temp_path $NP/fastcgi;
-        uwsgi_temp_path $NP/uwsgi;
-        scgi_temp_path $NP/scgi;
-        server {
-                listen 127.0.0.1:$PA ssl;
-                server_name a.test;
-                ssl_certificate $T/certs/a.pem;
-                ssl_certificate_key $T/certs/a.key;
-                return 200 "a\n";
-        }
-        server {
-                listen 127.0.0.1:$PB ssl;
-                server_name b.test;
-                ssl_certificate $T/certs/b.pem;
-                ssl_certificate_key $T/certs/b.key;
-                return 200 "b\n";
-        }
-}
-CONF
-}
+. "$(dirname "$0")/lib-nginx.sh"
+nginx_write_conf() { nginx_conf "a:$PA" "b:$PB"; }
 
 nginx_stop() { stop_pidfile QUIT "$NP/nginx.pid"; }
 
